@@ -1,0 +1,97 @@
+# dapo-inspect build. `make` builds the plugin and tools, `make check` runs every Check suite
+# twice (optimised, then under AddressSanitizer + UndefinedBehaviorSanitizer), `make bench`
+# prints performance figures. Sources are picked up by wildcard: add a file, not a rule.
+
+CC      ?= cc
+GOLDEN  ?= $(abspath $(CURDIR)/../shared/golden)
+PKGS    := yaml-0.1 libtiff-4 libpng zlib check
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+DEFS    := -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
+INCS    := -Imodule -Imodule/nn -Isdk_shim -Isdk_shim/include
+BASE    := $(WARN) $(DEFS) $(INCS) -fopenmp -fPIC -fvisibility=hidden -g
+OPT     := -O2 -march=x86-64-v2 -mtune=native
+SAN     := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LIBS    := -ldnnl $(shell pkg-config --libs yaml-0.1 libtiff-4 libpng zlib) -lm -fopenmp
+CHECKLIBS := $(shell pkg-config --libs check)
+
+MODULE_SRC := $(wildcard module/*.c module/nn/*.c)
+TEST_SRC   := $(wildcard tests/test_*.c)
+TESTLIB_SRC:= $(wildcard tests/support/*.c)
+TOOL_SRC   := $(wildcard tools/*.c)
+# Host side (sdk_shim): insp_main.c is the CLI's main; the rest is a host library that the CLI,
+# the tools and the tests link.
+HOST_SRC   := $(filter-out sdk_shim/insp_main.c,$(wildcard sdk_shim/*.c))
+BENCH_SRC  := $(wildcard tests/bench/*.c)
+
+REL := build/rel
+SANB:= build/san
+MODULE_REL := $(MODULE_SRC:%.c=$(REL)/%.o)
+MODULE_SAN := $(MODULE_SRC:%.c=$(SANB)/%.o)
+
+.PHONY: all check check-rel check-san bench clean
+all: build/libdapo_inspect.so build/insp $(REL)/check_all $(TOOL_SRC:tools/%.c=build/%)
+
+build/insp: sdk_shim/insp_main.c $(HOST_SRC:%.c=$(REL)/%.o)
+	$(CC) $(BASE) $(OPT) -o $@ $^ $(LIBS) -ldl
+
+build/libdapo_inspect.so: $(MODULE_REL) module/exports.map
+	$(CC) -shared -o $@ $(MODULE_REL) -Wl,--version-script=module/exports.map -Wl,-z,defs -Wl,-z,now $(LIBS)
+
+$(REL)/libdapo_core.a: $(MODULE_REL)
+	rm -f $@ && ar rcs $@ $^
+$(SANB)/libdapo_core.a: $(MODULE_SAN)
+	rm -f $@ && ar rcs $@ $^
+
+$(REL)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(OPT) -MMD -MP -c $< -o $@
+$(SANB)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(SAN) -MMD -MP -c $< -o $@
+
+# Every tests/test_NAME.c defines `Suite *NAME_suite(void)`; the runner lists them all.
+build/suites.inc: $(TEST_SRC)
+	@mkdir -p build
+	@for f in $(TEST_SRC); do n=$${f#tests/test_}; echo "SUITE($${n%.c})"; done > $@.tmp && mv $@.tmp $@
+
+$(REL)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(REL)/%.o) $(TESTLIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
+	$(CC) $(BASE) $(OPT) -Ibuild -Itests/support -o $@ tests/check_main.c $(filter %.o,$^) $(REL)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
+$(SANB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(SANB)/%.o) $(TESTLIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
+	$(CC) $(BASE) $(SAN) -Ibuild -Itests/support -o $@ tests/check_main.c $(filter %.o,$^) $(SANB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
+
+$(REL)/tests/%.o $(SANB)/tests/%.o: BASE += -Itests/support
+
+build/%: tools/%.c $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
+	$(CC) $(BASE) $(OPT) -o $@ $< $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a $(LIBS) -ldl
+
+build/bench: $(BENCH_SRC) $(REL)/libdapo_core.a
+	$(CC) $(BASE) $(OPT) -o $@ $(BENCH_SRC) $(REL)/libdapo_core.a $(LIBS)
+
+export DAPO_GOLDEN := $(GOLDEN)
+export DAPO_MODELS := $(abspath $(CURDIR)/models)
+# LeakSanitizer is on; libgomp keeps its thread pool alive at exit, which is not ours to free.
+export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:detect_odr_violation=0
+export LSAN_OPTIONS := suppressions=$(abspath tests/lsan.supp):print_suppressions=0
+export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+
+check-rel: $(REL)/check_all build/libdapo_inspect.so
+	OMP_NUM_THREADS=2 $(REL)/check_all
+check-san: $(SANB)/check_all
+	OMP_NUM_THREADS=2 $(SANB)/check_all
+# Both binaries build in parallel; the suites run one after the other (optimised first), so the
+# output ends with the sanitizer run's Check summary.
+check: $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so
+	OMP_NUM_THREADS=2 $(REL)/check_all
+	OMP_NUM_THREADS=2 $(SANB)/check_all
+
+# One process per configuration: each prints its own peak resident memory.
+bench: build/bench
+	@export OMP_NUM_THREADS=$$(nproc); \
+	build/bench vision B16 224 f32 7 && build/bench vision B16 224 bf16 7 && \
+	build/bench vision L14 518 f32 5 && build/bench vision L14 518 bf16 5 && \
+	build/bench text L14 20 bf16 && build/bench text L14 20 f32
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,92 @@
+/* The oneDNN op layer: linear (matmul + fused bias / QuickGELU / residual add), layer norm,
+ * multi-head attention and patch embedding, in f32 or bf16 compute.
+ *
+ * Life cycle: weights are reordered once (dp_linear_init) into the layout the matmul prefers;
+ * primitives are created on first use of a shape and cached in the dp_nn context; callers
+ * run a warm-up pass at load time so that the per-image path finds everything cached and
+ * allocates nothing. A dp_nn context is used by one thread at a time (it owns per-thread
+ * scratch for its own OpenMP team). */
+#ifndef DP_NN_H
+#define DP_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "dp_error.h"
+
+typedef enum dp_dtype_c { DP_C_F32 = 0, DP_C_BF16 = 1 } dp_dtype_c;   /* compute type */
+
+typedef struct dp_nn dp_nn;
+
+/* threads: size of the OpenMP team used by every op (>= 1). */
+dp_status dp_nn_create(int threads, dp_nn **out, dp_err *err);
+void dp_nn_free(dp_nn *nn);
+int dp_nn_threads(const dp_nn *nn);
+/* 1 when this CPU runs oneDNN's bf16 kernels natively (avx512_core_bf16 or newer). */
+int dp_nn_cpu_has_bf16(void);
+/* Number of primitives created so far (tests check the per-image path creates none). */
+int dp_nn_primitive_count(const dp_nn *nn);
+
+/* Element size of a compute type. */
+static inline size_t dp_dtype_size(dp_dtype_c t) { return t == DP_C_BF16 ? 2 : 4; }
+
+/* float <-> bf16 (round to nearest even, NaN kept quiet). */
+static inline uint16_t dp_f32_to_bf16(float f)
+{
+    union { float f; uint32_t u; } v = { f };
+    if ((v.u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((v.u >> 16) | 0x40);
+    return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+static inline float dp_bf16_to_f32(uint16_t h)
+{
+    union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
+    return v.f;
+}
+void dp_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
+
+/* ---- linear: y = x W^T + b --------------------------------------------------------- */
+typedef struct dp_linear {
+    int in, out;              /* K, N */
+    dp_dtype_c dt;            /* type of x and W */
+    dnnl_memory_desc_t wmd;   /* layout the weights were reordered into */
+    void *w;                  /* reordered weights, owned */
+    float *bias;              /* [out] f32, owned, NULL = no bias */
+} dp_linear;
+
+/* Reorders w_nk ([out][in] row-major, borrowed) into the layout the matmul prefers for
+ * m_hint rows; copies bias (borrowed, may be NULL). */
+dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const float *bias,
+                         int in, int out, int m_hint, dp_dtype_c dt, dp_err *err);
+void dp_linear_free(dp_linear *lin);
+size_t dp_linear_bytes(const dp_linear *lin);
+
+typedef enum dp_epilogue {
+    DP_EPI_NONE = 0,
+    DP_EPI_QUICKGELU = 1,     /* y = z * sigmoid(1.702 z) */
+    DP_EPI_ACCUMULATE = 2     /* dst += z (residual add; dst must be f32) */
+} dp_epilogue;
+
+/* dst[m][dst_ld] (dst_dt) = epilogue(src[m][src_ld] (lin->dt) . W^T + b). */
+dp_status dp_linear_run(dp_nn *nn, const dp_linear *lin, const void *src, int m, int src_ld,
+                        void *dst, int dst_ld, dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err);
+
+/* ---- layer norm (biased variance): f32 rows in, rows of out_dt out ------------------- */
+void dp_layernorm(dp_nn *nn, const float *x, int rows, int width, int x_ld, const float *gamma,
+                  const float *beta, float eps, void *out, int out_ld, dp_dtype_c out_dt);
+
+/* ---- attention -------------------------------------------------------------------------
+ * qkv: [batch*tokens][3*width] (q | k | v, heads contiguous inside each), compute type dt.
+ * out: [batch*tokens][width] of type dt: softmax(q k^T / sqrt(hd)) v per head, heads
+ * concatenated. No mask. The scratch (packed K/V, score blocks) is sized by
+ * dp_attention_prepare once per (tokens, width, heads, dt, batch). */
+typedef struct dp_attention dp_attention;
+dp_status dp_attention_create(dp_nn *nn, int tokens, int width, int heads, int max_batch,
+                              dp_dtype_c dt, dp_attention **out, dp_err *err);
+void dp_attention_free(dp_attention *at);
+dp_status dp_attention_run(dp_attention *at, const void *qkv, int batch, void *out, dp_err *err);
+size_t dp_attention_bytes(const dp_attention *at);
+
+#endif

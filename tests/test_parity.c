@@ -1,0 +1,411 @@
+/* Parity with the authors' reference (golden/): text side, vision tower taps, adapters,
+ * global embedding, per-layer probabilities, maps, labels and scores, in f32 (held to the
+ * manifest tolerance or 1e-4 of the array's magnitude, whichever is larger) and in bf16 (held
+ * to the bounds documented in README.md "Numerics", errors printed). */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clip_weights.h"
+#include "golden.h"
+#include "imageio.h"
+#include "model.h"
+#include "preprocess.h"
+#include "resample.h"
+#include "tokenizer.h"
+
+typedef struct golden_cfg {
+    const char *name;
+    int size, grid, full;            /* full: every array stored (tiny) or only *_top (small) */
+    int n_defects;
+    const char *defects[8];
+    int n_images;
+    const char *ids[3], *files[3];
+} golden_cfg;
+
+static const golden_cfg TINY = { "tiny", 112, 8, 1, 4,
+                                 { "hole", "scratch", "faulty imprint", "discoloration" },
+                                 3, { "a", "b", "c" }, { "a.png", "b.tif", "c_gray.tif" } };
+static const golden_cfg SMALL = { "small", 518, 37, 0, 7,
+                                  { "hole", "scratch", "bent", "rust", "flattening", "mismatch",
+                                    "defective painting" },
+                                  2, { "a", "b" }, { "a.png", "b.tif" } };
+
+/* bf16 bounds, relative to the largest magnitude of the golden array (README "Numerics"). */
+#define BF16_FEATURE_REL 0.05
+#define BF16_PROB_ABS 0.05
+#define BF16_MAP_ABS 0.10
+#define BF16_SCORE_ABS 0.03
+
+static int g_bf16;       /* precision of the current test */
+static int g_compared;   /* arrays actually compared in the current test */
+
+/* f32: manifest atol or 1e-4 relative to the array's largest magnitude; bf16: the bounds above. */
+static int check_array(const char *rel, const float *mine, size_t offset_rows_unused, size_t n,
+                       double bf16_bound, int bf16_is_relative)
+{
+    (void)offset_rows_unused;
+    if (!golden_has(rel)) {
+        /* the manifest is authoritative about what the golden set stores */
+        printf("  %-34s not stored in the golden set\n", rel);
+        return 1;
+    }
+    npy_array g;
+    ck_assert_msg(npy_load(rel, &g) == 0, "cannot load %s", rel);
+    ck_assert_msg(g.dtype == 'f', "%s is not float32", rel);
+    ck_assert_msg(g.count >= n, "%s has %zu elements, test compares %zu", rel, g.count, n);
+    double maxabs = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(((float *)g.data)[i]) > maxabs)
+            maxabs = fabs(((float *)g.data)[i]);
+    double atol;
+    if (g_bf16) {
+        atol = bf16_is_relative ? bf16_bound * maxabs : bf16_bound;
+    } else {
+        atol = golden_atol(rel);
+        if (atol < 1e-4 * maxabs)
+            atol = 1e-4 * maxabs;
+    }
+    char name[160];
+    snprintf(name, sizeof name, "%s%s", rel, g_bf16 ? " [bf16]" : "");
+    int ok = within(name, mine, g.data, n, atol, 0);
+    g_compared++;
+    npy_free(&g);
+    return ok;
+}
+
+static int check_ints(const char *rel, const int32_t *mine, size_t n)
+{
+    npy_array g;
+    ck_assert_msg(npy_load(rel, &g) == 0, "cannot load %s", rel);
+    ck_assert(g.dtype == 'i' && g.count == n);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += ((int32_t *)g.data)[i] != mine[i];
+    printf("  %-34s n=%-8zu mismatches=%zu\n", rel, n, bad);
+    npy_free(&g);
+    return bad == 0;
+}
+
+/* Decode + Pillow bicubic resize + CLIP normalisation, as the reference preprocesses. */
+static float *preprocess_file(const golden_cfg *c, int img, uint8_t **rgb_out)
+{
+    char rel[128], err[512];
+    snprintf(rel, sizeof rel, "%s/inputs/%s", c->name, c->files[img]);
+    io_image raw, rgb;
+    ck_assert_msg(io_read_image(golden_path(rel), &raw, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(io_to_rgb8(&raw, &rgb, err, sizeof err) == 0, "%s", err);
+    io_image_free(&raw);
+    const int S = c->size;
+    uint8_t *u8 = malloc((size_t)S * S * 3);
+    size_t ws = dp_resize_u8_workspace(rgb.width, rgb.height, S, S, 3, DP_FILTER_BICUBIC);
+    void *work = malloc(ws ? ws : 1);
+    dp_err e;
+    ck_assert_msg(dp_resize_u8(rgb.data, rgb.width, rgb.height, (ptrdiff_t)rgb.width * 3, 3, u8, S,
+                               S, (ptrdiff_t)S * 3, DP_FILTER_BICUBIC, work, ws, &e) == DP_OK, "%s", e.msg);
+    free(work);
+    io_image_free(&rgb);
+    float *pre = malloc((size_t)3 * S * S * sizeof *pre);
+    dp_normalize_clip(u8, S, (ptrdiff_t)S * 3, pre);
+    if (rgb_out)
+        *rgb_out = u8;
+    else
+        free(u8);
+    return pre;
+}
+
+static dp_model *load_model(const golden_cfg *c, int bf16)
+{
+    char clip[1024], dapo[1024], vocab[1024];
+    snprintf(clip, sizeof clip, "%s", golden_path(c->name));
+    strncat(clip, "/clip.safetensors", sizeof clip - strlen(clip) - 1);
+    snprintf(dapo, sizeof dapo, "%s/%s/dapo.safetensors", golden_dir(), c->name);
+    snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", models_dir());
+    dp_model_options opt = { c->size, 1, bf16 ? DP_C_BF16 : DP_C_F32, 2, 1, 0 };
+    dp_model *m = NULL;
+    dp_err err;
+    dp_status st = dp_model_load(clip, dapo, vocab, c->defects, c->n_defects, &opt, &m, &err);
+    ck_assert_msg(st == DP_OK, "model load: %s", err.msg);
+    if (bf16 && m->bf16_fallback)
+        printf("  note: CPU lacks bf16; the bf16 test ran the f32 path\n");
+    return m;
+}
+
+static void run_image(const golden_cfg *c, dp_model *m, int img, int *failures)
+{
+    const char *id = c->ids[img];
+    const int S = c->size, G = c->grid, GG = G * G, E = m->cfg.embed_dim, W = m->cfg.vision_width;
+    const int n = 1 + c->n_defects;
+    char rel[160];
+    uint8_t *u8;
+    float *pre = preprocess_file(c, img, &u8);
+    if (c->full) {
+        npy_array g;
+        snprintf(rel, sizeof rel, "%s/%s/pre_u8.npy", c->name, id);
+        ck_assert(npy_load(rel, &g) == 0 && g.count == (size_t)S * S * 3);
+        size_t bad = 0;
+        for (size_t i = 0; i < g.count; i++)
+            bad += ((uint8_t *)g.data)[i] != u8[i];
+        printf("  %-34s mismatching bytes=%zu\n", rel, bad);
+        *failures += bad != 0;
+        npy_free(&g);
+        snprintf(rel, sizeof rel, "%s/%s/pre.npy", c->name, id);
+        int save = g_bf16;
+        g_bf16 = 0;
+        *failures += !check_array(rel, pre, 0, (size_t)3 * S * S, 0, 0);
+        g_bf16 = save;
+    }
+    free(u8);
+    dp_err err;
+    ck_assert_msg(dp_model_run(m, pre, 1, &err) == DP_OK, "%s", err.msg);
+    free(pre);
+
+    static const int layers[4] = { 6, 12, 18, 24 };
+    for (int t = 0; t < 5; t++) {
+        if (t == 0 && !c->full)
+            continue;       /* feat_L1 only stored for tiny */
+        int L = t == 0 ? 1 : layers[t - 1];
+        snprintf(rel, sizeof rel, "%s/%s/feat_L%d%s.npy", c->name, id, L, c->full ? "" : "_top");
+        size_t rows = c->full ? (size_t)1 + GG : (size_t)1 + G;
+        *failures += !check_array(rel, dp_vision_tap(m->vision, t, 0), 0, rows * W, BF16_FEATURE_REL, 1);
+    }
+    float *probs[4], *grid_sum = calloc((size_t)GG * n, sizeof(float));
+    for (int j = 0; j < 4; j++) {
+        snprintf(rel, sizeof rel, "%s/%s/adapted_L%d%s.npy", c->name, id, layers[j], c->full ? "" : "_top");
+        size_t rows = c->full ? (size_t)GG : (size_t)G;
+        *failures += !check_array(rel, dp_vision_adapted(m->vision, j, 0), 0, rows * E, BF16_FEATURE_REL, 1);
+        probs[j] = malloc((size_t)GG * n * sizeof(float));
+        dp_head_patch_probs(dp_vision_adapted(m->vision, j, 0), GG, &m->text, probs[j], 2);
+        snprintf(rel, sizeof rel, "%s/%s/probs_L%d.npy", c->name, id, layers[j]);
+        *failures += !check_array(rel, probs[j], 0, (size_t)GG * n, BF16_PROB_ABS, 0);
+        for (size_t i = 0; i < (size_t)GG * n; i++)
+            grid_sum[i] += probs[j][i];
+    }
+    float *grid_map = malloc((size_t)GG * sizeof(float));
+    for (int p = 0; p < GG; p++) {
+        grid_map[p] = 0;
+        for (int j = 0; j < 4; j++)
+            for (int k = 1; k < n; k++)
+                grid_map[p] += probs[j][(size_t)p * n + k];
+    }
+    snprintf(rel, sizeof rel, "%s/%s/anomaly_map_grid.npy", c->name, id);
+    *failures += !check_array(rel, grid_map, 0, (size_t)GG, BF16_MAP_ABS, 0);
+
+    snprintf(rel, sizeof rel, "%s/%s/global.npy", c->name, id);
+    *failures += !check_array(rel, dp_vision_global(m->vision, 0), 0, (size_t)E, BF16_FEATURE_REL, 1);
+    float logits[2], score, multi;
+    dp_head_image(dp_vision_global(m->vision, 0), &m->text, logits, &score, &multi, NULL);
+    snprintf(rel, sizeof rel, "%s/%s/image_logits.npy", c->name, id);
+    *failures += !check_array(rel, logits, 0, 2, BF16_SCORE_ABS / DP_TEMPERATURE, 0);
+    snprintf(rel, sizeof rel, "%s/%s/image_score.npy", c->name, id);
+    *failures += !check_array(rel, &score, 0, 1, BF16_SCORE_ABS, 0);
+    snprintf(rel, sizeof rel, "%s/%s/image_score_multi.npy", c->name, id);
+    *failures += !check_array(rel, &multi, 0, 1, BF16_SCORE_ABS, 0);
+
+    float *amap = malloc((size_t)S * S * sizeof(float));
+    uint16_t *label = malloc((size_t)S * S * sizeof(uint16_t));
+    float *volume = malloc((size_t)n * S * S * sizeof(float));
+    dp_head_maps(grid_sum, G, n, S, S, amap, label, volume, 2);
+    size_t map_rows = c->full ? (size_t)S : 32;
+    snprintf(rel, sizeof rel, "%s/%s/anomaly_map%s.npy", c->name, id, c->full ? "" : "_top");
+    *failures += !check_array(rel, amap, 0, map_rows * S, BF16_MAP_ABS, 0);
+    if (c->full) {
+        snprintf(rel, sizeof rel, "%s/%s/class_volume.npy", c->name, id);
+        *failures += !check_array(rel, volume, 0, (size_t)n * S * S, BF16_MAP_ABS, 0);
+    }
+    /* labels: identical except where our two best channels are within 1e-4 (exact ties) */
+    snprintf(rel, sizeof rel, "%s/%s/class_label%s.npy", c->name, id, c->full ? "" : "_top");
+    if (!golden_has(rel))
+        goto done;
+    npy_array gl;
+    ck_assert(npy_load(rel, &gl) == 0 && gl.count == map_rows * S);
+    size_t mismatch = 0, unexplained = 0;
+    for (size_t i = 0; i < gl.count; i++) {
+        if (((int32_t *)gl.data)[i] == label[i])
+            continue;
+        mismatch++;
+        float best = -1, second = -1;
+        for (int k = 0; k < n; k++) {
+            float v = volume[(size_t)k * S * S + i];
+            if (v > best) { second = best; best = v; }
+            else if (v > second) second = v;
+        }
+        if (best - second >= (g_bf16 ? 0.05f : 1e-4f))
+            unexplained++;
+    }
+    printf("  %-34s n=%-8zu mismatches=%zu (not at near-ties: %zu)%s\n", rel, gl.count, mismatch,
+           unexplained, g_bf16 ? " [bf16]" : "");
+    *failures += unexplained != 0;
+    npy_free(&gl);
+done:
+    for (int j = 0; j < 4; j++)
+        free(probs[j]);
+    free(grid_sum);
+    free(grid_map);
+    free(amap);
+    free(label);
+    free(volume);
+}
+
+static void vision_parity(const golden_cfg *c, int bf16)
+{
+    g_bf16 = bf16;
+    printf("%s vision + head parity (%s):\n", c->name, bf16 ? "bf16" : "f32");
+    dp_model *m = load_model(c, bf16);
+    int failures = 0;
+    g_compared = 0;
+    for (int i = 0; i < c->n_images; i++)
+        run_image(c, m, i, &failures);
+    dp_model_free(m);
+    /* every image has at least probs x4, the grid map, global, logits and both scores */
+    ck_assert_int_ge(g_compared, 9 * c->n_images);
+    printf("  %d arrays compared\n", g_compared);
+    ck_assert_msg(failures == 0, "%d arrays outside tolerance (see the lines above)", failures);
+}
+
+static void text_parity(const golden_cfg *c, int bf16)
+{
+    g_bf16 = bf16;
+    printf("%s text parity (%s):\n", c->name, bf16 ? "bf16" : "f32");
+    char path[1024], rel[128];
+    dp_err err;
+    dp_clip_file *clip = NULL;
+    snprintf(rel, sizeof rel, "%s/clip.safetensors", c->name);
+    ck_assert_msg(dp_clip_open(golden_path(rel), &clip, &err) == DP_OK, "%s", err.msg);
+    const dp_model_config *cfg = dp_clip_config(clip);
+    dp_dapo_params dapo;
+    snprintf(rel, sizeof rel, "%s/dapo.safetensors", c->name);
+    ck_assert_msg(dp_dapo_load(golden_path(rel), cfg, &dapo, &err) == DP_OK, "%s", err.msg);
+    dp_tokenizer *tok = NULL;
+    snprintf(path, sizeof path, "%s/bpe_simple_vocab_16e6.txt.gz", models_dir());
+    ck_assert_msg(dp_tokenizer_load(path, &tok, &err) == DP_OK, "%s", err.msg);
+    dp_nn *nn = NULL;
+    ck_assert(dp_nn_create(2, &nn, &err) == DP_OK);
+    dp_weight_source src = dp_clip_weight_source(clip);
+    dp_text *text = NULL;
+    int chunk = 16;      /* not a multiple of 10: chunks cut through states */
+    ck_assert_msg(dp_text_build(nn, &src, bf16 && dp_nn_cpu_has_bf16() ? DP_C_BF16 : DP_C_F32, chunk,
+                                dapo.normal_ctx, dapo.abnormal_ctx, dapo.layer_tokens, &text,
+                                &err) == DP_OK, "%s", err.msg);
+    const int Wt = cfg->text_width, E = cfg->embed_dim, n = 1 + c->n_defects;
+    dp_text_debug dbg;
+    memset(&dbg, 0, sizeof dbg);
+    dbg.defect0_member0_input = malloc((size_t)77 * Wt * sizeof(float));
+    dbg.defect0_member0_final = malloc((size_t)81 * Wt * sizeof(float));
+    dbg.defect0_members = malloc((size_t)10 * E * sizeof(float));
+    dp_text_features tf;
+    ck_assert_msg(dp_text_encode(text, tok, c->defects, c->n_defects, &tf, &dbg, &err) == DP_OK,
+                  "%s", err.msg);
+    int failures = 0;
+    snprintf(rel, sizeof rel, "%s/text_ids_normal.npy", c->name);
+    failures += !check_ints(rel, dbg.ids_normal, 77);
+    snprintf(rel, sizeof rel, "%s/text_ids_defect0.npy", c->name);
+    failures += !check_ints(rel, dbg.ids_defect0, 77);
+    snprintf(rel, sizeof rel, "%s/text_pool_index.npy", c->name);
+    int32_t pool[16];
+    for (int s = 0; s < n; s++)
+        pool[s] = tf.pool_index[s];
+    failures += !check_ints(rel, pool, (size_t)n);
+    snprintf(rel, sizeof rel, "%s/text_defect0_member0_input.npy", c->name);
+    failures += !check_array(rel, dbg.defect0_member0_input, 0, (size_t)77 * Wt, 1e-6, 1);
+    snprintf(rel, sizeof rel, "%s/text_defect0_member0_final.npy", c->name);
+    failures += !check_array(rel, dbg.defect0_member0_final, 0, (size_t)81 * Wt, BF16_FEATURE_REL, 1);
+    snprintf(rel, sizeof rel, "%s/text_defect0_members.npy", c->name);
+    failures += !check_array(rel, dbg.defect0_members, 0, (size_t)10 * E, BF16_FEATURE_REL, 1);
+    snprintf(rel, sizeof rel, "%s/text_state_unnormalized.npy", c->name);
+    failures += !check_array(rel, tf.unnormalized, 0, (size_t)n * E, BF16_FEATURE_REL, 1);
+    snprintf(rel, sizeof rel, "%s/text_features.npy", c->name);
+    failures += !check_array(rel, tf.features, 0, (size_t)n * E, BF16_FEATURE_REL, 1);
+    snprintf(rel, sizeof rel, "%s/text_abnormal_mean.npy", c->name);
+    failures += !check_array(rel, tf.abnormal, 0, (size_t)E, BF16_FEATURE_REL, 1);
+    free(dbg.defect0_member0_input);
+    free(dbg.defect0_member0_final);
+    free(dbg.defect0_members);
+    dp_text_features_free(&tf);
+    dp_text_free(text);
+    dp_nn_free(nn);
+    dp_tokenizer_free(tok);
+    dp_dapo_free(&dapo);
+    dp_clip_close(clip);
+    ck_assert_msg(failures == 0, "%d arrays outside tolerance (see the lines above)", failures);
+}
+
+START_TEST(tiny_text_f32) { text_parity(&TINY, 0); }
+END_TEST
+START_TEST(small_text_f32) { text_parity(&SMALL, 0); }
+END_TEST
+START_TEST(tiny_text_bf16) { text_parity(&TINY, 1); }
+END_TEST
+START_TEST(small_text_bf16) { text_parity(&SMALL, 1); }
+END_TEST
+START_TEST(tiny_vision_f32) { vision_parity(&TINY, 0); }
+END_TEST
+START_TEST(small_vision_f32) { vision_parity(&SMALL, 0); }
+END_TEST
+START_TEST(tiny_vision_bf16) { vision_parity(&TINY, 1); }
+END_TEST
+START_TEST(small_vision_bf16) { vision_parity(&SMALL, 1); }
+END_TEST
+
+/* The HF-named file must give the same outputs as the open_clip one. */
+START_TEST(tiny_hf_names_identical)
+{
+    char clip[1024], dapo[1024], vocab[1024];
+    snprintf(clip, sizeof clip, "%s/tiny/clip_hf.safetensors", golden_dir());
+    snprintf(dapo, sizeof dapo, "%s/tiny/dapo.safetensors", golden_dir());
+    snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", models_dir());
+    dp_model_options opt = { 112, 1, DP_C_F32, 2, 0, 0 };
+    dp_model *hf = NULL, *oc = load_model(&TINY, 0);
+    dp_err err;
+    ck_assert_msg(dp_model_load(clip, dapo, vocab, TINY.defects, TINY.n_defects, &opt, &hf, &err) ==
+                  DP_OK, "%s", err.msg);
+    float *pre = preprocess_file(&TINY, 0, NULL);
+    ck_assert(dp_model_run(hf, pre, 1, &err) == DP_OK && dp_model_run(oc, pre, 1, &err) == DP_OK);
+    size_t n = (size_t)64 * oc->cfg.embed_dim;
+    ck_assert(memcmp(dp_vision_adapted(hf->vision, 3, 0), dp_vision_adapted(oc->vision, 3, 0),
+                     n * sizeof(float)) == 0);
+    ck_assert(memcmp(hf->text.features, oc->text.features,
+                     (size_t)oc->text.n_states * oc->text.dim * sizeof(float)) == 0);
+    printf("tiny: clip_hf.safetensors and clip.safetensors give bit-identical features\n");
+    free(pre);
+    dp_model_free(hf);
+    dp_model_free(oc);
+}
+END_TEST
+
+/* After load (warm-up included) the per-image path creates no primitive. */
+START_TEST(no_primitives_after_load)
+{
+    dp_model *m = load_model(&TINY, 1);
+    int before = dp_nn_primitive_count(m->nn);
+    float *pre = preprocess_file(&TINY, 1, NULL);
+    dp_err err;
+    for (int i = 0; i < 3; i++)
+        ck_assert(dp_model_run(m, pre, 1, &err) == DP_OK);
+    ck_assert_int_eq(dp_nn_primitive_count(m->nn), before);
+    ck_assert_int_gt(before, 0);
+    free(pre);
+    dp_model_free(m);
+}
+END_TEST
+
+Suite *parity_suite(void)
+{
+    Suite *s = suite_create("parity");
+    TCase *tc = tcase_create("golden");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, tiny_text_f32);
+    tcase_add_test(tc, small_text_f32);
+    tcase_add_test(tc, tiny_text_bf16);
+    tcase_add_test(tc, small_text_bf16);
+    tcase_add_test(tc, tiny_vision_f32);
+    tcase_add_test(tc, small_vision_f32);
+    tcase_add_test(tc, tiny_vision_bf16);
+    tcase_add_test(tc, small_vision_bf16);
+    tcase_add_test(tc, tiny_hf_names_identical);
+    tcase_add_test(tc, no_primitives_after_load);
+    suite_add_tcase(s, tc);
+    return s;
+}
