@@ -52,7 +52,7 @@ void io_image_free(io_image *img)
     memset(img, 0, sizeof *img);
 }
 
-/* Pixel-count and side limits, checked on header values before allocating. */
+/* path, err: borrowed. Pixel-count and side limits, checked on header values before allocating. */
 static int check_dims(const char *path, uint64_t w, uint64_t h, char *err, size_t cap)
 {
     if (w == 0 || h == 0)
@@ -65,11 +65,14 @@ static int check_dims(const char *path, uint64_t w, uint64_t h, char *err, size_
     return 0;
 }
 
-/* Packed buffer for a checked size (<= 2^28 pixels x 3 x 4 bytes: fits size_t on 64-bit). */
+/* Packed buffer for a checked size; img: borrowed, img->data becomes owned by it. */
 static int alloc_image(io_image *img, int w, int h, int ch, io_pixel px, const char *path,
                        char *err, size_t cap)
 {
-    size_t n = (size_t)w * (size_t)h * (size_t)ch * io_pixel_bytes(px);
+    uint64_t n64 = (uint64_t)w * (uint64_t)h * (uint64_t)ch * io_pixel_bytes(px);
+    if (n64 > SIZE_MAX) /* 2^28 pixels x 3 x 4 bytes exceeds a 32-bit size_t */
+        return fail(err, cap, "%s: %dx%d pixels do not fit this address space", path, w, h);
+    size_t n = (size_t)n64;
     img->data = malloc(n);
     if (!img->data)
         return fail(err, cap, "%s: cannot allocate %zu bytes for %dx%d pixels", path, n, w, h);
@@ -109,6 +112,7 @@ typedef struct png_job {
     int own_error;            /* 1: err already holds a message of ours */
 } png_job;
 
+/* j: borrowed; on success j->img owns the pixels, on failure the caller frees what j holds. */
 static int png_decode(png_job *j)
 {
     if (setjmp(png_jmpbuf(j->png)))
@@ -223,6 +227,7 @@ static int tiff_warning_cb(TIFF *tif, void *user, const char *module, const char
     return 1;
 }
 
+/* msg: borrowed, must outlive the returned TIFF (caller closes it). */
 static TIFF *tiff_open(const char *path, const char *mode, lib_msg *msg)
 {
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
@@ -245,6 +250,7 @@ typedef struct tiff_layout {
     io_pixel px;
 } tiff_layout;
 
+/* tif: borrowed; L: borrowed, filled. */
 static int tiff_layout_of(TIFF *tif, const char *path, tiff_layout *L, char *err, size_t cap)
 {
     uint16_t bps = 0, spp = 0, fmt = 0, planar = 0, photo = 0, comp = 0;
@@ -295,8 +301,9 @@ static int tiff_layout_of(TIFF *tif, const char *path, tiff_layout *L, char *err
     return 0;
 }
 
-/* Copies a decoded block (bw x rows samples-per-pixel `step`) into the output for channel range
- * [c0, c1): block pixel (x, r) lands at image pixel (x0 + x, y0 + r); clipped to the image. */
+/* Copies a decoded block (bw x rows pixels of `step` samples) into the output for channel range
+ * [c0, c1): block pixel (x, r) lands at image pixel (x0 + x, y0 + r); clipped to the image.
+ * img: borrowed, written; L, blk: borrowed. */
 static void put_block(io_image *img, const tiff_layout *L, const uint8_t *blk, uint32_t bw,
                       uint32_t rows, uint32_t x0, uint32_t y0, int step, int c0, int c1)
 {
@@ -318,6 +325,35 @@ static void put_block(io_image *img, const tiff_layout *L, const uint8_t *blk, u
     }
 }
 
+/* Decoded blocks larger than this are not buffered whole: a huge RowsPerStrip is read row by
+ * row, a huge tile is refused (real tiles are far smaller). */
+#define BLOCK_BUF_MAX ((size_t)4 << 20)
+#define TILE_BUF_MAX ((size_t)64 << 20)
+
+/* Row-by-row fallback for big strips. img, L, msg: borrowed. */
+static int tiff_read_scanlines(TIFF *tif, const char *path, const tiff_layout *L, io_image *img,
+                               size_t row_bytes, const lib_msg *msg, char *err, size_t cap)
+{
+    uint8_t *buf = malloc(row_bytes); /* freed below */
+    if (!buf)
+        return fail(err, cap, "%s: cannot allocate a %zu-byte row buffer", path, row_bytes);
+    int step = L->contig ? L->spp : 1;
+    int nplanes_read = L->contig ? 1 : L->ch_out;
+    for (int p = 0; p < nplanes_read; p++)
+        for (uint32_t y = 0; y < L->h; y++) {
+            if (TIFFReadScanline(tif, buf, y, (uint16_t)p) != 1) {
+                free(buf);
+                return fail(err, cap, "%s: TIFF row %u (plane %d) could not be decoded%s%s",
+                            path, y, p, msg->text[0] ? ": " : "", msg->text);
+            }
+            put_block(img, L, buf, L->w, 1, 0, y, step, L->contig ? 0 : p,
+                      L->contig ? L->ch_out : p + 1);
+        }
+    free(buf);
+    return 0;
+}
+
+/* img, L, msg: borrowed; img->data is filled. */
 static int tiff_read_strips(TIFF *tif, const char *path, const tiff_layout *L, io_image *img,
                             const lib_msg *msg, char *err, size_t cap)
 {
@@ -336,6 +372,8 @@ static int tiff_read_strips(TIFF *tif, const char *path, const tiff_layout *L, i
     if ((uint64_t)TIFFScanlineSize64(tif) != row_bytes)
         return fail(err, cap, "%s: TIFF scanline is %llu bytes, expected %zu", path,
                     (unsigned long long)TIFFScanlineSize64(tif), row_bytes);
+    if (row_bytes * rps > BLOCK_BUF_MAX && rps > 1)
+        return tiff_read_scanlines(tif, path, L, img, row_bytes, msg, err, cap);
     uint8_t *buf = malloc(row_bytes * rps); /* freed below */
     if (!buf)
         return fail(err, cap, "%s: cannot allocate a %zu-byte strip buffer", path,
@@ -360,32 +398,31 @@ static int tiff_read_strips(TIFF *tif, const char *path, const tiff_layout *L, i
     return 0;
 }
 
+/* img, L, msg: borrowed; img->data is filled. */
 static int tiff_read_tiles(TIFF *tif, const char *path, const tiff_layout *L, io_image *img,
                            const lib_msg *msg, char *err, size_t cap)
 {
     uint32_t tw = 0, th = 0;
     TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
     TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
-    /* a tile bigger than the image (rounded to 16) and 4096 is a corrupt tag, not a real file */
-    uint32_t maxw = ((L->w + 15) & ~15u) > 4096 ? ((L->w + 15) & ~15u) : 4096;
-    uint32_t maxh = ((L->h + 15) & ~15u) > 4096 ? ((L->h + 15) & ~15u) : 4096;
-    if (tw == 0 || th == 0 || tw > maxw || th > maxh)
-        return fail(err, cap, "%s: TIFF tile size %ux%u, expected 1..%u x 1..%u", path, tw, th,
-                    maxw, maxh);
-    uint32_t across = (L->w + tw - 1) / tw, down = (L->h + th - 1) / th;
     int planes = L->contig ? 1 : L->spp;
     int step = L->contig ? L->spp : 1;
+    uint64_t tile_bytes = (uint64_t)tw * th * (uint64_t)step * L->bs;
+    if (tw == 0 || th == 0 || tw > 65536 || th > 65536 || tile_bytes > TILE_BUF_MAX)
+        return fail(err, cap, "%s: TIFF tile size %ux%u (%llu bytes) refused, expected at most "
+                    "%zu bytes", path, tw, th, (unsigned long long)tile_bytes, TILE_BUF_MAX);
+    uint32_t across = (L->w + tw - 1) / tw, down = (L->h + th - 1) / th;
     uint64_t ntiles = (uint64_t)across * down * (uint64_t)planes;
     if ((uint64_t)TIFFNumberOfTiles(tif) != ntiles)
         return fail(err, cap, "%s: TIFF has %u tiles, expected %llu", path,
                     TIFFNumberOfTiles(tif), (unsigned long long)ntiles);
-    size_t tile_bytes = (size_t)tw * th * (size_t)step * L->bs;
     if ((uint64_t)TIFFTileSize64(tif) != tile_bytes)
-        return fail(err, cap, "%s: TIFF tile is %llu bytes, expected %zu", path,
-                    (unsigned long long)TIFFTileSize64(tif), tile_bytes);
-    uint8_t *buf = malloc(tile_bytes); /* freed below */
+        return fail(err, cap, "%s: TIFF tile is %llu bytes, expected %llu", path,
+                    (unsigned long long)TIFFTileSize64(tif), (unsigned long long)tile_bytes);
+    uint8_t *buf = malloc((size_t)tile_bytes); /* freed below */
     if (!buf)
-        return fail(err, cap, "%s: cannot allocate a %zu-byte tile buffer", path, tile_bytes);
+        return fail(err, cap, "%s: cannot allocate a %llu-byte tile buffer", path,
+                    (unsigned long long)tile_bytes);
     int nplanes_read = L->contig ? 1 : L->ch_out;
     for (int p = 0; p < nplanes_read; p++)
         for (uint32_t ty = 0; ty < down; ty++)
@@ -394,9 +431,10 @@ static int tiff_read_tiles(TIFF *tif, const char *path, const tiff_layout *L, io
                 tmsize_t got = TIFFReadEncodedTile(tif, idx, buf, (tmsize_t)tile_bytes);
                 if (got != (tmsize_t)tile_bytes) {
                     free(buf);
-                    return fail(err, cap, "%s: TIFF tile %u (plane %d) decoded %lld of %zu "
-                                "bytes%s%s", path, idx, p, (long long)got, tile_bytes,
-                                msg->text[0] ? ": " : "", msg->text);
+                    return fail(err, cap, "%s: TIFF tile %u (plane %d) decoded %lld of %llu "
+                                "bytes%s%s", path, idx, p, (long long)got,
+                                (unsigned long long)tile_bytes, msg->text[0] ? ": " : "",
+                                msg->text);
                 }
                 put_block(img, L, buf, tw, th, tx * tw, ty * th, step, L->contig ? 0 : p,
                           L->contig ? L->ch_out : p + 1);
@@ -447,10 +485,21 @@ int io_read_image(const char *path, io_image *out, char *err, size_t err_cap)
     FILE *f = fopen(path, "rb");
     if (!f)
         return fail(err, err_cap, "%s: cannot open: %s", path, strerror(errno));
-    unsigned char magic[8];
+    unsigned char magic[24]; /* PNG: signature, then IHDR length, type, width, height */
     size_t n = fread(magic, 1, sizeof magic, f);
     int rc;
-    if (n == 8 && png_sig_cmp(magic, 0, 8) == 0) {
+    if (n >= 8 && png_sig_cmp(magic, 0, 8) == 0) {
+        /* size check with our own message before libpng sees the header */
+        if (n == 24 && memcmp(magic + 12, "IHDR", 4) == 0) {
+            uint64_t w = (uint64_t)magic[16] << 24 | (uint64_t)magic[17] << 16 |
+                         (uint64_t)magic[18] << 8 | magic[19];
+            uint64_t h = (uint64_t)magic[20] << 24 | (uint64_t)magic[21] << 16 |
+                         (uint64_t)magic[22] << 8 | magic[23];
+            if (check_dims(path, w, h, err, err_cap)) {
+                fclose(f);
+                return -1;
+            }
+        }
         rc = read_png(f, path, out, err, err_cap);
         fclose(f);
         return rc;
@@ -461,12 +510,13 @@ int io_read_image(const char *path, io_image *out, char *err, size_t err_cap)
                    (magic[0] == 'M' && magic[1] == 'M' && magic[2] == 0 &&
                     (magic[3] == 42 || magic[3] == 43))))
         return read_tiff(path, out, err, err_cap);
-    return fail(err, err_cap, "%s: not a PNG or TIFF file (%zu-byte file, unknown magic bytes)",
-                path, n);
+    return fail(err, err_cap, "%s: not a PNG or TIFF file (unknown magic bytes%s)", path,
+                n < 4 ? ", file shorter than 4 bytes" : "");
 }
 
 /* ================================ conversion ================================ */
 
+/* Clamp to [0, 1], round to nearest; NaN -> 0. */
 static uint8_t f32_to_u8(float x)
 {
     if (!(x > 0.0f)) /* also NaN */
@@ -510,6 +560,7 @@ int io_to_rgb8(const io_image *in, io_image *out, char *err, size_t err_cap)
 
 /* ================================ writers ================================ */
 
+/* path, data, err: borrowed. */
 static int check_write_args(const char *path, const void *data, int w, int h, char *err,
                             size_t cap)
 {
@@ -520,6 +571,7 @@ static int check_write_args(const char *path, const void *data, int w, int h, ch
     return check_dims(path, (uint64_t)w, (uint64_t)h, err, cap);
 }
 
+/* data: borrowed, h rows of w samples of bits/8 bytes. */
 static int write_tiff_gray(const char *path, const void *data, int w, int h, int bits, int fmt,
                            char *err, size_t cap)
 {
@@ -569,7 +621,8 @@ int io_write_tiff_u16(const char *path, const uint16_t *data, int width, int hei
     return write_tiff_gray(path, data, width, height, 16, SAMPLEFORMAT_UINT, err, err_cap);
 }
 
-/* Encodes inside the setjmp frame; nothing here is modified after setjmp. */
+/* Encodes inside the setjmp frame; nothing here is modified after setjmp. png, info, f, rgb:
+ * borrowed. */
 static int png_encode(png_structp png, png_infop info, FILE *f, const uint8_t *rgb, int w, int h)
 {
     if (setjmp(png_jmpbuf(png)))

@@ -6,7 +6,10 @@
  * primitive is created) and executed concurrently by every thread of our team, each with its
  * own stream, scratchpad and memory objects: oneDNN primitives are immutable and safe to
  * execute concurrently with distinct scratchpads. K and V of every head are packed once per
- * call into the layout the matmul kernel prefers, so no row block repacks them. */
+ * call into the layout the matmul kernel prefers, so no row block repacks them; Q is copied
+ * per head into a dense [tokens][head_dim] block and each output block is written densely and
+ * scattered afterwards, because oneDNN 2.6's brgemm kernels take dense operands only (strided
+ * views fall back to a gemm path that repacks and allocates on every call). */
 #include "nn_internal.h"
 
 #include <math.h>
@@ -22,6 +25,7 @@ enum {
 typedef struct att_thread {
     float *scores;            /* [rb][tokens] f32, owned */
     void *probs;              /* [rb][tokens] of dt, owned */
+    void *out;                /* [rb][head_dim] of dt, owned */
     void *scratch;            /* scratchpad of every single-thread primitive, owned */
     dnnl_memory_t mem[M_COUNT];
 } att_thread;
@@ -35,6 +39,7 @@ struct dp_attention {
     dnnl_memory_desc_t md[M_COUNT];
     size_t k_bytes, v_bytes, scratch_bytes;
     char *packed;             /* [max_batch*heads] x (K, V) packed, owned */
+    char *q_dense;            /* [max_batch*heads][tokens][head_dim] of dt, owned */
     int nthr;
     att_thread th[DP_NN_MAX_THREADS];
 };
@@ -132,10 +137,10 @@ static dp_status build(dp_attention *at, dp_err *err)
     dp_status st = DP_OK;
     dnnl_dims_t kd = { hd, T };
     dnnl_dims_t vd = { T, hd };
-    if (!st) st = dp_nn_md_2d(&md[M_Q0], rb, hd, 3 * W, 1, at->dt, err);
+    if (!st) st = dp_nn_md_2d(&md[M_Q0], rb, hd, hd, 1, at->dt, err);
     if (!st) st = dp_nn_md_2d(&md[M_S0], rb, T, T, 1, DP_C_F32, err);
     if (!st) st = dp_nn_md_2d(&md[M_P0], rb, T, T, 1, at->dt, err);
-    if (!st) st = dp_nn_md_2d(&md[M_O0], rb, hd, W, 1, at->dt, err);
+    if (!st) st = dp_nn_md_2d(&md[M_O0], rb, hd, hd, 1, at->dt, err);
     if (!st) st = dp_nn_md_2d(&md[M_KVIEW], hd, T, 1, 3 * W, at->dt, err);
     if (!st) st = dp_nn_md_2d(&md[M_VVIEW], T, hd, 3 * W, 1, at->dt, err);
     if (!st) st = dp_nn_check(dnnl_memory_desc_init_by_tag(&md[M_K], 2, kd, dp_nn_dt(at->dt),
@@ -146,10 +151,10 @@ static dp_status build(dp_attention *at, dp_err *err)
     if (!st) st = make_softmax(at, &md[M_S0], &md[M_P0], &at->sm[0], M_SP_SM0, err);
     if (!st) st = make_matmul(at, &md[M_P0], &md[M_V], 1, &md[M_O0], 1.0f, &at->sv[0], M_SP_SV0, err);
     if (!st && tail) {
-        st = dp_nn_md_2d(&md[M_Q1], tail, hd, 3 * W, 1, at->dt, err);
+        st = dp_nn_md_2d(&md[M_Q1], tail, hd, hd, 1, at->dt, err);
         if (!st) st = dp_nn_md_2d(&md[M_S1], tail, T, T, 1, DP_C_F32, err);
         if (!st) st = dp_nn_md_2d(&md[M_P1], tail, T, T, 1, at->dt, err);
-        if (!st) st = dp_nn_md_2d(&md[M_O1], tail, hd, W, 1, at->dt, err);
+        if (!st) st = dp_nn_md_2d(&md[M_O1], tail, hd, hd, 1, at->dt, err);
         if (!st) st = make_matmul(at, &md[M_Q1], &md[M_K], 0, &md[M_S1], scale, &at->qk[1], M_SP_QK1, err);
         if (!st) st = make_softmax(at, &md[M_S1], &md[M_P1], &at->sm[1], M_SP_SM1, err);
         if (!st) st = make_matmul(at, &md[M_P1], &md[M_V], 0, &md[M_O1], 1.0f, &at->sv[1], M_SP_SV1, err);
@@ -166,8 +171,10 @@ static dp_status build(dp_attention *at, dp_err *err)
 static dp_status alloc_threads(dp_attention *at, dp_err *err)
 {
     size_t items = (size_t)at->max_batch * at->heads;
+    size_t esz = dp_dtype_size(at->dt);
     at->packed = aligned_alloc(64, items * (at->k_bytes + at->v_bytes));
-    if (!at->packed)
+    at->q_dense = aligned_alloc(64, (items * at->tokens * at->head_dim * esz + 63) & ~(size_t)63);
+    if (!at->packed || !at->q_dense)
         return dp_fail(err, DP_E_NOMEM, "out of memory for attention K/V (%zu heads x %zu bytes)",
                        items, at->k_bytes + at->v_bytes);
     size_t block = (size_t)at->rb * at->tokens;
@@ -175,9 +182,10 @@ static dp_status alloc_threads(dp_attention *at, dp_err *err)
     for (int t = 0; t < at->nthr; t++) {
         att_thread *th = &at->th[t];
         th->scores = aligned_alloc(64, ((block * 4) + 63) & ~(size_t)63);
-        th->probs = aligned_alloc(64, ((block * dp_dtype_size(at->dt)) + 63) & ~(size_t)63);
+        th->probs = aligned_alloc(64, ((block * esz) + 63) & ~(size_t)63);
+        th->out = aligned_alloc(64, (((size_t)at->rb * at->head_dim * esz) + 63) & ~(size_t)63);
         th->scratch = sb ? aligned_alloc(64, sb) : NULL;
-        if (!th->scores || !th->probs || (sb && !th->scratch))
+        if (!th->scores || !th->probs || !th->out || (sb && !th->scratch))
             return dp_fail(err, DP_E_NOMEM, "out of memory for attention score blocks");
         for (int i = 0; i < M_COUNT; i++) {
             if (at->md[i].ndims == 0)
@@ -240,20 +248,23 @@ void dp_attention_free(dp_attention *at)
         att_thread *th = &at->th[t];
         free(th->scores);
         free(th->probs);
+        free(th->out);
         free(th->scratch);
         for (int i = 0; i < M_COUNT; i++)
             if (th->mem[i])
                 dnnl_memory_destroy(th->mem[i]);
     }
     free(at->packed);
+    free(at->q_dense);
     free(at);
 }
 
 size_t dp_attention_bytes(const dp_attention *at)
 {
     size_t block = (size_t)at->rb * at->tokens;
-    return (size_t)at->max_batch * at->heads * (at->k_bytes + at->v_bytes) +
-           (size_t)at->nthr * (block * (4 + dp_dtype_size(at->dt)) + at->scratch_bytes);
+    size_t esz = dp_dtype_size(at->dt);
+    return (size_t)at->max_batch * at->heads * (at->k_bytes + at->v_bytes + (size_t)at->tokens * at->head_dim * esz) +
+           (size_t)at->nthr * (block * (4 + esz) + (size_t)at->rb * at->head_dim * esz + at->scratch_bytes);
 }
 
 static dnnl_status_t exec(dnnl_primitive_t p, dnnl_stream_t s, att_thread *th, int src, int wei,
@@ -294,6 +305,9 @@ dp_status dp_attention_run(dp_attention *at, const void *qkv, int batch, void *o
             int b = it / H, h = it % H;
             const char *head = base + ((size_t)b * T * 3 * W + (size_t)h * hd) * esz;
             char *kp = at->packed + (size_t)it * (at->k_bytes + at->v_bytes);
+            char *qd = at->q_dense + (size_t)it * T * hd * esz;
+            for (int r = 0; r < T; r++)
+                memcpy(qd + (size_t)r * hd * esz, head + (size_t)r * 3 * W * esz, (size_t)hd * esz);
             dnnl_memory_set_data_handle(th->mem[M_KVIEW], (void *)(head + (size_t)W * esz));
             dnnl_memory_set_data_handle(th->mem[M_K], kp);
             if (my == dnnl_success)
@@ -310,20 +324,23 @@ dp_status dp_attention_run(dp_attention *at, const void *qkv, int batch, void *o
             int row0 = r * at->rb;
             int t = (at->tail && r == at->nblk - 1) ? 1 : 0;
             char *kp = at->packed + (size_t)it * (at->k_bytes + at->v_bytes);
-            const char *q = base + (((size_t)b * T + row0) * 3 * W + (size_t)h * hd) * esz;
-            char *o = obase + (((size_t)b * T + row0) * W + (size_t)h * hd) * esz;
+            const char *q = at->q_dense + ((size_t)it * T + row0) * hd * esz;
+            int rows = t ? at->tail : at->rb;
             dnnl_memory_set_data_handle(th->mem[M_Q0 + t], (void *)q);
             dnnl_memory_set_data_handle(th->mem[M_K], kp);
             dnnl_memory_set_data_handle(th->mem[M_S0 + t], th->scores);
             dnnl_memory_set_data_handle(th->mem[M_P0 + t], th->probs);
             dnnl_memory_set_data_handle(th->mem[M_V], kp + at->k_bytes);
-            dnnl_memory_set_data_handle(th->mem[M_O0 + t], o);
+            dnnl_memory_set_data_handle(th->mem[M_O0 + t], th->out);
             if (my == dnnl_success)
                 my = exec(at->qk[t], s, th, M_Q0 + t, M_K, M_S0 + t, M_SP_QK0 + t);
             if (my == dnnl_success)
                 my = exec(at->sm[t], s, th, M_S0 + t, -1, M_P0 + t, M_SP_SM0 + t);
             if (my == dnnl_success)
                 my = exec(at->sv[t], s, th, M_P0 + t, M_V, M_O0 + t, M_SP_SV0 + t);
+            char *o = obase + (((size_t)b * T + row0) * W + (size_t)h * hd) * esz;
+            for (int i = 0; i < rows; i++)
+                memcpy(o + (size_t)i * W * esz, (char *)th->out + (size_t)i * hd * esz, (size_t)hd * esz);
         }
         if (my != dnnl_success) {
 #pragma omp critical(dp_attention_status)
