@@ -1,0 +1,175 @@
+/* Grid tiling plan and weighted stitching of per-tile maps (see tiling.h). */
+#include "tiling.h"
+
+#include <math.h>
+
+/* Columns of weights computed per block in dp_tiling_accumulate: a small stack buffer instead of
+ * a tile-wide one (tiles may be 16384 px) or an allocation. */
+enum { WBLOCK = 256 };
+
+static const double PI = 3.14159265358979323846;
+
+static dp_status check_args(int roi_w, int roi_h, int tile, int overlap, dp_err *err)
+{
+    if (roi_w <= 0 || roi_h <= 0)
+        return dp_fail(err, DP_E_ARG, "tiling: ROI %dx%d; expected a size of at least 1x1",
+                       roi_w, roi_h);
+    if (tile < DP_TILING_MIN_TILE)
+        return dp_fail(err, DP_E_ARG, "tiling: tile %d; expected at least %d", tile,
+                       DP_TILING_MIN_TILE);
+    /* 64-bit product: 2*overlap must not wrap for overlap near INT_MAX */
+    if (overlap < 0 || 2 * (int64_t)overlap >= tile)
+        return dp_fail(err, DP_E_ARG, "tiling: overlap %d with tile %d; expected 0 <= overlap "
+                       "< tile/2", overlap, tile);
+    return DP_OK;
+}
+
+/* Tiles along one side of length len (>= 1); int64 so huge sides cannot overflow. */
+static int64_t tiles_along(int len, int tile, int overlap)
+{
+    if (len <= tile)
+        return 1;
+    int64_t step = (int64_t)tile - overlap;
+    return 1 + ((int64_t)len - tile + step - 1) / step;
+}
+
+/* Position of tile i of n along a side; the last one ends at the far edge. */
+static int tile_pos(int i, int64_t n, int len, int tile, int overlap)
+{
+    if (n == 1)
+        return 0;
+    if (i == n - 1)
+        return len - tile;
+    return i * (tile - overlap);
+}
+
+dp_status dp_tiling_count(int roi_w, int roi_h, int tile, int overlap, int *count, dp_err *err)
+{
+    if (!count)
+        return dp_fail(err, DP_E_ARG, "tiling: count is NULL");
+    *count = 0;
+    dp_status s = check_args(roi_w, roi_h, tile, overlap, err);
+    if (s != DP_OK)
+        return s;
+    int64_t nx = tiles_along(roi_w, tile, overlap), ny = tiles_along(roi_h, tile, overlap);
+    /* each factor <= INT_MAX, so the product fits in int64 */
+    if (nx * ny > DP_TILING_MAX_TILES)
+        return dp_fail(err, DP_E_NOMEM, "tiling: ROI %dx%d with tile %d, overlap %d gives "
+                       "%lld x %lld tiles; at most %d are allowed (use a larger tile or a "
+                       "smaller ROI)", roi_w, roi_h, tile, overlap, (long long)nx,
+                       (long long)ny, DP_TILING_MAX_TILES);
+    *count = (int)(nx * ny);
+    return DP_OK;
+}
+
+dp_status dp_tiling_plan(int roi_w, int roi_h, int tile, int overlap, dp_tile *tiles, int count,
+                         dp_err *err)
+{
+    int n = 0;
+    dp_status s = dp_tiling_count(roi_w, roi_h, tile, overlap, &n, err);
+    if (s != DP_OK)
+        return s;
+    if (!tiles)
+        return dp_fail(err, DP_E_ARG, "tiling: tiles is NULL");
+    if (count != n)
+        return dp_fail(err, DP_E_ARG, "tiling: room for %d tiles; the plan has %d", count, n);
+    int64_t nx = tiles_along(roi_w, tile, overlap), ny = tiles_along(roi_h, tile, overlap);
+    int tw = roi_w < tile ? roi_w : tile, th = roi_h < tile ? roi_h : tile;
+    int k = 0;
+    for (int j = 0; j < ny; j++) {
+        int y = tile_pos(j, ny, roi_h, tile, overlap);
+        for (int i = 0; i < nx; i++)
+            tiles[k++] = (dp_tile){ tile_pos(i, nx, roi_w, tile, overlap), y, tw, th };
+    }
+    return DP_OK;
+}
+
+/* Raised-cosine ramp at distance d (0-based) from a shared edge; > 0 for every d >= 0. */
+static float ramp(int d, int overlap)
+{
+    if (d >= overlap)
+        return 1.0f;
+    return (float)(0.5 - 0.5 * cos(PI * ((double)d + 0.5) / (double)overlap));
+}
+
+/* Weights for indices i0..i1-1 of a tile side (pos, len) into w[0..i1-i0-1]. */
+static void weights_range(int pos, int len, int roi_len, int overlap, int i0, int i1, float *w)
+{
+    int lo = pos > 0 && overlap > 0;                                 /* neighbour before */
+    int hi = (int64_t)pos + len < roi_len && overlap > 0;            /* neighbour after */
+    for (int i = i0; i < i1; i++) {
+        float v = 1.0f;
+        if (lo)
+            v *= ramp(i, overlap);
+        if (hi)
+            v *= ramp(len - 1 - i, overlap);
+        w[i - i0] = v;
+    }
+}
+
+void dp_tiling_weights_1d(int pos, int len, int roi_len, int overlap, float *w)
+{
+    if (!w || len <= 0)
+        return;
+    weights_range(pos, len, roi_len, overlap, 0, len, w);
+}
+
+void dp_tiling_accumulate(const dp_tile *t, int roi_w, int roi_h, int overlap,
+                          const float *tile_map, const uint16_t *tile_types, float *acc,
+                          float *wsum, float *best_w, uint16_t *types)
+{
+    if (!t || !tile_map || !acc || !wsum || roi_w <= 0 || roi_h <= 0 || t->w <= 0 || t->h <= 0)
+        return;
+    int want_types = tile_types && best_w && types;
+    /* clip to the ROI in tile coordinates: [cx0, cx1) x [cy0, cy1) */
+    int64_t cx0 = t->x < 0 ? -(int64_t)t->x : 0, cy0 = t->y < 0 ? -(int64_t)t->y : 0;
+    int64_t cx1 = (int64_t)roi_w - t->x, cy1 = (int64_t)roi_h - t->y;
+    if (cx1 > t->w)
+        cx1 = t->w;
+    if (cy1 > t->h)
+        cy1 = t->h;
+    if (cx0 >= cx1 || cy0 >= cy1)
+        return; /* no part of the tile inside the ROI */
+    float wx[WBLOCK];
+    /* column blocks outer, rows inner: the block's column weights are computed once */
+    for (int64_t b0 = cx0; b0 < cx1; b0 += WBLOCK) {
+        int nb = cx1 - b0 > WBLOCK ? WBLOCK : (int)(cx1 - b0);
+        weights_range(t->x, t->w, roi_w, overlap, (int)b0, (int)b0 + nb, wx);
+        for (int ty = (int)cy0; ty < cy1; ty++) {
+            float wy;
+            weights_range(t->y, t->h, roi_h, overlap, ty, ty + 1, &wy);
+            size_t src = (size_t)ty * (size_t)t->w + (size_t)b0;
+            size_t dst = (size_t)(t->y + ty) * (size_t)roi_w + (size_t)(t->x + b0);
+            const float *m = tile_map + src;
+            float *a = acc + dst, *s = wsum + dst;
+            if (want_types) {
+                const uint16_t *tt = tile_types + src;
+                float *bw = best_w + dst;
+                uint16_t *tout = types + dst;
+                for (int i = 0; i < nb; i++) {
+                    float wgt = wx[i] * wy;
+                    a[i] += wgt * m[i];
+                    s[i] += wgt;
+                    if (wgt > bw[i]) {
+                        bw[i] = wgt;
+                        tout[i] = tt[i];
+                    }
+                }
+            } else {
+                for (int i = 0; i < nb; i++) {
+                    float wgt = wx[i] * wy;
+                    a[i] += wgt * m[i];
+                    s[i] += wgt;
+                }
+            }
+        }
+    }
+}
+
+void dp_tiling_normalize(float *acc, const float *wsum, size_t n)
+{
+    if (!acc || !wsum)
+        return;
+    for (size_t i = 0; i < n; i++)
+        acc[i] = wsum[i] > 0.0f ? acc[i] / wsum[i] : 0.0f;
+}
