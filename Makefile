@@ -28,7 +28,7 @@ SANB:= build/san
 MODULE_REL := $(MODULE_SRC:%.c=$(REL)/%.o)
 MODULE_SAN := $(MODULE_SRC:%.c=$(SANB)/%.o)
 
-.PHONY: all check check-rel check-san bench clean
+.PHONY: all check check-rel check-san bench clean demo
 all: build/libdapo_inspect.so build/insp $(REL)/check_all $(TOOL_SRC:tools/%.c=build/%)
 
 build/insp: sdk_shim/insp_main.c $(HOST_SRC:%.c=$(REL)/%.o)
@@ -36,6 +36,10 @@ build/insp: sdk_shim/insp_main.c $(HOST_SRC:%.c=$(REL)/%.o)
 
 build/libdapo_inspect.so: $(MODULE_REL) module/exports.map
 	$(CC) -shared -o $@ $(MODULE_REL) -Wl,--version-script=module/exports.map -Wl,-z,defs -Wl,-z,now $(LIBS)
+
+# The same plugin built with the sanitizers, loaded by the sanitizer test run.
+$(SANB)/libdapo_inspect.so: $(MODULE_SAN) module/exports.map
+	$(CC) -shared -fsanitize=address,undefined -o $@ $(MODULE_SAN) -Wl,--version-script=module/exports.map -Wl,-z,now $(LIBS)
 
 $(REL)/libdapo_core.a: $(MODULE_REL)
 	rm -f $@ && ar rcs $@ $^
@@ -80,9 +84,9 @@ check-san: $(SANB)/check_all
 	OMP_NUM_THREADS=2 $(SANB)/check_all
 # Both binaries build in parallel; the suites run one after the other (optimised first), so the
 # output ends with the sanitizer run's Check summary.
-check: $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so
-	OMP_NUM_THREADS=2 $(REL)/check_all
-	OMP_NUM_THREADS=2 $(SANB)/check_all
+check: $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so $(TOOL_SRC:tools/%.c=build/%)
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so $(REL)/check_all
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so $(SANB)/check_all
 
 # One process per configuration: each prints its own peak resident memory.
 bench: build/bench
@@ -90,6 +94,19 @@ bench: build/bench
 	build/bench vision B16 224 f32 7 && build/bench vision B16 224 bf16 7 && \
 	build/bench vision L14 518 f32 5 && build/bench vision L14 518 bf16 5 && \
 	build/bench text L14 20 bf16 && build/bench text L14 20 f32
+
+# The main job on a built-in default: an UNTRAINED demo model (random weights: real CLIP and DAPO
+# weights cannot be downloaded here, see models/README.md) and synthetic product images with
+# defects, inspected by the reference host CLI through the plugin interface.
+demo: all
+	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
+	@test -d build/demo/images || build/make_demo_images build/demo/images
+	@echo "== dapo-inspect demo: UNTRAINED model with random weights; scores and maps show the pipeline working, not real defect detection =="
+	imgs=$$(ls build/demo/images/*.png build/demo/images/*.tif | grep -v '_mask\.png$$'); \
+	  build/insp run --recipe recipes/demo.yaml --out build/demo/out $$imgs; \
+	  rc=$$?; [ $$rc -le 1 ] || exit $$rc
+	@echo "== results: build/demo/out/ (per image: *_anomaly.tif float map, *_labels.tif defect types, *_overlay.png, *.json; summary.json) =="
+	@ls build/demo/out | head -40
 
 clean:
 	rm -rf build

@@ -91,7 +91,7 @@ static void axis_weights(int in, int out, int i, int *i0, int *i1, float *l0, fl
 }
 
 void dp_head_maps(const float *grid_sum, int grid, int n_states, int out_w, int out_h,
-                  float *anomaly, uint16_t *label, float *volume, int threads)
+                  float *anomaly, uint16_t *label, int defects_only, float *volume, int threads)
 {
     const int G = grid, n = n_states;
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -108,12 +108,12 @@ void dp_head_maps(const float *grid_sum, int grid, int n_states, int out_w, int 
             const float *v10 = grid_sum + ((size_t)y1 * G + x0) * n;
             const float *v11 = grid_sum + ((size_t)y1 * G + x1) * n;
             float amap = 0, best = -INFINITY;
-            int arg = 0;
+            int arg = defects_only ? 1 : 0;
             for (int k = 0; k < n; k++) {
                 float v = ly0 * (lx0 * v00[k] + lx1 * v01[k]) + ly1 * (lx0 * v10[k] + lx1 * v11[k]);
                 if (k > 0)
                     amap += v;
-                if (v > best) {
+                if (v > best && (k > 0 || !defects_only)) {
                     best = v;
                     arg = k;
                 }

@@ -22,10 +22,12 @@ void dp_head_patch_probs(const float *adapted, int n_patches, const dp_text_feat
 /* grid_sum: [G*G][n_states], per-state probabilities summed over the layers.
  * Writes at out_w x out_h (any of the outputs may be NULL):
  *   anomaly[y][x] = sum over defect states of the upsampled channels (0..number of layers),
- *   label[y][x]   = argmax over states (0 = normal), first maximum wins,
+ *   label[y][x]   = argmax over states (0 = normal), first maximum wins; with defects_only,
+ *                   argmax over the defect states 1..n_states-1 (the type of a pixel that a
+ *                   threshold has already declared defective),
  *   volume[k][y][x] = upsampled channel k.
  * Each state channel is upsampled separately, as the reference does. */
 void dp_head_maps(const float *grid_sum, int grid, int n_states, int out_w, int out_h,
-                  float *anomaly, uint16_t *label, float *volume, int threads);
+                  float *anomaly, uint16_t *label, int defects_only, float *volume, int threads);
 
 #endif

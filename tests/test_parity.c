@@ -207,7 +207,7 @@ static void run_image(const golden_cfg *c, dp_model *m, int img, int *failures)
     float *amap = malloc((size_t)S * S * sizeof(float));
     uint16_t *label = malloc((size_t)S * S * sizeof(uint16_t));
     float *volume = malloc((size_t)n * S * S * sizeof(float));
-    dp_head_maps(grid_sum, G, n, S, S, amap, label, volume, 2);
+    dp_head_maps(grid_sum, G, n, S, S, amap, label, 0, volume, 2);
     size_t map_rows = c->full ? (size_t)S : 32;
     snprintf(rel, sizeof rel, "%s/%s/anomaly_map%s.npy", c->name, id, c->full ? "" : "_top");
     *failures += !check_array(rel, amap, 0, map_rows * S, BF16_MAP_ABS, 0);

@@ -26,6 +26,7 @@ typedef struct att_thread {
     float *scores;            /* [rb][tokens] f32, owned */
     void *probs;              /* [rb][tokens] of dt, owned */
     void *out;                /* [rb][head_dim] of dt, owned */
+    void *kv_dense;           /* [tokens][head_dim] of dt: K or V of one head, rows packed, owned */
     void *scratch;            /* scratchpad of every single-thread primitive, owned */
     dnnl_memory_t mem[M_COUNT];
 } att_thread;
@@ -130,7 +131,7 @@ static dp_status make_reorder(dp_attention *at, const dnnl_memory_desc_t *src,
 
 static dp_status build(dp_attention *at, dp_err *err)
 {
-    const int T = at->tokens, W = at->width, hd = at->head_dim, rb = at->rb;
+    const int T = at->tokens, hd = at->head_dim, rb = at->rb;
     const int tail = at->tail;
     const float scale = 1.0f / sqrtf((float)hd);
     dnnl_memory_desc_t *md = at->md;
@@ -141,8 +142,8 @@ static dp_status build(dp_attention *at, dp_err *err)
     if (!st) st = dp_nn_md_2d(&md[M_S0], rb, T, T, 1, DP_C_F32, err);
     if (!st) st = dp_nn_md_2d(&md[M_P0], rb, T, T, 1, at->dt, err);
     if (!st) st = dp_nn_md_2d(&md[M_O0], rb, hd, hd, 1, at->dt, err);
-    if (!st) st = dp_nn_md_2d(&md[M_KVIEW], hd, T, 1, 3 * W, at->dt, err);
-    if (!st) st = dp_nn_md_2d(&md[M_VVIEW], T, hd, 3 * W, 1, at->dt, err);
+    if (!st) st = dp_nn_md_2d(&md[M_KVIEW], hd, T, 1, hd, at->dt, err);
+    if (!st) st = dp_nn_md_2d(&md[M_VVIEW], T, hd, hd, 1, at->dt, err);
     if (!st) st = dp_nn_check(dnnl_memory_desc_init_by_tag(&md[M_K], 2, kd, dp_nn_dt(at->dt),
                                                            dnnl_format_tag_any), "K descriptor", err);
     if (!st) st = dp_nn_check(dnnl_memory_desc_init_by_tag(&md[M_V], 2, vd, dp_nn_dt(at->dt),
@@ -184,8 +185,9 @@ static dp_status alloc_threads(dp_attention *at, dp_err *err)
         th->scores = aligned_alloc(64, ((block * 4) + 63) & ~(size_t)63);
         th->probs = aligned_alloc(64, ((block * esz) + 63) & ~(size_t)63);
         th->out = aligned_alloc(64, (((size_t)at->rb * at->head_dim * esz) + 63) & ~(size_t)63);
+        th->kv_dense = aligned_alloc(64, (((size_t)at->tokens * at->head_dim * esz) + 63) & ~(size_t)63);
         th->scratch = sb ? aligned_alloc(64, sb) : NULL;
-        if (!th->scores || !th->probs || !th->out || (sb && !th->scratch))
+        if (!th->scores || !th->probs || !th->out || !th->kv_dense || (sb && !th->scratch))
             return dp_fail(err, DP_E_NOMEM, "out of memory for attention score blocks");
         for (int i = 0; i < M_COUNT; i++) {
             if (at->md[i].ndims == 0)
@@ -249,6 +251,7 @@ void dp_attention_free(dp_attention *at)
         free(th->scores);
         free(th->probs);
         free(th->out);
+        free(th->kv_dense);
         free(th->scratch);
         for (int i = 0; i < M_COUNT; i++)
             if (th->mem[i])
@@ -308,11 +311,16 @@ dp_status dp_attention_run(dp_attention *at, const void *qkv, int batch, void *o
             char *qd = at->q_dense + (size_t)it * T * hd * esz;
             for (int r = 0; r < T; r++)
                 memcpy(qd + (size_t)r * hd * esz, head + (size_t)r * 3 * W * esz, (size_t)hd * esz);
-            dnnl_memory_set_data_handle(th->mem[M_KVIEW], (void *)(head + (size_t)W * esz));
+            char *kvd = th->kv_dense;
+            for (int r = 0; r < T; r++)
+                memcpy(kvd + (size_t)r * hd * esz, head + ((size_t)r * 3 * W + W) * esz, (size_t)hd * esz);
+            dnnl_memory_set_data_handle(th->mem[M_KVIEW], kvd);
             dnnl_memory_set_data_handle(th->mem[M_K], kp);
             if (my == dnnl_success)
                 my = exec(at->k_pack, s, th, M_KVIEW, -1, M_K, M_SP_RK);
-            dnnl_memory_set_data_handle(th->mem[M_VVIEW], (void *)(head + (size_t)2 * W * esz));
+            for (int r = 0; r < T; r++)
+                memcpy(kvd + (size_t)r * hd * esz, head + ((size_t)r * 3 * W + 2 * W) * esz, (size_t)hd * esz);
+            dnnl_memory_set_data_handle(th->mem[M_VVIEW], kvd);
             dnnl_memory_set_data_handle(th->mem[M_V], kp + at->k_bytes);
             if (my == dnnl_success)
                 my = exec(at->v_pack, s, th, M_VVIEW, -1, M_V, M_SP_RV);

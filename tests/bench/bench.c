@@ -187,7 +187,7 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
         }
         float logits[2], score, multi;
         dp_head_image(dp_vision_global(v, 0), &tf, logits, &score, &multi, NULL);
-        dp_head_maps(sum, G, n, size, size, amap, label, NULL, threads);
+        dp_head_maps(sum, G, n, size, size, amap, label, 1, NULL, threads);
         double cend = omp_get_wtime();
         if (r > 0) {
             tower[r - 1] = b - a;
