@@ -40,13 +40,26 @@ const char *dp_dtype_name(dp_dtype dt)
     case DP_DT_F32: return "F32";
     case DP_DT_F16: return "F16";
     case DP_DT_BF16: return "BF16";
+    case DP_DT_OTHER: return "other";
     }
     return "?";
 }
 
-static size_t dtype_size(dp_dtype dt)
+/* Every dtype the safetensors format defines, with its element size. */
+static const struct { const char *name; dp_dtype dt; size_t size; } DTYPES[] = {
+    { "F32", DP_DT_F32, 4 }, { "F16", DP_DT_F16, 2 }, { "BF16", DP_DT_BF16, 2 },
+    { "F64", DP_DT_OTHER, 8 }, { "I64", DP_DT_OTHER, 8 }, { "U64", DP_DT_OTHER, 8 },
+    { "I32", DP_DT_OTHER, 4 }, { "U32", DP_DT_OTHER, 4 }, { "I16", DP_DT_OTHER, 2 },
+    { "U16", DP_DT_OTHER, 2 }, { "I8", DP_DT_OTHER, 1 }, { "U8", DP_DT_OTHER, 1 },
+    { "BOOL", DP_DT_OTHER, 1 }, { "F8_E4M3", DP_DT_OTHER, 1 }, { "F8_E5M2", DP_DT_OTHER, 1 },
+};
+
+static size_t dtype_size(const char *name)
 {
-    return dt == DP_DT_F32 ? 4 : 2;
+    for (size_t i = 0; i < sizeof DTYPES / sizeof DTYPES[0]; i++)
+        if (strcmp(DTYPES[i].name, name) == 0)
+            return DTYPES[i].size;
+    return 0;
 }
 
 /* "[a,b,c]" into buf; truncated silently (only used in messages). */
@@ -100,15 +113,15 @@ static dp_status parse_tensor(const dp_safetensors *st, const char *name, const 
     if (dtype->type != DP_JSON_STRING)
         return dp_fail(err, DP_E_FORMAT, "%s: tensor '%s': \"dtype\" must be a string", path,
                        name);
-    if (strcmp(dtype->string, "F32") == 0)
-        t->dtype = DP_DT_F32;
-    else if (strcmp(dtype->string, "F16") == 0)
-        t->dtype = DP_DT_F16;
-    else if (strcmp(dtype->string, "BF16") == 0)
-        t->dtype = DP_DT_BF16;
-    else
+    t->dtype = DP_DT_OTHER;
+    for (size_t i = 0; i < sizeof DTYPES / sizeof DTYPES[0]; i++)
+        if (strcmp(DTYPES[i].name, dtype->string) == 0) {
+            t->dtype = DTYPES[i].dt;
+            snprintf(t->dtype_name, sizeof t->dtype_name, "%s", DTYPES[i].name);
+        }
+    if (!t->dtype_name[0])
         return dp_fail(err, DP_E_UNSUPPORTED,
-                       "%s: tensor '%s': unknown dtype '%.32s' (supported: F32, F16, BF16)", path,
+                       "%s: tensor '%s': unknown dtype '%.32s' (weights must be F32, F16 or BF16)", path,
                        name, dtype->string);
 
     if (shape->type != DP_JSON_ARRAY)
@@ -134,7 +147,7 @@ static dp_status parse_tensor(const dp_safetensors *st, const char *name, const 
                            name);
         count *= (size_t)d;
     }
-    size_t es = dtype_size(t->dtype);
+    size_t es = dtype_size(t->dtype_name);
     if (count > SIZE_MAX / es)
         return dp_fail(err, DP_E_FORMAT, "%s: tensor '%s': byte size overflows", path, name);
     t->count = count;
@@ -423,6 +436,9 @@ dp_status dp_st_to_f32(const dp_safetensors *st, const dp_st_tensor *t, float *d
     if (t < st->tensors || t >= st->tensors + st->count)
         return dp_fail(err, DP_E_ARG, "%s: dp_st_to_f32: tensor '%s' does not belong to this file",
                        st->path, t->name ? t->name : "?");
+    if (t->dtype == DP_DT_OTHER)
+        return dp_fail(err, DP_E_UNSUPPORTED, "%s: tensor '%s' has dtype %s; weights must be F32, "
+                       "F16 or BF16", st->path, t->name, t->dtype_name);
     const unsigned char *p = t->data;   /* possibly unaligned: bytes only */
     if (t->dtype == DP_DT_F32) {
         memcpy(dst, p, t->nbytes);

@@ -8,13 +8,16 @@
 #include "dp_error.h"
 #include "json.h"
 
-typedef enum dp_dtype { DP_DT_F32, DP_DT_F16, DP_DT_BF16 } dp_dtype;
+/* DP_DT_OTHER: a valid safetensors dtype that is not a float weight type (I64 position_ids in
+ * Hugging Face files, F64, ...): the file opens, converting that tensor fails. */
+typedef enum dp_dtype { DP_DT_F32, DP_DT_F16, DP_DT_BF16, DP_DT_OTHER } dp_dtype;
 
 #define DP_ST_MAX_DIMS 8
 
 typedef struct dp_st_tensor {
     const char *name;      /* owned by the file object */
     dp_dtype dtype;
+    char dtype_name[12];   /* as written in the header ("F32", "I64", ...) */
     int ndim;              /* 0..8; 0 = scalar */
     int64_t shape[DP_ST_MAX_DIMS];
     size_t count;          /* elements */

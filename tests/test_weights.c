@@ -321,6 +321,16 @@ static void hb_add(hdr_buf *b, const char *name, int ndim, int64_t d0, int64_t d
     b->off += 2 * n;
 }
 
+/* An I64 [1, n] entry, like the position_ids buffers of Hugging Face CLIP checkpoints. */
+static void hb_add_i64(hdr_buf *b, const char *name, int64_t n)
+{
+    b->len += (size_t)snprintf(b->s + b->len, b->cap - b->len,
+                               ",\"%s\":{\"dtype\":\"I64\",\"shape\":[1,%lld],\"data_offsets\":"
+                               "[%llu,%llu]}", name, (long long)n, (unsigned long long)b->off,
+                               (unsigned long long)(b->off + 8 * (uint64_t)n));
+    b->off += 8 * (uint64_t)n;
+}
+
 static void hb_tower(hdr_buf *b, const char *prefix, int layers, int64_t w)
 {
     char name[128];
@@ -359,6 +369,9 @@ START_TEST(clip_vit_l14_336_layout)
     hb_tower(&b, "transformer.resblocks.", 12, 768);
     hb_add(&b, "ln_final.weight", 1, 768, 0, 0, 0);
     hb_add(&b, "ln_final.bias", 1, 768, 0, 0, 0);
+    /* integer buffers that real checkpoints carry next to the weights must not stop loading */
+    hb_add_i64(&b, "text_model.embeddings.position_ids", 77);
+    hb_add_i64(&b, "vision_model.embeddings.position_ids", 577);
     b.s[b.len++] = '}';
     b.s[b.len] = '\0';
     write_st(p, b.s, NULL, 0);
@@ -377,10 +390,18 @@ START_TEST(clip_vit_l14_336_layout)
     ck_assert(dp_st_open(p, &st, &err) == DP_OK);
     size_t total = 0;
     for (size_t i = 0; i < dp_st_count(st); i++) {
+        if (dp_st_at(st, i)->dtype == DP_DT_OTHER)
+            continue;       /* the I64 position_ids buffers */
         size_t n = dp_clip_numel(f, dp_st_at(st, i)->name);
         ck_assert_msg(n == dp_st_at(st, i)->count, "%s", dp_st_at(st, i)->name);
         total += n;
     }
+    const dp_st_tensor *ids = dp_st_find(st, "vision_model.embeddings.position_ids");
+    ck_assert_ptr_nonnull(ids);
+    float *tmp = malloc(577 * sizeof *tmp);
+    ck_assert_int_eq(dp_st_to_f32(st, ids, tmp, &err), DP_E_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "'vision_model.embeddings.position_ids' has dtype I64"));
+    free(tmp);
     printf("  ViT-L/14-336: %zu parameters (spec: 427944193)\n", total);
     ck_assert_uint_eq(total, 427944193u);
     dp_st_close(st);
@@ -625,8 +646,8 @@ START_TEST(corrupt_safetensors)
          DP_E_FORMAT, "'w.nodt'", "\"dtype\"");
     CASE("dtype_num.safetensors", "{\"w.a\":{\"dtype\":5,\"shape\":[4],\"data_offsets\":[0,16]}}",
          d16, 16, DP_E_FORMAT, "'w.a'", "\"dtype\" must be a string");
-    CASE("f64.safetensors", "{\"w.f64\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]}}",
-         d16, 16, DP_E_UNSUPPORTED, "'w.f64'", "'F64' (supported: F32, F16, BF16)");
+    CASE("f128.safetensors", "{\"w.f128\":{\"dtype\":\"F128\",\"shape\":[1],\"data_offsets\":[0,16]}}",
+         d16, 16, DP_E_UNSUPPORTED, "'w.f128'", "'F128' (weights must be F32, F16 or BF16)");
     CASE("shape_str.safetensors", "{\"w.s\":{\"dtype\":\"F32\",\"shape\":\"4\",\"data_offsets\":"
          "[0,16]}}", d16, 16, DP_E_FORMAT, "'w.s'", "\"shape\" must be an array");
     CASE("shape_neg.safetensors", "{\"w.neg\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":"
