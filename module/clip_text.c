@@ -95,7 +95,7 @@ dp_status dp_text_build(dp_nn *nn, const dp_weight_source *src, dp_dtype_c dt, i
     }
     free(scratch);
     if (!st)
-        st = dp_attention_create(nn, t->rows_per_seq, W, c->text_heads, chunk, dt, &t->attn, err);
+        st = dp_attention_create(nn, t->rows_per_seq, W, c->text_heads, chunk, dt, 0, &t->attn, err);
     if (!st)
         st = dp_block_arena_alloc(&t->arena, rows, W, dt, err);
     if (st) {

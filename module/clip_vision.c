@@ -130,7 +130,7 @@ dp_status dp_vision_build(dp_nn *nn, const dp_weight_source *src, const dp_visio
                             DP_C_F32, err);
     free(scratch);
     if (!st)
-        st = dp_attention_create(nn, v->tokens, W, c->vision_heads, opt->max_batch, opt->dt,
+        st = dp_attention_create(nn, v->tokens, W, c->vision_heads, opt->max_batch, opt->dt, 0,
                                  &v->attn, err);
     if (!st)
         st = dp_block_arena_alloc(&v->arena, (size_t)rows, W, opt->dt, err);

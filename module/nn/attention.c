@@ -36,6 +36,7 @@ struct dp_attention {
     int tokens, width, heads, head_dim, max_batch;
     int rb, nblk, tail;       /* row block, blocks per head, rows of the last block if short */
     dp_dtype_c dt;
+    int causal;
     dnnl_primitive_t qk[2], sm[2], sv[2], k_pack, v_pack;
     dnnl_memory_desc_t md[M_COUNT];
     size_t k_bytes, v_bytes, scratch_bytes;
@@ -201,7 +202,7 @@ static dp_status alloc_threads(dp_attention *at, dp_err *err)
 }
 
 dp_status dp_attention_create(dp_nn *nn, int tokens, int width, int heads, int max_batch,
-                              dp_dtype_c dt, dp_attention **out, dp_err *err)
+                              dp_dtype_c dt, int causal, dp_attention **out, dp_err *err)
 {
     *out = NULL;
     if (tokens <= 0 || width <= 0 || heads <= 0 || width % heads || max_batch <= 0)
@@ -217,6 +218,7 @@ dp_status dp_attention_create(dp_nn *nn, int tokens, int width, int heads, int m
     at->head_dim = width / heads;
     at->max_batch = max_batch;
     at->dt = dt;
+    at->causal = causal;
     at->nthr = nn->threads;
     /* 64 rows x 1374 f32 scores = 352 KB: stays in L2 next to the packed K and V of the head */
     at->rb = tokens <= 128 ? tokens : 64;
@@ -342,6 +344,10 @@ dp_status dp_attention_run(dp_attention *at, const void *qkv, int batch, void *o
             dnnl_memory_set_data_handle(th->mem[M_O0 + t], th->out);
             if (my == dnnl_success)
                 my = exec(at->qk[t], s, th, M_Q0 + t, M_K, M_S0 + t, M_SP_QK0 + t);
+            if (at->causal)
+                for (int i = 0; i < rows; i++)
+                    for (int j = row0 + i + 1; j < T; j++)
+                        th->scores[(size_t)i * T + j] = -INFINITY;
             if (my == dnnl_success)
                 my = exec(at->sm[t], s, th, M_S0 + t, -1, M_P0 + t, M_SP_SM0 + t);
             if (my == dnnl_success)

@@ -83,8 +83,9 @@ void dp_layernorm(dp_nn *nn, const float *x, int rows, int width, int x_ld, cons
  * concatenated. No mask. The scratch (packed K/V, score blocks) is sized by
  * dp_attention_prepare once per (tokens, width, heads, dt, batch). */
 typedef struct dp_attention dp_attention;
+/* causal: token i attends to tokens 0..i only (CLIP's usual text mask; DAPO runs without it). */
 dp_status dp_attention_create(dp_nn *nn, int tokens, int width, int heads, int max_batch,
-                              dp_dtype_c dt, dp_attention **out, dp_err *err);
+                              dp_dtype_c dt, int causal, dp_attention **out, dp_err *err);
 void dp_attention_free(dp_attention *at);
 dp_status dp_attention_run(dp_attention *at, const void *qkv, int batch, void *out, dp_err *err);
 size_t dp_attention_bytes(const dp_attention *at);
