@@ -84,7 +84,7 @@ check-san: $(SANB)/check_all
 	OMP_NUM_THREADS=2 $(SANB)/check_all
 # Both binaries build in parallel; the suites run one after the other (optimised first), so the
 # output ends with the sanitizer run's Check summary.
-check: $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so $(TOOL_SRC:tools/%.c=build/%)
+check: $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp $(TOOL_SRC:tools/%.c=build/%)
 	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so $(REL)/check_all
 	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so $(SANB)/check_all
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "golden.h"
@@ -344,6 +345,84 @@ START_TEST(tiled_large_image)
 }
 END_TEST
 
+/* An 8192 x 8192 grey frame: tiled at native scale and squashed whole. */
+START_TEST(large_8192)
+{
+    const int N = 8192;
+    uint8_t *img = malloc((size_t)N * N);
+    for (int y = 0; y < N; y++)
+        for (int x = 0; x < N; x++)
+            img[(size_t)y * N + x] = (uint8_t)(128 + 40 * sin(x * 0.01) * cos(y * 0.013) +
+                                               ((x - 5000) * (x - 5000) + (y - 3000) * (y - 3000) < 4000 ? -90 : 0));
+    insp_image v;
+    memset(&v, 0, sizeof v);
+    v.struct_size = sizeof v;
+    v.width = N; v.height = N; v.channels = 1; v.pixel = INSP_PIX_U8; v.row_stride = N; v.data = img;
+    const char *modes[2] = { "tiling: {mode: grid, tile: 2048, overlap: 256, batch: 2}\n", "" };
+    for (int m = 0; m < 2; m++) {
+        insp_tool *t = make_tool(modes[m]);
+        char err[INSP_ERRBUF_SIZE];
+        insp_result *r;
+        ck_assert_msg(A->tool_process(t, &v, &r, err, sizeof err) == INSP_OK, "%s", err);
+        insp_image map = { .struct_size = sizeof map };
+        ck_assert(A->result_anomaly_map(r, &map) == INSP_OK);
+        ck_assert_int_eq(map.width, N);
+        ck_assert_int_eq(map.height, N);
+        const float *a = map.data;
+        int ok = 1;
+        for (size_t i = 0; i < (size_t)N * N; i += 4099)
+            ok &= isfinite(a[i]) && a[i] >= 0 && a[i] <= 4.0001f;
+        ck_assert(ok);
+        insp_timing tm = { .struct_size = sizeof tm };
+        ck_assert(A->result_timing(r, &tm) == INSP_OK);
+        printf("  8192x8192 %s: score %.4f, %d regions, %.0f ms (pre %.0f, vision %.0f, head %.0f, post %.0f)\n",
+               m ? "squashed" : "tiled 2048/256", A->result_score(r), A->result_region_count(r),
+               tm.total_ms, tm.preprocess_ms, tm.vision_ms, tm.head_ms, tm.post_ms);
+        A->result_release(r);
+        A->tool_destroy(t);
+    }
+    free(img);
+}
+END_TEST
+
+/* The reference host CLI with the real plugin, as a user runs it. */
+START_TEST(cli_with_plugin)
+{
+    const char *build = getenv("DAPO_BUILD") ? getenv("DAPO_BUILD") : "build";
+    char recipe_extra[512], cmd[2048], path[600];
+    snprintf(recipe_extra, sizeof recipe_extra, "%s", TINY_DEFECTS);
+    const char *recipe = write_recipe("cli", recipe_extra);
+    snprintf(path, sizeof path, "%s/insp", build);
+    ck_assert_msg(access(path, X_OK) == 0, "%s not built (make builds it; DAPO_BUILD names the folder)", path);
+    /* insp is an ordinary (unsanitized) program: it loads the release plugin built beside it */
+    char module[600];
+    snprintf(module, sizeof module, "%s/libdapo_inspect.so", build);
+    snprintf(cmd, sizeof cmd, "%s/insp run --quiet --module %s --recipe %s --out %s/out %s %s 2>%s/stderr.txt",
+             build, module, recipe, g_dir, golden_path("tiny/inputs/a.png"),
+             golden_path("tiny/inputs/c_gray.tif"), g_dir);
+    int rc = system(cmd);
+    ck_assert(WIFEXITED(rc));
+    printf("  insp run exit code %d\n", WEXITSTATUS(rc));
+    ck_assert(WEXITSTATUS(rc) == 0 || WEXITSTATUS(rc) == 1);
+    const char *files[] = { "a.json", "a_anomaly.tif", "a_labels.tif", "a_overlay.png", "c_gray.json", "summary.json" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/out/%s", g_dir, files[i]);
+        ck_assert_msg(access(path, R_OK) == 0, "missing %s", path);
+    }
+    char err[512];
+    io_image map;
+    snprintf(path, sizeof path, "%s/out/a_anomaly.tif", g_dir);
+    ck_assert_msg(io_read_image(path, &map, err, sizeof err) == 0, "%s", err);
+    ck_assert(map.pixel == IO_F32 && map.channels == 1 && map.width == 150 && map.height == 97);
+    io_image_free(&map);
+    /* a recipe error: exit code 3 and the plugin's message on stderr */
+    snprintf(cmd, sizeof cmd, "%s/insp run --quiet --module %s --recipe %s/none.yaml --out %s/out2 %s 2>%s/stderr.txt",
+             build, module, g_dir, g_dir, golden_path("tiny/inputs/a.png"), g_dir);
+    rc = system(cmd);
+    ck_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 3);
+}
+END_TEST
+
 typedef struct worker { insp_tool *tool; const insp_image *img; snapshot out; int ok; } worker;
 
 static void *run_worker(void *arg)
@@ -524,6 +603,8 @@ Suite *plugin_suite(void)
     tcase_add_test(tc, layouts_identical);
     tcase_add_test(tc, roi_and_mask);
     tcase_add_test(tc, tiled_large_image);
+    tcase_add_test(tc, large_8192);
+    tcase_add_test(tc, cli_with_plugin);
     tcase_add_test(tc, threads_identical);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, no_growth);
