@@ -217,12 +217,6 @@ static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t
     return INSP_OK;
 }
 
-static int by_max_desc(const void *a, const void *b)
-{
-    float x = ((const dp_region *)a)->max_score, y = ((const dp_region *)b)->max_score;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **out, char *err,
                             size_t cap)
 {
@@ -318,7 +312,7 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
         res->regions[i].seed_x += rx;
         res->regions[i].seed_y += ry;
     }
-    qsort(res->regions, (size_t)n_regions, sizeof *res->regions, by_max_desc);
+    /* dp_regions_find returns them sorted by descending max_score, ties broken by position */
     res->n_regions = n_regions;
     res->score = cs.score;
     memcpy(res->class_scores, cs.classes, (size_t)n * sizeof(float));

@@ -5,10 +5,15 @@
  * one; a run touching several components merges them into the smallest label). Statistics live
  * only for components still open: one whose last run is above the row just scanned is complete,
  * so its class, area filter and heap entry are decided at once and its slot reused. That keeps
- * the statistics O(w * n_types) instead of O(w * h * n_types). Pass 2 rescans the rows, gives the
- * runs the same provisional labels (new labels appear at the same runs in the same order, others
- * copy a label of the same component from the row above) and writes each label's final class. */
+ * the statistics O(w * n_types) instead of O(w * h * n_types). Pass 1 also marks the runs with 1
+ * in the caller's label map; pass 2 reads the runs back from it (cheaper than re-testing amap),
+ * gives them the same provisional labels (new labels appear at the same runs in the same order,
+ * others copy a label of the same component from the row above) and writes each label's final
+ * class. Memory: one uint32 per possible label (w*h/4) plus O(w * n_types). */
 #include "regions.h"
+
+/* Ownership: every pointer passed between the static helpers below is borrowed, a view into the
+ * caller's buffers or the caller's workspace; nothing here allocates or keeps a pointer. */
 
 #include <math.h>
 #include <stdint.h>
@@ -101,32 +106,89 @@ size_t dp_regions_workspace(int w, int h, int n_types)
     return plan_layout(w, h, n_types).total;
 }
 
-/* Runs of defective pixels of one row into out (sorted, disjoint). Returns their count, or -1
- * with *bad_x set when an inspected pixel has a type outside 1..n_types. */
-static int row_runs(const float *a, const uint16_t *t, const uint8_t *m, int w, int n_types,
-                    const float *thr, run *out, int *bad_x)
+/* Pixel test of one row. Types are read only where the mask allows and amap exceeds the lowest
+ * threshold, so a clean pixel costs one compare. */
+typedef struct rowin {
+    const float *a;
+    const uint16_t *t;
+    const uint8_t *m;          /* NULL = no mask */
+    const float *thr;
+    float thr_min;
+    unsigned n_types;
+} rowin;
+
+/* 1 if pixel x is defective, 0 if not, -1 if its type is out of range. */
+static int defective(const rowin *r, int x)
 {
-    int n = 0, in = 0;
-    for (int x = 0; x < w; x++) {
-        int d = 0;
-        if (!m || m[x]) {
-            unsigned tt = t[x];
-            if (tt - 1u >= (unsigned)n_types) {   /* also catches 0 by wrap-around */
+    if (r->m && !r->m[x])
+        return 0;
+    float v = r->a[x];
+    if (!(v > r->thr_min))                        /* also NaN */
+        return 0;
+    unsigned tt = r->t[x];
+    if (tt - 1u >= r->n_types)                    /* also catches 0 by wrap-around */
+        return -1;
+    return v > r->thr[tt];
+}
+
+/* Whether any of the 8 pixels from x may be defective; branch-free so it vectorises. */
+static int any8(const rowin *r, int x)
+{
+    int any = 0;
+    if (r->m) {
+        for (int i = 0; i < 8; i++)
+            any |= (r->m[x + i] != 0) & (r->a[x + i] > r->thr_min);
+    } else {
+        for (int i = 0; i < 8; i++)
+            any |= r->a[x + i] > r->thr_min;
+    }
+    return any;
+}
+
+/* Runs of defective pixels of one row into out (sorted, disjoint). Returns their count, or -1
+ * with *bad_x set at a type outside 1..n_types. */
+static int row_runs(const rowin *r, int w, run *out, int *bad_x)
+{
+    int n = 0, x = 0;
+    while (x < w) {
+        while (x + 8 <= w && !any8(r, x))         /* skip clean stretches */
+            x += 8;
+        if (x >= w)
+            break;
+        int d = defective(r, x);
+        if (d <= 0) {
+            if (d < 0) {
                 *bad_x = x;
                 return -1;
             }
-            d = a[x] > thr[tt];                   /* false for NaN */
+            x++;
+            continue;
         }
-        if (d && !in) {
-            out[n].x0 = x;
-            in = 1;
-        } else if (!d && in) {
-            out[n++].x1 = x - 1;
-            in = 0;
-        }
+        int x0 = x++;
+        while (x < w && defective(r, x) > 0)
+            x++;
+        out[n++] = (run){ x0, x - 1, 0 };          /* a bad type at x is met next round */
     }
-    if (in)
-        out[n++].x1 = w - 1;
+    return n;
+}
+
+/* Runs of nonzero pixels of a label row (pass 2 reads back what pass 1 marked). */
+static int label_runs(const uint16_t *l, int w, run *out)
+{
+    int n = 0, x = 0;
+    while (x < w) {
+        uint64_t four;
+        while (x + 4 <= w && (memcpy(&four, l + x, sizeof four), four == 0))
+            x += 4;
+        while (x < w && !l[x])
+            x++;
+        if (x >= w)
+            break;
+        int x0 = x;
+        while (x < w && l[x])
+            x++;
+        out[n++] = (run){ x0, x - 1, 0 };
+    }
     return n;
 }
 
@@ -329,7 +391,7 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
 {
     if (!n_regions || !n_total)
         return dp_fail(err, DP_E_ARG, "regions: NULL %s", !n_regions ? "n_regions" : "n_total");
-    *n_regions = *n_total = 0;
+    *n_regions = *n_total = 0;            /* until success */
     dp_status st = check_args(amap, types, mask, mask_stride, w, h, n_types, pixel_threshold,
                               min_area, label, regions, max_regions, workspace, workspace_size,
                               err);
@@ -358,19 +420,26 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
         W.freel[i] = n_free - 1 - i;
     uint32_t next = 1;                    /* label 0 is unused */
     int n_prev = 0;
+    rowin in = { .m = NULL, .thr = pixel_threshold, .thr_min = pixel_threshold[1],
+                 .n_types = (unsigned)n_types };
+    for (int k = 2; k <= n_types; k++)
+        in.thr_min = pixel_threshold[k] < in.thr_min ? pixel_threshold[k] : in.thr_min;
 
-    /* pass 1: label runs, keep statistics of open components, complete finished ones */
+    /* pass 1: label runs, keep statistics of open components, complete finished ones; mark
+     * the runs with 1 in the label map for pass 2 */
     for (int y = 0; y < h; y++) {
         const float *arow = amap + (size_t)y * (size_t)w;
         const uint16_t *trow = types + (size_t)y * (size_t)w;
-        const uint8_t *mrow = mask ? mask + (ptrdiff_t)y * mask_stride : NULL;
+        uint16_t *lrow = label + (size_t)y * (size_t)w;
+        in.a = arow;
+        in.t = trow;
+        in.m = mask ? mask + (ptrdiff_t)y * mask_stride : NULL;
         int bad_x = 0;
-        int n_cur = row_runs(arow, trow, mrow, w, n_types, pixel_threshold, W.cur, &bad_x);
-        if (n_cur < 0) {
-            *n_regions = *n_total = 0;
+        int n_cur = row_runs(&in, w, W.cur, &bad_x);
+        if (n_cur < 0)
             return dp_fail(err, DP_E_ARG, "regions: types[%d, %d] = %d; expected 1..%d", bad_x,
                            y, trow[bad_x], n_types);
-        }
+        memset(lrow, 0, (size_t)w * sizeof *lrow);
         int j = 0;
         for (int i = 0; i < n_cur; i++) {
             run *r = &W.cur[i];
@@ -388,10 +457,8 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
                 }
             }
             if (root == 0) {
-                if (n_free == 0 || next > max_labels) {   /* excluded by the sizes above */
-                    *n_regions = *n_total = 0;
+                if (n_free == 0 || next > max_labels)     /* excluded by the sizes above */
                     return dp_fail(err, DP_E_INTERNAL, "regions: out of labels or slots");
-                }
                 int32_t s = W.freel[--n_free];
                 if ((size_t)s >= zeroed) {
                     memset(W.tsum + zeroed * (size_t)n_types, 0,
@@ -408,6 +475,8 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
             }
             r->lab = root;
             add_run(&W, n_types, (int32_t)(W.e[root] & E_VAL), arow, trow, r->x0, r->x1, y);
+            for (int x = r->x0; x <= r->x1; x++)
+                lrow[x] = 1;
         }
         /* components without a run in this row are complete */
         for (int i = 0; i < n_open;) {
@@ -432,17 +501,13 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
         if (!(W.e[l] & E_DONE))
             W.e[l] = W.e[W.e[l]];
 
-    /* pass 2: same runs and provisional labels; write classes */
+    /* pass 2: the same runs (read back from the marks) get the same provisional labels; write
+     * their classes (0 for dropped regions) */
     n_prev = 0;
     next = 1;
     for (int y = 0; y < h; y++) {
-        const float *arow = amap + (size_t)y * (size_t)w;
-        const uint16_t *trow = types + (size_t)y * (size_t)w;
-        const uint8_t *mrow = mask ? mask + (ptrdiff_t)y * mask_stride : NULL;
         uint16_t *lrow = label + (size_t)y * (size_t)w;
-        int bad_x = 0;
-        int n_cur = row_runs(arow, trow, mrow, w, n_types, pixel_threshold, W.cur, &bad_x);
-        memset(lrow, 0, (size_t)w * sizeof *lrow);
+        int n_cur = label_runs(lrow, w, W.cur);
         int j = 0;
         for (int i = 0; i < n_cur; i++) {
             run *r = &W.cur[i];
@@ -450,9 +515,8 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
                 j++;
             r->lab = j < n_prev && W.prev[j].x0 <= r->x1 + 1 ? W.prev[j].lab : next++;
             uint16_t cls = (uint16_t)(W.e[r->lab] & E_VAL);
-            if (cls)
-                for (int x = r->x0; x <= r->x1; x++)
-                    lrow[x] = cls;
+            for (int x = r->x0; x <= r->x1; x++)
+                lrow[x] = cls;
         }
         run *tmp = W.prev;
         W.prev = W.cur;

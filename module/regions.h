@@ -19,15 +19,17 @@ typedef struct dp_region {
     float max_score, mean_score;  /* amap over the region's pixels */
 } dp_region;
 
-/* Bytes of workspace dp_regions_find needs for a w x h map with n_types types: about w*h/4 * 4
- * bytes of labels plus O(w * n_types) for the components open on the current row (about 67 MB
- * for 8192 x 8192 with 64 types). 0 if the arguments are invalid (sizes <= 0, more than
- * DP_REGIONS_MAX_PIXELS pixels, n_types outside 1..65535). */
+/* Bytes of workspace dp_regions_find needs for a w x h map with n_types types: 4 bytes per
+ * possible label (one per 2x2 block, so about w*h bytes) plus O(w * n_types) for the components
+ * open on the current row; e.g. 68 MB for 8192 x 8192 with 8 types, 72 MB with 64, 5.4 MB for
+ * 2448 x 2048. 0 if the arguments are invalid (sizes <= 0, more than DP_REGIONS_MAX_PIXELS
+ * pixels, n_types outside 1..65535). */
 size_t dp_regions_workspace(int w, int h, int n_types);
 
 /* Finds the defect regions of a w x h map. All inputs are borrowed, row-major, w x h:
  *   amap   anomaly map (0..4); NaN never counts as defective.
- *   types  per-pixel defect type, 1..n_types, computed by the caller (read where mask allows).
+ *   types  per-pixel defect type, 1..n_types, computed by the caller; read only where the mask
+ *          allows and amap exceeds the lowest threshold (elsewhere it may hold anything).
  *   mask   may be NULL (inspect every pixel); else row y starts at mask + y*mask_stride
  *          (|mask_stride| >= w, may be negative); nonzero = inspect.
  *   pixel_threshold  [n_types + 1] finite values, index 0 unused: pixel p is defective when
@@ -43,12 +45,13 @@ size_t dp_regions_workspace(int w, int h, int n_types);
  *          sorted by descending max_score (ties: earlier seed in raster order first).
  *   *n_regions  regions written (<= max_regions); *n_total  kept regions found.
  * workspace: borrowed scratch of at least dp_regions_workspace(w, h, n_types) bytes, any
- * alignment; nothing is allocated. Linear time in w*h (plus n_types per merge of two
- * components), no recursion.
+ * alignment; nothing is allocated. Two passes over the map, union-find with path compression
+ * (near-linear in w*h; a merge of two components also costs the range of types they hold), no
+ * recursion. amap and types are read in pass 1 only; label serves as scratch between passes.
  * Errors: DP_E_ARG for NULL inputs/outputs, bad sizes, a small stride or workspace, a
- * non-finite threshold, negative min_area or max_regions, or a type outside 1..n_types at an
- * inspected pixel (the message gives its position). On failure *n_regions = *n_total = 0 and
- * label and regions are unspecified. */
+ * non-finite threshold, negative min_area or max_regions, or a type outside 1..n_types where
+ * types is read (the message gives its position). On failure *n_regions = *n_total = 0 and
+ * label and regions are unspecified (label is also scratch for the two passes). */
 dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_t *mask,
                           ptrdiff_t mask_stride, int w, int h, int n_types,
                           const float *pixel_threshold, int64_t min_area, uint16_t *label,

@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+/* Ownership: pointers passed to the static helpers are borrowed and written only where stated. */
+
 /* Columns of weights computed per block in dp_tiling_accumulate: a small stack buffer instead of
  * a tile-wide one (tiles may be 16384 px) or an allocation. */
 enum { WBLOCK = 256 };
@@ -114,6 +116,34 @@ void dp_tiling_weights_1d(int pos, int len, int roi_len, int overlap, float *w)
     weights_range(pos, len, roi_len, overlap, 0, len, w);
 }
 
+/* One row segment of a tile: acc += w * map, wsum += w with w = wx[i] * wy. restrict: the
+ * buffers never overlap, which lets the compiler keep values in registers and vectorise. */
+static void add_row(float *restrict acc, float *restrict wsum, const float *restrict map,
+                    const float *restrict wx, float wy, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float w = wx[i] * wy;
+        acc[i] += w * map[i];
+        wsum[i] += w;
+    }
+}
+
+/* add_row plus the type of the tile with the largest weight so far (first on a tie). */
+static void add_row_types(float *restrict acc, float *restrict wsum, const float *restrict map,
+                          const float *restrict wx, float wy, int n, float *restrict best_w,
+                          uint16_t *restrict types, const uint16_t *restrict tile_types)
+{
+    for (int i = 0; i < n; i++) {
+        float w = wx[i] * wy;
+        acc[i] += w * map[i];
+        wsum[i] += w;
+        if (w > best_w[i]) {
+            best_w[i] = w;
+            types[i] = tile_types[i];
+        }
+    }
+}
+
 void dp_tiling_accumulate(const dp_tile *t, int roi_w, int roi_h, int overlap,
                           const float *tile_map, const uint16_t *tile_types, float *acc,
                           float *wsum, float *best_w, uint16_t *types)
@@ -140,28 +170,11 @@ void dp_tiling_accumulate(const dp_tile *t, int roi_w, int roi_h, int overlap,
             weights_range(t->y, t->h, roi_h, overlap, ty, ty + 1, &wy);
             size_t src = (size_t)ty * (size_t)t->w + (size_t)b0;
             size_t dst = (size_t)(t->y + ty) * (size_t)roi_w + (size_t)(t->x + b0);
-            const float *m = tile_map + src;
-            float *a = acc + dst, *s = wsum + dst;
-            if (want_types) {
-                const uint16_t *tt = tile_types + src;
-                float *bw = best_w + dst;
-                uint16_t *tout = types + dst;
-                for (int i = 0; i < nb; i++) {
-                    float wgt = wx[i] * wy;
-                    a[i] += wgt * m[i];
-                    s[i] += wgt;
-                    if (wgt > bw[i]) {
-                        bw[i] = wgt;
-                        tout[i] = tt[i];
-                    }
-                }
-            } else {
-                for (int i = 0; i < nb; i++) {
-                    float wgt = wx[i] * wy;
-                    a[i] += wgt * m[i];
-                    s[i] += wgt;
-                }
-            }
+            if (want_types)
+                add_row_types(acc + dst, wsum + dst, tile_map + src, wx, wy, nb, best_w + dst,
+                              types + dst, tile_types + src);
+            else
+                add_row(acc + dst, wsum + dst, tile_map + src, wx, wy, nb);
         }
     }
 }

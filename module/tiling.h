@@ -44,6 +44,7 @@ void dp_tiling_weights_1d(int pos, int len, int roi_len, int overlap, float *w);
  * t: borrowed, a tile of the plan (a tile reaching outside the ROI is clipped to it).
  * tile_map: borrowed, t->w x t->h floats, row-major, the tile's map at the tile's own size.
  * acc, wsum: borrowed, roi_w x roi_h floats, zeroed by the caller before the first tile.
+ * No two buffers may overlap (they are accessed as restrict).
  * Per-pixel type (optional; used when tile_types, best_w and types are all non-NULL):
  * tile_types: borrowed, t->w x t->h, the tile's type map; best_w, types: borrowed, ROI-sized,
  * zeroed by the caller before the first tile; the pixel keeps the type of the tile whose weight

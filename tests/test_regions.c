@@ -178,9 +178,10 @@ static int reference(const fx *f, dp_region **out, uint16_t **lab_out)
     for (int i = 1; i < nr; i++) {
         dp_region r = R[i];
         int j = i - 1;
+        int64_t rs = (int64_t)r.seed_y * w + r.seed_x;
         while (j >= 0 && (R[j].max_score < r.max_score ||
                           (R[j].max_score == r.max_score &&
-                           (int64_t)R[j].seed_y * w + R[j].seed_x > (int64_t)r.seed_y * w + r.seed_x))) {
+                           (int64_t)R[j].seed_y * w + R[j].seed_x > rs))) {
             R[j + 1] = R[j];
             j--;
         }
@@ -738,33 +739,50 @@ START_TEST(bad_args)
     int n = 5, t = 5;
 #define FIND(amap, types, mask, ms, w, h, nt, thr, ma, label, reg, mr, pn, pt, wsp, wss)          \
     (dp_err_clear(&e), n = 5, t = 5,                                                            \
-     dp_regions_find(amap, types, mask, ms, w, h, nt, thr, ma, label, reg, mr, pn, pt, wsp, wss, &e))
+     dp_regions_find(amap, types, mask, ms, w, h, nt, thr, ma, label, reg, mr, pn, pt, wsp, wss,  \
+                     &e))
     uint8_t mask[64];
     memset(mask, 1, sizeof mask);
     ck_assert_int_eq(FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n,
                           &t, buf, ws), DP_OK);
     ck_assert(n == 0 && t == 0);
-    struct { dp_status got; const char *what; } c[] = {
-        { FIND(NULL, f.types, NULL, 0, 8, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n, &t, buf, ws), "amap" },
-        { FIND(f.amap, NULL, NULL, 0, 8, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n, &t, buf, ws), "types" },
-        { FIND(f.amap, f.types, NULL, 0, 8, 8, 2, NULL, 0, f.label, f.reg, MAXR, &n, &t, buf, ws), "pixel_threshold" },
-        { FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, 0, NULL, f.reg, MAXR, &n, &t, buf, ws), "label" },
-        { FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, 0, f.label, NULL, 1, &n, &t, buf, ws), "regions" },
-        { FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n, &t, NULL, ws), "workspace" },
-        { FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n, &t, buf, ws - 1), "needed" },
-        { FIND(f.amap, f.types, NULL, 0, 0, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n, &t, buf, ws), "0x8" },
-        { FIND(f.amap, f.types, NULL, 0, 8, -8, 2, f.thr, 0, f.label, f.reg, MAXR, &n, &t, buf, ws), "8x-8" },
-        { FIND(f.amap, f.types, NULL, 0, 1 << 16, 1 << 15, 2, f.thr, 0, f.label, f.reg, MAXR, &n, &t, buf, ws), "at most" },
-        { FIND(f.amap, f.types, NULL, 0, 8, 8, 0, f.thr, 0, f.label, f.reg, MAXR, &n, &t, buf, ws), "0 types" },
-        { FIND(f.amap, f.types, mask, 7, 8, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n, &t, buf, ws), "stride 7" },
-        { FIND(f.amap, f.types, mask, -7, 8, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n, &t, buf, ws), "stride -7" },
-        { FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, -1, f.label, f.reg, MAXR, &n, &t, buf, ws), "min_area -1" },
-        { FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, 0, f.label, f.reg, -1, &n, &t, buf, ws), "max_regions -1" },
-    };
-    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
-        ck_assert_msg(c[i].got == DP_E_ARG, "case %zu (%s): %s", i, c[i].what,
-                      dp_status_name(c[i].got));
-    }
+    /* each bad argument alone -> DP_E_ARG and zeroed counts */
+#define BAD(what, call)                                                                         \
+    do {                                                                                        \
+        dp_status s_ = (call);                                                                  \
+        ck_assert_msg(s_ == DP_E_ARG && n == 0 && t == 0, "%s: %s, n %d, t %d, %s", what,       \
+                      dp_status_name(s_), n, t, e.msg);                                         \
+    } while (0)
+    BAD("amap", FIND(NULL, f.types, NULL, 0, 8, 8, 2, f.thr,
+                       0, f.label, f.reg, MAXR, &n, &t, buf, ws));
+    BAD("types", FIND(f.amap, NULL, NULL, 0, 8, 8, 2, f.thr,
+                       0, f.label, f.reg, MAXR, &n, &t, buf, ws));
+    BAD("pixel_threshold", FIND(f.amap, f.types, NULL, 0, 8, 8, 2, NULL,
+                       0, f.label, f.reg, MAXR, &n, &t, buf, ws));
+    BAD("label", FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr,
+                       0, NULL, f.reg, MAXR, &n, &t, buf, ws));
+    BAD("regions", FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr,
+                       0, f.label, NULL, 1, &n, &t, buf, ws));
+    BAD("workspace", FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr,
+                       0, f.label, f.reg, MAXR, &n, &t, NULL, ws));
+    BAD("needed", FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr,
+                       0, f.label, f.reg, MAXR, &n, &t, buf, ws - 1));
+    BAD("0x8", FIND(f.amap, f.types, NULL, 0, 0, 8, 2, f.thr,
+                       0, f.label, f.reg, MAXR, &n, &t, buf, ws));
+    BAD("8x-8", FIND(f.amap, f.types, NULL, 0, 8, -8, 2, f.thr,
+                       0, f.label, f.reg, MAXR, &n, &t, buf, ws));
+    BAD("at most", FIND(f.amap, f.types, NULL, 0, 1 << 16, 1 << 15, 2, f.thr,
+                       0, f.label, f.reg, MAXR, &n, &t, buf, ws));
+    BAD("0 types", FIND(f.amap, f.types, NULL, 0, 8, 8, 0, f.thr,
+                       0, f.label, f.reg, MAXR, &n, &t, buf, ws));
+    BAD("stride 7", FIND(f.amap, f.types, mask, 7, 8, 8, 2, f.thr,
+                       0, f.label, f.reg, MAXR, &n, &t, buf, ws));
+    BAD("stride -7", FIND(f.amap, f.types, mask, -7, 8, 8, 2, f.thr,
+                       0, f.label, f.reg, MAXR, &n, &t, buf, ws));
+    BAD("min_area -1", FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr,
+                       -1, f.label, f.reg, MAXR, &n, &t, buf, ws));
+    BAD("max_regions -1", FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr,
+                       0, f.label, f.reg, -1, &n, &t, buf, ws));
     /* the message names the fault (re-run the cases one by one to read each message) */
     FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, 0, NULL, f.reg, MAXR, &n, &t, buf, ws);
     ck_assert_ptr_nonnull(strstr(e.msg, "label"));
@@ -786,19 +804,32 @@ START_TEST(bad_args)
                                      MAXR, NULL, &t, buf, ws, NULL), DP_E_ARG);
     ck_assert_int_eq(dp_regions_find(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, 0, f.label, f.reg,
                                      MAXR, &n, NULL, buf, ws, NULL), DP_E_ARG);
-    /* a type above n_types at an inspected pixel, after some regions were found */
+    /* types is read only above the lowest threshold: an invalid type on a clean pixel is fine */
     set_px(&f, 1, 1, 3.0f, 1);
-    set_px(&f, 6, 5, 1.0f, 3);
+    set_px(&f, 6, 5, 1.9f, 3);
+    set_px(&f, 2, 6, 0.0f, 0);
+    ck_assert_int_eq(FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n,
+                          &t, buf, ws), DP_OK);
+    ck_assert(n == 1 && t == 1);
+    /* a type above n_types where it is read, after some regions were found */
+    set_px(&f, 6, 5, 2.1f, 3);
     ck_assert_int_eq(FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n,
                           &t, buf, ws), DP_E_ARG);
     ck_assert_ptr_nonnull(strstr(e.msg, "types[6, 5] = 3; expected 1..2"));
     ck_assert(n == 0 && t == 0);
-    /* masked out, the same pixel is fine */
+    /* right after a defective run, too */
+    fill_rect(&f, 2, 5, 4, 1, 3.0f, 1);
+    ck_assert_int_eq(FIND(f.amap, f.types, NULL, 0, 8, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n,
+                          &t, buf, ws), DP_E_ARG);
+    ck_assert_ptr_nonnull(strstr(e.msg, "types[6, 5] = 3"));
+    /* masked out, the same pixel is fine: the pixel at (1,1) and the run of row 5 */
     mask[5 * 8 + 6] = 0;
     ck_assert_int_eq(FIND(f.amap, f.types, mask, 8, 8, 8, 2, f.thr, 0, f.label, f.reg, MAXR, &n,
                           &t, buf, ws), DP_OK);
-    ck_assert(n == 1 && t == 1);
+    ck_assert(n == 2 && t == 2);
+    ck_assert(f.reg[1].seed_x == 2 && f.reg[1].seed_y == 5 && f.reg[1].area == 4);
 #undef FIND
+#undef BAD
     free(buf);
     fx_free(&f);
 }
