@@ -11,6 +11,7 @@
  * scattered afterwards, because oneDNN 2.6's brgemm kernels take dense operands only (strided
  * views fall back to a gemm path that repacks and allocates on every call). */
 #include "nn_internal.h"
+#include "softmax_rows.h"
 
 #include <math.h>
 #include <omp.h>
@@ -37,6 +38,7 @@ struct dp_attention {
     int rb, nblk, tail;       /* row block, blocks per head, rows of the last block if short */
     dp_dtype_c dt;
     int causal;
+    int fast_softmax;         /* AVX-512 row softmax instead of the oneDNN primitive */
     dnnl_primitive_t qk[2], sm[2], sv[2], k_pack, v_pack;
     dnnl_memory_desc_t md[M_COUNT];
     size_t k_bytes, v_bytes, scratch_bytes;
@@ -219,6 +221,7 @@ dp_status dp_attention_create(dp_nn *nn, int tokens, int width, int heads, int m
     at->max_batch = max_batch;
     at->dt = dt;
     at->causal = causal;
+    at->fast_softmax = dp_softmax_rows_available();
     at->nthr = nn->threads;
     /* 64 rows x 1374 f32 scores = 352 KB: stays in L2 next to the packed K and V of the head */
     at->rb = tokens <= 128 ? tokens : 64;
@@ -348,7 +351,9 @@ dp_status dp_attention_run(dp_attention *at, const void *qkv, int batch, void *o
                 for (int i = 0; i < rows; i++)
                     for (int j = row0 + i + 1; j < T; j++)
                         th->scores[(size_t)i * T + j] = -INFINITY;
-            if (my == dnnl_success)
+            if (at->fast_softmax)
+                dp_softmax_rows(th->scores, rows, T, th->probs, at->dt);
+            else if (my == dnnl_success)
                 my = exec(at->sm[t], s, th, M_S0 + t, -1, M_P0 + t, M_SP_SM0 + t);
             if (my == dnnl_success)
                 my = exec(at->sv[t], s, th, M_P0 + t, M_V, M_O0 + t, M_SP_SV0 + t);
