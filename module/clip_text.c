@@ -32,15 +32,6 @@ struct dp_text {
     float *pooled;                 /* [E] its projection */
 };
 
-static dp_status read_alloc(const dp_weight_source *src, const char *name, size_t n, float **out,
-                            dp_err *err)
-{
-    *out = malloc(n * sizeof **out);
-    if (!*out)
-        return dp_fail(err, DP_E_NOMEM, "out of memory reading %s", name);
-    return src->read(src->ctx, name, *out, n, err);
-}
-
 static float *dup_floats(const float *src, size_t n)
 {
     float *d = malloc(n * sizeof *d);
@@ -69,12 +60,12 @@ dp_status dp_text_build(dp_nn *nn, const dp_weight_source *src, dp_dtype_c dt, i
     const size_t ctx_n = (size_t)DP_ENSEMBLE * DP_CONTEXT_TOKENS * W;
     const size_t rows = (size_t)chunk * t->rows_per_seq;
 
-    dp_status st = read_alloc(src, "token_embedding.weight", (size_t)c->vocab_size * W,
+    dp_status st = dp_weights_read_new(src, "token_embedding.weight", (size_t)c->vocab_size * W,
                               &t->token_embedding, err);
-    if (!st) st = read_alloc(src, "positional_embedding", (size_t)c->context_length * W, &t->positions, err);
-    if (!st) st = read_alloc(src, "ln_final.weight", (size_t)W, &t->ln_final_g, err);
-    if (!st) st = read_alloc(src, "ln_final.bias", (size_t)W, &t->ln_final_b, err);
-    if (!st) st = read_alloc(src, "text_projection", (size_t)W * E, &t->projection, err);
+    if (!st) st = dp_weights_read_new(src, "positional_embedding", (size_t)c->context_length * W, &t->positions, err);
+    if (!st) st = dp_weights_read_new(src, "ln_final.weight", (size_t)W, &t->ln_final_g, err);
+    if (!st) st = dp_weights_read_new(src, "ln_final.bias", (size_t)W, &t->ln_final_b, err);
+    if (!st) st = dp_weights_read_new(src, "text_projection", (size_t)W * E, &t->projection, err);
     if (!st) {
         t->normal_ctx = dup_floats(normal_ctx, ctx_n);
         t->abnormal_ctx = dup_floats(abnormal_ctx, ctx_n);

@@ -36,15 +36,6 @@ struct dp_vision {
     double attn_seconds;
 };
 
-static dp_status read_alloc(const dp_weight_source *src, const char *name, size_t n, float **out,
-                            dp_err *err)
-{
-    *out = malloc(n * sizeof **out);
-    if (!*out)
-        return dp_fail(err, DP_E_NOMEM, "out of memory reading %s", name);
-    return src->read(src->ctx, name, *out, n, err);
-}
-
 static dp_status check_options(const dp_model_config *c, const dp_vision_options *o, dp_err *err)
 {
     if (o->image_size < c->patch_size || o->image_size % c->patch_size || o->image_size > 4096)
@@ -102,11 +93,11 @@ dp_status dp_vision_build(dp_nn *nn, const dp_weight_source *src, const dp_visio
         for (int i = 0; !st && i < W; i++)
             v->cls_pos[i] += scratch[i];
     }
-    if (!st) st = read_alloc(src, "visual.ln_pre.weight", (size_t)W, &v->ln_pre_g, err);
-    if (!st) st = read_alloc(src, "visual.ln_pre.bias", (size_t)W, &v->ln_pre_b, err);
-    if (!st) st = read_alloc(src, "visual.ln_post.weight", (size_t)W, &v->ln_post_g, err);
-    if (!st) st = read_alloc(src, "visual.ln_post.bias", (size_t)W, &v->ln_post_b, err);
-    if (!st) st = read_alloc(src, "visual.proj", (size_t)W * E, &v->proj, err);
+    if (!st) st = dp_weights_read_new(src, "visual.ln_pre.weight", (size_t)W, &v->ln_pre_g, err);
+    if (!st) st = dp_weights_read_new(src, "visual.ln_pre.bias", (size_t)W, &v->ln_pre_b, err);
+    if (!st) st = dp_weights_read_new(src, "visual.ln_post.weight", (size_t)W, &v->ln_post_g, err);
+    if (!st) st = dp_weights_read_new(src, "visual.ln_post.bias", (size_t)W, &v->ln_post_b, err);
+    if (!st) st = dp_weights_read_new(src, "visual.proj", (size_t)W * E, &v->proj, err);
     if (!st) {
         size_t n = (size_t)c->vision_layers * DP_VISUAL_PROMPTS * W;
         v->prompts = malloc(n * sizeof *v->prompts);

@@ -13,10 +13,7 @@ static dp_status read_vec(const dp_weight_source *src, const char *prefix, const
 {
     char name[256];
     snprintf(name, sizeof name, "%s.%s", prefix, leaf);
-    *out = malloc((size_t)n * sizeof **out);
-    if (!*out)
-        return dp_fail(err, DP_E_NOMEM, "out of memory reading %s", name);
-    return src->read(src->ctx, name, *out, (size_t)n, err);
+    return dp_weights_read_new(src, name, (size_t)n, out, err);
 }
 
 static dp_status read_linear(dp_nn *nn, const dp_weight_source *src, const char *prefix,
