@@ -203,8 +203,9 @@ dp_status dp_text_encode(dp_text *t, const dp_tokenizer *tok, const char *const 
                          int n_defects, dp_text_features *out, dp_text_debug *dbg, dp_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (!tok || n_defects < 1 || n_defects > 1024 || !defects)
-        return dp_fail(err, DP_E_ARG, "defect list of %d names: expected 1..1024", n_defects);
+    if (!tok || n_defects < 1 || n_defects > DP_MAX_DEFECTS || !defects)
+        return dp_fail(err, DP_E_ARG, "defect list of %d names: expected 1..%d", n_defects,
+                       DP_MAX_DEFECTS);
     const int W = t->cfg.text_width, E = t->cfg.embed_dim, L = t->cfg.context_length;
     const int R = t->rows_per_seq, states = 1 + n_defects, total = states * DP_ENSEMBLE;
     int32_t *ids = malloc((size_t)states * L * sizeof *ids);

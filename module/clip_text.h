@@ -12,6 +12,8 @@
 
 typedef struct dp_text dp_text;
 
+#define DP_MAX_DEFECTS 1024     /* defect names per encoded list */
+
 /* Normalised state embeddings: row 0 = normal ("flawless object"), rows 1..D = defects. */
 typedef struct dp_text_features {
     int n_states;          /* 1 + D */

@@ -31,22 +31,21 @@ void dp_head_image(const float *global, const dp_text_features *tf, float logits
     float e0 = expf(logits[0] - m), e1 = expf(logits[1] - m);
     *score = e1 / (e0 + e1);
 
+    float logit[1 + DP_MAX_DEFECTS];
     float mx = -INFINITY;
-    for (int k = 0; k < n; k++) {
-        float l = dot(global, tf->features + (size_t)k * E, E) / g / DP_TEMPERATURE;
-        if (l > mx)
-            mx = l;
+    for (int k = 0; k < n && k < 1 + DP_MAX_DEFECTS; k++) {
+        logit[k] = dot(global, tf->features + (size_t)k * E, E) / g / DP_TEMPERATURE;
+        if (logit[k] > mx)
+            mx = logit[k];
     }
     double sum = 0, defects = 0;
-    for (int k = 0; k < n; k++) {
-        double e = exp((double)(dot(global, tf->features + (size_t)k * E, E) / g / DP_TEMPERATURE - mx));
-        sum += e;
-    }
-    for (int k = 1; k < n; k++) {
-        double e = exp((double)(dot(global, tf->features + (size_t)k * E, E) / g / DP_TEMPERATURE - mx));
-        defects += e / sum;
+    for (int k = 0; k < n && k < 1 + DP_MAX_DEFECTS; k++)
+        sum += exp((double)(logit[k] - mx));
+    for (int k = 1; k < n && k < 1 + DP_MAX_DEFECTS; k++) {
+        double p = exp((double)(logit[k] - mx)) / sum;
+        defects += p;
         if (type_scores)
-            type_scores[k - 1] = (float)(e / sum);
+            type_scores[k - 1] = (float)p;
     }
     *score_multi = (float)defects;
 }
