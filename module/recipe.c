@@ -5,6 +5,8 @@
  * engineer fixing a recipe on a night shift. Parsing is locale-independent. */
 #include "recipe.h"
 
+#include "number.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -164,105 +166,6 @@ static void clip_text(const char *s, size_t n, char *buf, size_t cap)
     buf[o] = '\0';
 }
 
-typedef struct number {
-    int ok;             /* the text is a decimal number */
-    int integral;       /* no fraction, no exponent */
-    int leading_zero;   /* integral with a superfluous leading 0 ("064": octal in YAML 1.1) */
-    int big;            /* integral beyond +-1e12 */
-    long long i;
-    double d;
-} number;
-
-/* [+-]? (digits (. digits*)? | . digits) ([eE] [+-]? digits)?  -- no hex, octal, inf, nan.
- * Hand-written because strtod obeys the host's LC_NUMERIC (a German host reads "0,5"). */
-static number scan_number(const char *s, size_t n)
-{
-    number r = {0};
-    size_t p = 0;
-    int neg = 0;
-    if (p < n && (s[p] == '+' || s[p] == '-'))
-        neg = s[p++] == '-';
-    uint64_t mant = 0;
-    int sig = 0, exp10 = 0, int_digits = 0, frac_digits = 0, point = 0;
-    size_t int_start = p;
-    long long iv = 0;
-    for (; p < n && s[p] >= '0' && s[p] <= '9'; p++, int_digits++) {
-        int dgt = s[p] - '0';
-        if (iv <= 1000000000000LL)
-            iv = iv * 10 + dgt;
-        if (mant == 0 && dgt == 0)
-            continue;
-        if (sig < 19) {
-            mant = mant * 10 + (uint64_t)dgt;
-            sig++;
-        } else {
-            exp10++;
-        }
-    }
-    if (p < n && s[p] == '.') {
-        point = 1;
-        for (p++; p < n && s[p] >= '0' && s[p] <= '9'; p++, frac_digits++) {
-            int dgt = s[p] - '0';
-            if (mant == 0 && dgt == 0) {
-                exp10--;
-            } else if (sig < 19) {
-                mant = mant * 10 + (uint64_t)dgt;
-                sig++;
-                exp10--;
-            }
-        }
-    }
-    if (int_digits == 0 && frac_digits == 0)
-        return r;
-    int has_exp = 0, e = 0;
-    if (p < n && (s[p] == 'e' || s[p] == 'E')) {
-        has_exp = 1;
-        p++;
-        int eneg = 0;
-        if (p < n && (s[p] == '+' || s[p] == '-'))
-            eneg = s[p++] == '-';
-        size_t start = p;
-        for (; p < n && s[p] >= '0' && s[p] <= '9'; p++)
-            if (e < 100000)
-                e = e * 10 + (s[p] - '0');
-        if (p == start)
-            return r;
-        if (eneg)
-            e = -e;
-    }
-    if (p != n)
-        return r;
-    r.ok = 1;
-    r.integral = !point && !has_exp;
-    r.leading_zero = r.integral && int_digits > 1 && s[int_start] == '0';
-    r.big = iv > 1000000000000LL;
-    r.i = neg ? -iv : iv;
-    /* Exact for up to 15 significant digits and |exponent| <= 22 (Clinger's fast path);
-     * beyond that a close approximation, which no threshold needs to beat. */
-    int te = exp10 + e;
-    double d = (double)mant;
-    if (mant == 0 || te < -400)
-        d = 0.0;
-    else if (te > 400)
-        d = 1e300 * 1e300;
-    else if (te >= 0) {
-        double pw = 1.0;
-        for (int k = 0; k < te; k++)
-            pw *= 10.0;
-        d *= pw;
-    } else {
-        double pw = 1.0;
-        int k = 0;
-        for (; k < -te && k < 22; k++)
-            pw *= 10.0;
-        d /= pw;
-        for (; k < -te; k++)
-            d /= 10.0;
-    }
-    r.d = neg ? -d : d;
-    return r;
-}
-
 /* Describes a node for the "found" half of a message. */
 static void describe(const yaml_node_t *n, char *buf, size_t cap)
 {
@@ -283,7 +186,7 @@ static void describe(const yaml_node_t *n, char *buf, size_t cap)
         snprintf(buf, cap, "a block of text \"%s\"", t);
     else if (!is_plain(n))
         snprintf(buf, cap, "quoted text \"%s\"", t);
-    else if (scan_number(sval(n), slen(n)).ok)
+    else if (dp_scan_number(sval(n), slen(n)).ok)
         snprintf(buf, cap, "%s", t);
     else
         snprintf(buf, cap, "\"%s\"", t);
@@ -307,7 +210,7 @@ static dp_status get_int(const ctx *c, const yaml_node_t *n, const char *path, i
         snprintf(expected, sizeof expected, "an integer %d..%d", lo, hi);
     if (!is_plain(n) || is_null(n))
         return fail_type(c, n, path, expected);
-    number v = scan_number(sval(n), slen(n));
+    dp_number v = dp_scan_number(sval(n), slen(n));
     if (!v.ok)
         return fail_type(c, n, path, expected);
     clip_text(sval(n), slen(n), t, sizeof t);
@@ -330,7 +233,7 @@ static dp_status get_float_open(const ctx *c, const yaml_node_t *n, const char *
     snprintf(expected, sizeof expected, "a number greater than %g and less than %g", lo, hi);
     if (!is_plain(n) || is_null(n))
         return fail_type(c, n, path, expected);
-    number v = scan_number(sval(n), slen(n));
+    dp_number v = dp_scan_number(sval(n), slen(n));
     if (!v.ok)
         return fail_type(c, n, path, expected);
     if (!(v.d > lo && v.d < hi)) {
@@ -659,7 +562,7 @@ static dp_status parse_tiling(const ctx *c, const yaml_node_t *n, dp_recipe *r)
         int max = (r->tile - 1) / 2;
         int ov = -1;
         if (is_plain(v[2]) && !is_null(v[2])) {
-            number num = scan_number(sval(v[2]), slen(v[2]));
+            dp_number num = dp_scan_number(sval(v[2]), slen(v[2]));
             if (num.ok && num.integral && !num.leading_zero && !num.big && num.i > max)
                 return fail_node(c, v[2], "tiling.overlap", "%lld (not less than half the "
                                  "tile, %d/2%s); expected an integer 0..%d", num.i, r->tile,
@@ -840,7 +743,7 @@ static dp_status parse_root(const ctx *c, const yaml_node_t *root, dp_recipe *r)
     if (!ver)
         return missing(c, root, "", "recipe_version", "recipe_version: 1");
     if (is_plain(ver)) {
-        number v = scan_number(sval(ver), slen(ver));
+        dp_number v = dp_scan_number(sval(ver), slen(ver));
         if (v.ok && v.integral && !v.leading_zero && v.i > DP_RECIPE_VERSION)
             return fail_at(c, DP_E_UNSUPPORTED, ver->start_mark, "recipe_version",
                            "%lld (written for a newer plugin); expected %d", v.i,

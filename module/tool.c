@@ -2,7 +2,8 @@
  * parameter schema. */
 #include "tool_internal.h"
 
-#include <errno.h>
+#include "number.h"
+
 #include <math.h>
 #include <omp.h>
 #include <stdarg.h>
@@ -190,48 +191,26 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
     return INSP_OK;
 }
 
+/* Parameter values use the recipes' number syntax, independent of the host's locale. */
 static int parse_float(const char *s, float *out)
 {
-    if (!s || !*s)
+    if (!s)
         return -1;
-    /* C-locale decimal point regardless of the host's locale: parse by hand */
-    const char *p = s;
-    int neg = 0;
-    if (*p == '-' || *p == '+')
-        neg = *p++ == '-';
-    double v = 0, scale = 1;
-    int digits = 0;
-    while (*p >= '0' && *p <= '9') { v = v * 10 + (*p++ - '0'); digits++; }
-    if (*p == '.') {
-        p++;
-        while (*p >= '0' && *p <= '9') { scale /= 10; v += (*p++ - '0') * scale; digits++; }
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        int eneg = 0, ex = 0, ed = 0;
-        if (*p == '-' || *p == '+')
-            eneg = *p++ == '-';
-        while (*p >= '0' && *p <= '9' && ex < 400) { ex = ex * 10 + (*p++ - '0'); ed++; }
-        if (!ed)
-            return -1;
-        v *= pow(10.0, eneg ? -ex : ex);
-    }
-    if (!digits || *p)
+    dp_number v = dp_scan_number(s, strlen(s));
+    if (!v.ok || !isfinite((float)v.d))
         return -1;
-    *out = (float)(neg ? -v : v);
-    return isfinite(*out) ? 0 : -1;
+    *out = (float)v.d;
+    return 0;
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out)
 {
-    if (!s || !*s)
+    if (!s)
         return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
+    dp_number v = dp_scan_number(s, strlen(s));
+    if (!v.ok || !v.integral || v.big || v.i < lo || v.i > hi)
         return -1;
-    *out = v;
+    *out = (long)v.i;
     return 0;
 }
 
