@@ -65,7 +65,7 @@ $(SANB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(SANB)/%.
 
 $(REL)/tests/%.o $(SANB)/tests/%.o: BASE += -Itests/support
 
-build/%: tools/%.c $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
+build/%: tools/%.c $(wildcard tools/*.h) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
 	$(CC) $(BASE) $(OPT) -o $@ $< $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a $(LIBS) -ldl
 
 build/bench: $(BENCH_SRC) $(REL)/libdapo_core.a

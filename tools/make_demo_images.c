@@ -21,6 +21,8 @@
 
 #include "../sdk_shim/imageio.h"
 
+#include "xoshiro.h"
+
 #define MAX_DEFECTS 3
 #define PI 3.14159265358979323846
 
@@ -30,24 +32,7 @@ typedef struct rng {
     uint64_t s[4];
 } rng;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
-    s[2] ^= t; s[3] = rotl(s[3], 45);
-    return out;
-}
+static uint64_t rng_next(rng *r) { return xoshiro256ss_next(r->s); }
 
 static void rng_init(rng *r, uint64_t seed, uint64_t stream)
 {

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "xoshiro.h"
+
 #define VOCAB 49408
 #define CONTEXT 77
 #define VIS_PROMPTS 4     /* DAPO visual prompt rows per block */
@@ -45,24 +47,7 @@ typedef struct rng {
     double spare;
 } rng;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
-    s[2] ^= t; s[3] = rotl(s[3], 45);
-    return out;
-}
+static uint64_t rng_next(rng *r) { return xoshiro256ss_next(r->s); }
 
 /* One independent stream per tensor (seed mixed with the name's FNV-1a hash): a tensor's values
  * do not depend on which tensors come before it. */
@@ -71,7 +56,7 @@ static void rng_init(rng *r, uint64_t seed, const char *name)
     uint64_t h = 0xCBF29CE484222325ull;
     for (const char *p = name; *p; p++)
         h = (h ^ (unsigned char)*p) * 0x100000001B3ull;
-    uint64_t x = seed ^ rotl(h, 17);
+    uint64_t x = seed ^ rotl64(h, 17);
     for (int i = 0; i < 4; i++)
         r->s[i] = splitmix64(&x);
     r->has_spare = 0;
