@@ -11,7 +11,7 @@
 const char *golden_dir(void)
 {
     const char *d = getenv("DAPO_GOLDEN");
-    return d && *d ? d : "../shared/golden";
+    return d && *d ? d : "tests/golden";
 }
 
 const char *models_dir(void)

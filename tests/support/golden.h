@@ -14,7 +14,7 @@ typedef struct npy_array {
     void *data;          /* owned; free with npy_free */
 } npy_array;
 
-/* Directory of the golden set ($DAPO_GOLDEN, else ../shared/golden). */
+/* Directory of the golden set ($DAPO_GOLDEN, else tests/golden). */
 const char *golden_dir(void);
 /* Directory of models/ ($DAPO_MODELS, else ./models). */
 const char *models_dir(void);
