@@ -90,7 +90,35 @@ static void linear_case(dp_dtype_c dt, dp_epilogue epi)
 
 START_TEST(linear_f32) { linear_case(DP_C_F32, DP_EPI_NONE); linear_case(DP_C_F32, DP_EPI_QUICKGELU); linear_case(DP_C_F32, DP_EPI_ACCUMULATE); }
 END_TEST
-START_TEST(linear_bf16) { linear_case(DP_C_BF16, DP_EPI_NONE); linear_case(DP_C_BF16, DP_EPI_QUICKGELU); linear_case(DP_C_BF16, DP_EPI_ACCUMULATE); }
+/* Without native bf16 (AVX2 CPUs) the model runs f32 (dp_model_load falls back) and the op
+ * layer must refuse a bf16 kernel with a message, not crash or compute garbage. */
+static int bf16_refused_here(const char *what, dp_status st, const dp_err *e)
+{
+    ck_assert_msg(st != DP_OK, "%s: bf16 accepted on a CPU without native bf16", what);
+    ck_assert_msg(e->msg[0] != '\0', "%s: refusal without a message", what);
+    printf("  %s bf16: CPU without native bf16, refused as expected: %s\n", what, e->msg);
+    return 1;
+}
+
+START_TEST(linear_bf16)
+{
+    if (!dp_nn_cpu_has_bf16()) {
+        dp_err e;
+        dp_nn *nn;
+        ck_assert(dp_nn_create(2, &nn, &e) == DP_OK);
+        float w[4 * 8] = { 0 };
+        dp_linear lin;
+        memset(&lin, 0, sizeof lin);
+        dp_status st = dp_linear_init(nn, &lin, w, NULL, 8, 4, 3, DP_C_BF16, &e);
+        bf16_refused_here("linear", st, &e);
+        dp_linear_free(&lin);
+        dp_nn_free(nn);
+        return;
+    }
+    linear_case(DP_C_BF16, DP_EPI_NONE);
+    linear_case(DP_C_BF16, DP_EPI_QUICKGELU);
+    linear_case(DP_C_BF16, DP_EPI_ACCUMULATE);
+}
 END_TEST
 
 START_TEST(linear_rejects)
@@ -208,7 +236,14 @@ END_TEST
 START_TEST(attention_bf16)
 {
     if (!dp_nn_cpu_has_bf16()) {
-        printf("  attention bf16: CPU without native bf16, oneDNN emulates; still checked\n");
+        dp_err e;
+        dp_nn *nn;
+        ck_assert(dp_nn_create(2, &nn, &e) == DP_OK);
+        dp_attention *at = NULL;
+        bf16_refused_here("attention", dp_attention_create(nn, 150, 64, 2, 2, DP_C_BF16, 0, &at, &e), &e);
+        ck_assert_ptr_null(at);
+        dp_nn_free(nn);
+        return;
     }
     attention_case(150, 64, 2, 2, DP_C_BF16, 0);
     attention_case(150, 64, 2, 2, DP_C_BF16, 1);
