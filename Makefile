@@ -3,18 +3,36 @@
 # prints performance figures. Sources are picked up by wildcard: add a file, not a rule.
 
 CC      ?= cc
-GOLDEN  ?= $(abspath $(CURDIR)/../shared/golden)
+# The golden reference data lives in the repository (tests/golden/README.md says where it
+# comes from); GOLDEN=/path overrides it.
+GOLDEN  ?= $(abspath $(CURDIR)/tests/golden)
 PKGS    := yaml-0.1 libtiff-4 libpng zlib check
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 DEFS    := -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
-INCS    := -Imodule -Imodule/nn -Isdk_shim -Isdk_shim/include
-BASE    := $(WARN) $(DEFS) $(INCS) -fopenmp -fPIC -fvisibility=hidden -g
+BASE    := $(WARN) $(DEFS) -fopenmp -fPIC -fvisibility=hidden -g
 OPT     := -O2 -march=x86-64-v2 -mtune=native
 SAN     := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LIBS    := -ldnnl $(shell pkg-config --libs yaml-0.1 libtiff-4 libpng zlib) -lm -fopenmp
 CHECKLIBS := $(shell pkg-config --libs check)
 
-MODULE_SRC := $(wildcard module/*.c module/nn/*.c)
+# The layers (ARCHITECTURE.md). Each layer's files are compiled with the include paths of the
+# layers it may use and no others, so reaching into another layer does not compile; relative
+# includes ("../x.h") are refused by `make layers`, which `make check` runs first.
+INC_base  := -Imodule/base
+INC_ops   := $(INC_base) -Imodule/ops
+INC_model := $(INC_ops) -Imodule/model
+INC_image := $(INC_base) -Imodule/image -Isdk_shim/include
+INC_post  := $(INC_base) -Imodule/post
+INC_tool  := $(INC_model) -Imodule/image -Imodule/post -Imodule/tool -Isdk_shim/include
+# Host side (sdk_shim/ and every host we ship): the public header and the host library only.
+INC_host  := -Isdk_shim/include -Isdk_shim
+# Generators write model files, so they see the model's constants (never the tool layer).
+INC_tools := $(INC_host) $(INC_model)
+# Tests and benchmarks exercise every layer directly.
+INC_tests := $(INC_tool) -Isdk_shim -Itests/support -Ibuild
+LAYERS    := base ops model image post tool
+
+MODULE_SRC := $(foreach l,$(LAYERS),$(wildcard module/$(l)/*.c))
 TEST_SRC   := $(wildcard tests/test_*.c)
 TESTLIB_SRC:= $(wildcard tests/support/*.c)
 TOOL_SRC   := $(wildcard tools/*.c)
@@ -28,30 +46,35 @@ SANB:= build/san
 MODULE_REL := $(MODULE_SRC:%.c=$(REL)/%.o)
 MODULE_SAN := $(MODULE_SRC:%.c=$(SANB)/%.o)
 
-.PHONY: all check check-rel check-san bench clean demo
+.PHONY: all check check-rel check-san bench clean demo layers
 all: build/libdapo_inspect.so build/insp $(REL)/check_all $(TOOL_SRC:tools/%.c=build/%)
 
 build/insp: sdk_shim/insp_main.c $(HOST_SRC:%.c=$(REL)/%.o)
-	$(CC) $(BASE) $(OPT) -o $@ $^ $(LIBS) -ldl
+	$(CC) $(BASE) $(INC_host) $(OPT) -o $@ $^ $(LIBS) -ldl
 
-build/libdapo_inspect.so: $(MODULE_REL) module/exports.map
-	$(CC) -shared -o $@ $(MODULE_REL) -Wl,--version-script=module/exports.map -Wl,-z,defs -Wl,-z,now $(LIBS)
+build/libdapo_inspect.so: $(MODULE_REL) module/tool/exports.map
+	$(CC) -shared -o $@ $(MODULE_REL) -Wl,--version-script=module/tool/exports.map -Wl,-z,defs -Wl,-z,now $(LIBS)
 
 # The same plugin built with the sanitizers, loaded by the sanitizer test run.
-$(SANB)/libdapo_inspect.so: $(MODULE_SAN) module/exports.map
-	$(CC) -shared -fsanitize=address,undefined -o $@ $(MODULE_SAN) -Wl,--version-script=module/exports.map -Wl,-z,now $(LIBS)
+$(SANB)/libdapo_inspect.so: $(MODULE_SAN) module/tool/exports.map
+	$(CC) -shared -fsanitize=address,undefined -o $@ $(MODULE_SAN) -Wl,--version-script=module/tool/exports.map -Wl,-z,now $(LIBS)
 
 $(REL)/libdapo_core.a: $(MODULE_REL)
 	rm -f $@ && ar rcs $@ $^
 $(SANB)/libdapo_core.a: $(MODULE_SAN)
 	rm -f $@ && ar rcs $@ $^
 
+# Include paths by where the source lives: a layer of module/, the host side, or the tests.
+INCS = $(INC_tests)
+$(foreach l,$(LAYERS),$(eval $(REL)/module/$(l)/%.o $(SANB)/module/$(l)/%.o: INCS = $$(INC_$(l))))
+$(REL)/sdk_shim/%.o $(SANB)/sdk_shim/%.o: INCS = $(INC_host)
+
 $(REL)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) $(OPT) -MMD -MP -c $< -o $@
+	$(CC) $(BASE) $(INCS) $(OPT) -MMD -MP -c $< -o $@
 $(SANB)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) $(SAN) -MMD -MP -c $< -o $@
+	$(CC) $(BASE) $(INCS) $(SAN) -MMD -MP -c $< -o $@
 
 # Every tests/test_NAME.c defines `Suite *NAME_suite(void)`; the runner lists them all.
 build/suites.inc: $(TEST_SRC)
@@ -59,17 +82,15 @@ build/suites.inc: $(TEST_SRC)
 	@for f in $(TEST_SRC); do n=$${f#tests/test_}; echo "SUITE($${n%.c})"; done > $@.tmp && mv $@.tmp $@
 
 $(REL)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(REL)/%.o) $(TESTLIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
-	$(CC) $(BASE) $(OPT) -Ibuild -Itests/support -o $@ tests/check_main.c $(filter %.o,$^) $(REL)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
+	$(CC) $(BASE) $(INC_tests) $(OPT) -o $@ tests/check_main.c $(filter %.o,$^) $(REL)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
 $(SANB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(SANB)/%.o) $(TESTLIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
-	$(CC) $(BASE) $(SAN) -Ibuild -Itests/support -o $@ tests/check_main.c $(filter %.o,$^) $(SANB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
-
-$(REL)/tests/%.o $(SANB)/tests/%.o: BASE += -Itests/support
+	$(CC) $(BASE) $(INC_tests) $(SAN) -o $@ tests/check_main.c $(filter %.o,$^) $(SANB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
 
 build/%: tools/%.c $(wildcard tools/*.h) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
-	$(CC) $(BASE) $(OPT) -o $@ $< $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a $(LIBS) -ldl
+	$(CC) $(BASE) $(INC_tools) $(OPT) -o $@ $< $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a $(LIBS) -ldl
 
 build/bench: $(BENCH_SRC) $(REL)/libdapo_core.a
-	$(CC) $(BASE) $(OPT) -o $@ $(BENCH_SRC) $(REL)/libdapo_core.a $(LIBS)
+	$(CC) $(BASE) $(INC_tests) $(OPT) -o $@ $(BENCH_SRC) $(REL)/libdapo_core.a $(LIBS)
 
 export DAPO_GOLDEN := $(GOLDEN)
 export DAPO_MODELS := $(abspath $(CURDIR)/models)
@@ -84,7 +105,14 @@ check-san: $(SANB)/check_all
 	OMP_NUM_THREADS=2 $(SANB)/check_all
 # Both binaries build in parallel; the suites run one after the other (optimised first), so the
 # output ends with the sanitizer run's Check summary.
-check: $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp $(TOOL_SRC:tools/%.c=build/%)
+# No relative includes anywhere a layer rule applies: they would bypass the include paths above.
+layers:
+	@bad=$$(grep -rnE '^\s*#\s*include\s*"[^"]*\.\./' module sdk_shim tools tests $(wildcard calibration) || true); \
+	  if [ -n "$$bad" ]; then echo "layers: relative includes bypass the layer include paths:"; echo "$$bad"; exit 1; fi; \
+	  echo "layers: every include goes through its layer's include paths"
+	@echo "golden reference data: $(GOLDEN) (see tests/golden/README.md)"
+
+check: layers $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp $(TOOL_SRC:tools/%.c=build/%)
 	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so $(REL)/check_all
 	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so $(SANB)/check_all
 

@@ -8,7 +8,7 @@ only knows the handful of classes a tensor state dict needs (tensor rebuild, sto
 OrderedDict, numpy scalars for logged losses); any other global is refused before anything is
 called, so a malicious file cannot run code. Output: every tensor of the three DAPO state dicts as
 float32, named `<top>.<key>` (visual_prompt, prompt_learner, linear_adapter), in the order of
-golden/README.md, with the same metadata as the reference files.
+tests/golden/README.md §9, with the same metadata as the reference files.
 
 Exit codes: 0 ok, 1 bad input (message on stderr), 2 usage.
 """
@@ -284,7 +284,7 @@ def tensor_to_f32(t, byteorder, name):
 
 
 def collect(obj, byteorder):
-    """Flattened float32 tensors of the three DAPO state dicts, in golden/README.md order."""
+    """Flattened float32 tensors of the three DAPO state dicts, in tests/golden/README.md §9 order."""
     if not isinstance(obj, dict):
         raise ConvertError("the checkpoint is not a dictionary")
     groups = {}

@@ -12,11 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../sdk_shim/imageio.h"
-#include "../sdk_shim/insp_cli.h"
-#include "../sdk_shim/json_out.h"
-#include "../sdk_shim/loader.h"
-#include "../sdk_shim/overlay.h"
+#include "imageio.h"
+#include "insp_cli.h"
+#include "json_out.h"
+#include "loader.h"
+#include "overlay.h"
 #include "insp_tool.h"
 #include "json.h"
 

@@ -6,11 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../sdk_shim/imageio.h"
+#include "imageio.h"
 #include "golden.h"
 #include "json.h"
 #include "preprocess.h"
 #include "resample.h"
+#include "pos_embed_resize.h"
 
 /* Decodes a golden image to packed 8-bit RGB (gray copied into R, G, B). Caller frees *rgb. */
 static void load_rgb8(const char *rel, io_image *rgb)

@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../sdk_shim/imageio.h"
+#include "imageio.h"
 #include "golden.h"
 #include "json.h"
 

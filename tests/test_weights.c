@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clip_weights.h"
+#include "dapo_weights.h"
 #include "golden.h"
 #include "safetensors.h"
 

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../sdk_shim/imageio.h"
+#include "imageio.h"
 
 #include "xoshiro.h"
 

@@ -234,7 +234,7 @@ static void clip_table(const config *c, table *tb)
     add(tb, INIT_NORMAL, 0.02, SHAPE(wt), "ln_final.bias");
 }
 
-/* DAPO tensors as the reference initialises them (golden/README.md "dapo.safetensors"). */
+/* DAPO tensors as the reference initialises them (tests/golden/README.md §9). */
 static void dapo_table(const config *c, table *tb)
 {
     int64_t wv = c->vision_width, wt = c->text_width, e = c->embed, h = wt / 16;

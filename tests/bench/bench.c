@@ -13,7 +13,7 @@
 
 #include "clip_text.h"
 #include "clip_vision.h"
-#include "dapo_head.h"
+#include "model.h"
 #include "tokenizer.h"
 
 typedef struct rng { uint64_t s; } rng;
@@ -184,9 +184,13 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
     /* 20 defect states: text features random unit vectors (the head's cost only) */
     dp_text_features tf = { 21, E, random_array((size_t)21 * E, 99, 1.0f), random_array((size_t)E, 98, 1.0f),
                             NULL, NULL };
-    const int G = dp_vision_grid(v), GG = G * G, n = tf.n_states;
+    const int G = dp_vision_grid(v), GG = G * G;
+    /* the model as the plugin runs it: dp_model_run, then dp_model_head */
+    dp_model_options mo = { size, 1, dt, threads, 0, 0 };
+    dp_model *m;
+    if (dp_model_assemble(nn, v, &tf, &mo, &m, &e))
+        die("model", &e);
     float *pre = random_array((size_t)3 * size * size, 5, 1.5f);
-    float *probs = malloc((size_t)GG * n * sizeof *probs), *sum = malloc((size_t)GG * n * sizeof *sum);
     float *amap = malloc((size_t)size * size * sizeof *amap);
     uint16_t *label = malloc((size_t)size * size * sizeof *label);
     double *tower = malloc((size_t)(repeats + 1) * sizeof *tower), *total = malloc((size_t)(repeats + 1) * sizeof *total);
@@ -200,18 +204,12 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
     ref_matmuls ref;
     for (int r = 0; r <= repeats; r++) {     /* r == 0 is the warm-up */
         double a = omp_get_wtime();
-        if (dp_vision_run(v, pre, 1, &e))
+        if (dp_model_run(m, pre, 1, &e))
             die("vision run", &e);
         double b = omp_get_wtime();
-        memset(sum, 0, (size_t)GG * n * sizeof *sum);
-        for (int j = 0; j < 4; j++) {
-            dp_head_patch_probs(dp_vision_adapted(v, j, 0), GG, &tf, probs, threads);
-            for (size_t i = 0; i < (size_t)GG * n; i++)
-                sum[i] += probs[i];
-        }
-        float logits[2], score, multi;
-        dp_head_image(dp_vision_global(v, 0), &tf, logits, &score, &multi, NULL);
-        dp_head_maps(sum, G, n, size, size, amap, label, 1, NULL, threads);
+        dp_head_out ho = { .anomaly = amap, .defect_type = label };
+        if (dp_model_head(m, 0, size, size, &ho, &e))
+            die("head", &e);
         double cend = omp_get_wtime();
         if (r == 0) {
             /* the tower's peak is reached by now; the reference layers come afterwards */
@@ -250,13 +248,10 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
     printf("  build          %9.1f ms (weights reordered, primitives created)\n", build_s * 1e3);
     if (strcmp(model, "L14") == 0 && size == 518)
         printf("  yardsticks     PyTorch 1.13 bf16 2400 ms -> x%.2f, ONNX Runtime f32 3540 ms -> x%.2f "
-               "(figures quoted in DESIGN.md for this machine, not re-measured here)\n",
+               "(figures quoted for this kind of machine, not re-measured here)\n",
                2400.0 / (med_total * 1e3), 3540.0 / (med_total * 1e3));
-    dp_vision_free(v);
-    dp_nn_free(nn);
-    free(tf.features);
-    free(tf.abnormal);
-    free(pre); free(probs); free(sum); free(amap); free(label); free(tower); free(total); free(attn);
+    dp_model_free(m);     /* the tower, the text features and the context with it */
+    free(pre); free(amap); free(label); free(tower); free(total); free(attn);
     free(ratio); free(mm);
     return 0;
 }

@@ -1,0 +1,27 @@
+/* The plugin's limits: each has this one home, every check and every message uses the name. */
+#ifndef DP_LIMITS_H
+#define DP_LIMITS_H
+
+#include <stdint.h>
+
+/* Defect types per recipe (and per encoded text list); states = normal + defects. */
+#define DP_MAX_DEFECTS 64
+#define DP_MAX_STATES (1 + DP_MAX_DEFECTS)
+
+/* Image views and inspected areas: per side, and in total (2^28 = 268,435,456 pixels). */
+#define DP_MAX_IMAGE_SIDE 32768
+#define DP_MAX_IMAGE_PIXELS (INT64_C(1) << 28)
+
+/* Sides the resamplers accept (input images, tiles, positional tables). */
+#define DP_RESAMPLE_MAX_SIDE 65535
+
+/* Defect regions reported per result; the strongest are kept. */
+#define DP_MAX_REGIONS 256
+
+/* Largest minimum region area a recipe or a host may set, in input pixels. */
+#define DP_MAX_REGION_AREA 100000000
+
+/* Worker threads of one tool. */
+#define DP_MAX_THREADS 256
+
+#endif

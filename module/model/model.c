@@ -1,0 +1,209 @@
+/* Loading a DAPO model from its files, encoding the defect list once, running images. */
+#include "model.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clip_weights.h"
+#include "dapo_weights.h"
+#include "tokenizer.h"
+
+static dp_status clip_read(void *ctx, const char *name, float *dst, size_t n, dp_err *err)
+{
+    dp_clip_file *f = ctx;
+    size_t have = dp_clip_numel(f, name);
+    if (have != n)
+        return dp_fail(err, DP_E_MODEL, "%s: tensor %s has %zu elements; expected %zu",
+                       dp_clip_path(f), name, have, n);
+    return dp_clip_read(f, name, dst, err);
+}
+
+static dp_status clip_pos(void *ctx, int grid, float *dst, dp_err *err)
+{
+    return dp_clip_pos_embed(ctx, grid, dst, err);
+}
+
+dp_weight_source dp_clip_weight_source(struct dp_clip_file *f)
+{
+    dp_weight_source s = { f, dp_clip_config(f), clip_read, clip_pos };
+    return s;
+}
+
+static dp_status encode_text(dp_model *m, const dp_weight_source *src, const dp_dapo_params *dapo,
+                             const char *vocab_path, const char *const *defects, int n_defects,
+                             dp_err *err)
+{
+    dp_tokenizer *tok = NULL;
+    dp_status st = dp_tokenizer_load(vocab_path, &tok, err);
+    if (st)
+        return st;
+    int chunk = m->opt.text_chunk > 0 ? m->opt.text_chunk : 40;
+    int total = (1 + n_defects) * DP_ENSEMBLE;
+    if (chunk > total)
+        chunk = total;
+    dp_text *text = NULL;
+    double t0 = omp_get_wtime();
+    st = dp_text_build(m->nn, src, m->opt.precision, chunk, dapo->normal_ctx, dapo->abnormal_ctx,
+                       dapo->layer_tokens, &text, err);
+    if (!st)
+        st = dp_text_encode(text, tok, defects, n_defects, &m->text, NULL, err);
+    m->text_seconds = omp_get_wtime() - t0;
+    dp_text_free(text);     /* the text tower is only needed once per defect list */
+    dp_tokenizer_free(tok);
+    return st;
+}
+
+/* The head's scratch: one layer's probabilities and their sum over layers. */
+static dp_status alloc_head(dp_model *m, dp_err *err)
+{
+    const int G = dp_vision_grid(m->vision), n = m->text.n_states;
+    if (n < 2 || n > DP_MAX_STATES)
+        return dp_fail(err, DP_E_INTERNAL, "text features hold %d states; expected 2..%d", n,
+                       DP_MAX_STATES);
+    size_t bytes = (size_t)G * G * n * sizeof(float);
+    m->head_probs = malloc(bytes);
+    m->head_grid_sum = malloc(bytes);
+    if (!m->head_probs || !m->head_grid_sum)
+        return dp_fail(err, DP_E_NOMEM, "out of memory for the head (%zu bytes)", 2 * bytes);
+    return DP_OK;
+}
+
+dp_status dp_model_assemble(dp_nn *nn, dp_vision *vision, dp_text_features *text,
+                            const dp_model_options *opt, dp_model **out, dp_err *err)
+{
+    *out = NULL;
+    dp_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        dp_vision_free(vision);
+        dp_text_features_free(text);
+        dp_nn_free(nn);
+        return dp_fail(err, DP_E_NOMEM, "out of memory assembling the model");
+    }
+    m->nn = nn;
+    m->vision = vision;
+    m->text = *text;
+    memset(text, 0, sizeof *text);
+    m->opt = *opt;
+    dp_status st = alloc_head(m, err);
+    if (st) {
+        dp_model_free(m);
+        return st;
+    }
+    *out = m;
+    return DP_OK;
+}
+
+dp_status dp_model_load(const char *clip_path, const char *dapo_path, const char *vocab_path,
+                        const char *const *defects, int n_defects, const dp_model_options *opt,
+                        dp_model **out, dp_err *err)
+{
+    *out = NULL;
+    if (!clip_path || !dapo_path || !vocab_path || !opt)
+        return dp_fail(err, DP_E_ARG, "model load: NULL path or options");
+    if (opt->threads < 1)
+        return dp_fail(err, DP_E_ARG, "threads = %d; expected >= 1", opt->threads);
+    dp_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return dp_fail(err, DP_E_NOMEM, "out of memory loading the model");
+    m->opt = *opt;
+    if (opt->precision == DP_C_BF16 && !dp_nn_cpu_has_bf16()) {
+        m->opt.precision = DP_C_F32;
+        m->bf16_fallback = 1;
+    }
+    int saved_threads = omp_get_max_threads();
+    omp_set_num_threads(opt->threads);
+    double t0 = omp_get_wtime();
+
+    dp_clip_file *clip = NULL;
+    dp_dapo_params dapo;
+    memset(&dapo, 0, sizeof dapo);
+    dp_status st = dp_clip_open(clip_path, &clip, err);
+    if (!st) {
+        m->cfg = *dp_clip_config(clip);
+        st = dp_dapo_load(dapo_path, &m->cfg, &dapo, err);
+    }
+    if (!st)
+        st = dp_nn_create(opt->threads, &m->nn, err);
+    dp_weight_source src;
+    if (!st) {
+        src = dp_clip_weight_source(clip);
+        st = encode_text(m, &src, &dapo, vocab_path, defects, n_defects, err);
+    }
+    if (!st) {
+        dp_vision_options vo = { opt->image_size, opt->max_batch, m->opt.precision,
+                                 { 6, 12, 18, 24 }, opt->record_taps };
+        /* feature layers at 1/4, 2/4, 3/4 and 4/4 of the depth: 6/12/18/24 for 24 blocks */
+        for (int j = 0; j < DP_FEATURE_LAYERS; j++)
+            vo.feature_layers[j] = m->cfg.vision_layers * (j + 1) / DP_FEATURE_LAYERS;
+        st = dp_vision_build(m->nn, &src, &vo, dapo.visual_tokens, dapo.adapter_w, dapo.adapter_b,
+                             &m->vision, err);
+    }
+    dp_dapo_free(&dapo);
+    dp_clip_close(clip);
+    if (!st)
+        st = alloc_head(m, err);
+    if (!st) {
+        /* warm-up: creates every primitive now, so the first real image allocates nothing */
+        size_t n = (size_t)opt->max_batch * 3 * opt->image_size * opt->image_size;
+        float *zeros = calloc(n, sizeof *zeros);
+        st = zeros ? dp_vision_run(m->vision, zeros, opt->max_batch, err)
+                   : dp_fail(err, DP_E_NOMEM, "out of memory for the warm-up image");
+        free(zeros);
+    }
+    m->load_seconds = omp_get_wtime() - t0;
+    omp_set_num_threads(saved_threads);
+    if (st) {
+        dp_model_free(m);
+        return st;
+    }
+    *out = m;
+    return DP_OK;
+}
+
+void dp_model_free(dp_model *m)
+{
+    if (!m)
+        return;
+    dp_vision_free(m->vision);
+    dp_text_features_free(&m->text);
+    free(m->head_probs);
+    free(m->head_grid_sum);
+    dp_nn_free(m->nn);
+    free(m);
+}
+
+dp_status dp_model_run(dp_model *m, const float *pre, int batch, dp_err *err)
+{
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(m->opt.threads);
+    dp_status st = dp_vision_run(m->vision, pre, batch, err);
+    omp_set_num_threads(saved);
+    return st;
+}
+
+dp_status dp_model_head(dp_model *m, int b, int out_w, int out_h, dp_head_out *out, dp_err *err)
+{
+    if (b < 0 || b >= m->opt.max_batch || out_w < 1 || out_h < 1)
+        return dp_fail(err, DP_E_ARG, "head: image %d of a batch of %d at %dx%d; expected an "
+                       "image of the batch and a positive size", b, m->opt.max_batch, out_w, out_h);
+    const int G = dp_vision_grid(m->vision), n = m->text.n_states, threads = m->opt.threads;
+    const size_t cells = (size_t)G * G * n;
+    memset(m->head_grid_sum, 0, cells * sizeof *m->head_grid_sum);
+    for (int j = 0; j < DP_FEATURE_LAYERS; j++) {
+        dp_head_patch_probs(dp_vision_adapted(m->vision, j, b), G * G, &m->text, m->head_probs,
+                            threads);
+        for (size_t i = 0; i < cells; i++)
+            m->head_grid_sum[i] += m->head_probs[i];
+        if (out->layer_probs[j])
+            memcpy(out->layer_probs[j], m->head_probs, cells * sizeof *m->head_probs);
+    }
+    float *types = out->class_scores ? out->class_scores + 1 : NULL;
+    dp_head_image(dp_vision_global(m->vision, b), &m->text, out->logits, &out->score,
+                  &out->score_multi, types);
+    if (out->class_scores)
+        out->class_scores[0] = 1.0f - out->score_multi;
+    dp_head_maps(m->head_grid_sum, G, n, out_w, out_h, out->anomaly, out->label, out->defect_type,
+                 out->volume, threads);
+    return DP_OK;
+}

@@ -1,0 +1,73 @@
+/* A loaded DAPO model: vision tower ready to run, text features of one defect list cached.
+ * All expensive and failure-prone work happens in dp_model_load; dp_model_run and
+ * dp_model_head allocate nothing. One dp_model runs one image batch at a time.
+ *
+ * This is the one path from preprocessed images to scores and maps: the plugin, the parity
+ * tests and the benchmark all call dp_model_run, then dp_model_head per image. */
+#ifndef DP_MODEL_H
+#define DP_MODEL_H
+
+#include "clip_text.h"
+#include "clip_vision.h"
+#include "dapo_head.h"
+
+typedef struct dp_model_options {
+    int image_size;            /* S, multiple of the patch size */
+    int max_batch;             /* images per vision pass */
+    dp_dtype_c precision;      /* DP_C_BF16 falls back to f32 on CPUs without bf16 */
+    int threads;               /* OpenMP team size, >= 1 */
+    int record_taps;           /* keep residual-stream taps (parity tests) */
+    int text_chunk;            /* text sequences per pass; 0 = 40 */
+} dp_model_options;
+
+typedef struct dp_model {
+    dp_nn *nn;                 /* owned */
+    dp_model_config cfg;
+    dp_model_options opt;      /* precision as actually used */
+    int bf16_fallback;         /* bf16 was asked for but the CPU lacks it */
+    dp_vision *vision;         /* owned */
+    dp_text_features text;     /* owned; cached for the recipe's defect list */
+    float *head_probs;         /* [G*G][n_states] one layer's probabilities, owned */
+    float *head_grid_sum;      /* [G*G][n_states] summed over the layers, owned */
+    double load_seconds, text_seconds;
+} dp_model;
+
+/* What dp_model_head writes for one image. Every pointer is caller-owned and optional (NULL:
+ * not wanted); the scalars are always written. */
+typedef struct dp_head_out {
+    float *anomaly;            /* [out_h][out_w]: sum over defect states, 0..DP_ANOMALY_MAP_MAX */
+    uint16_t *defect_type;     /* [out_h][out_w]: most likely defect state (1..D) of the pixel */
+    uint16_t *label;           /* [out_h][out_w]: most likely state, 0 = normal (reference) */
+    float *volume;             /* [n_states][out_h][out_w]: each state's upsampled map */
+    float *layer_probs[DP_FEATURE_LAYERS];  /* [G*G][n_states]: per tapped layer */
+    float *class_scores;       /* [n_states]: [0] = 1 - sum of the defect terms, [k] = P(k) */
+    float logits[2];           /* [normal, abnormal] image logits */
+    float score;               /* softmax(logits)[1]: the image score */
+    float score_multi;         /* sum over defects of the softmax over all states */
+} dp_head_out;
+
+/* clip_path, dapo_path, vocab_path, defects: borrowed. */
+dp_status dp_model_load(const char *clip_path, const char *dapo_path, const char *vocab_path,
+                        const char *const *defects, int n_defects, const dp_model_options *opt,
+                        dp_model **out, dp_err *err);
+void dp_model_free(dp_model *m);
+
+/* Wraps parts built elsewhere (benchmarks with in-memory weights) into a model. Takes
+ * ownership of nn, vision and *text (which is zeroed) even on failure; opt: borrowed.
+ * *out: caller-owned (dp_model_free), NULL on failure. */
+dp_status dp_model_assemble(dp_nn *nn, dp_vision *vision, dp_text_features *text,
+                            const dp_model_options *opt, dp_model **out, dp_err *err);
+
+/* pre: [batch][3][S][S] normalised images (borrowed). */
+dp_status dp_model_run(dp_model *m, const float *pre, int batch, dp_err *err);
+
+/* The DAPO head for image b (0..batch-1) of the last dp_model_run: per-layer patch
+ * probabilities, their sum, the image score, and maps at out_w x out_h (bilinear,
+ * align_corners=True, each state separately). out: borrowed, filled as its comment says. */
+dp_status dp_model_head(dp_model *m, int b, int out_w, int out_h, dp_head_out *out, dp_err *err);
+
+/* Weight source reading an opened dp_clip_file (ctx). */
+struct dp_clip_file;
+dp_weight_source dp_clip_weight_source(struct dp_clip_file *f);
+
+#endif

@@ -1,0 +1,240 @@
+/* Linear layers on oneDNN matmul: weights reordered once into the kernel's preferred layout,
+ * bias / QuickGELU / residual add fused as post-ops, one cached primitive per shape. */
+#include "nn_internal.h"
+#include "dp_size.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static dp_status matmul_pd(dp_nn *nn, int m, int k, int n, int src_ld, int dst_ld,
+                           dp_dtype_c src_dt, dp_dtype_c dst_dt, const dnnl_memory_desc_t *wmd,
+                           int has_bias, dp_epilogue epi, dnnl_primitive_desc_t *pd, dp_err *err)
+{
+    dnnl_memory_desc_t src_md, dst_md, bias_md, wany;
+    dp_status st = dp_nn_md_2d(&src_md, m, k, src_ld, 1, src_dt, err);
+    if (!st)
+        st = dp_nn_md_2d(&dst_md, m, n, dst_ld, 1, dst_dt, err);
+    if (st)
+        return st;
+    if (!wmd) {
+        dnnl_dims_t wd = { k, n };
+        if ((st = dp_nn_check(dnnl_memory_desc_init_by_tag(&wany, 2, wd, dp_nn_dt(src_dt),
+                                                           dnnl_format_tag_any), "weights descriptor", err)))
+            return st;
+        wmd = &wany;
+    }
+    dnnl_dims_t bd = { 1, n };
+    if (has_bias && (st = dp_nn_check(dnnl_memory_desc_init_by_tag(&bias_md, 2, bd, dnnl_f32,
+                                                                   dnnl_ab), "bias descriptor", err)))
+        return st;
+    dnnl_matmul_desc_t desc;
+    if ((st = dp_nn_check(dnnl_matmul_desc_init(&desc, &src_md, wmd, has_bias ? &bias_md : NULL,
+                                                &dst_md), "matmul descriptor", err)))
+        return st;
+    dnnl_primitive_attr_t attr;
+    if ((st = dp_nn_check(dnnl_primitive_attr_create(&attr), "attributes", err)))
+        return st;
+    dnnl_post_ops_t po = NULL;
+    st = dp_nn_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+                     "scratchpad mode", err);
+    if (!st && epi != DP_EPI_NONE) {
+        st = dp_nn_check(dnnl_post_ops_create(&po), "post-ops", err);
+        if (!st && epi == DP_EPI_QUICKGELU)
+            st = dp_nn_check(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.702f, 0.0f),
+                             "QuickGELU post-op", err);
+        if (!st && epi == DP_EPI_ACCUMULATE)
+            st = dp_nn_check(dnnl_post_ops_append_sum(po, 1.0f), "residual-add post-op", err);
+        if (!st)
+            st = dp_nn_check(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops", err);
+    }
+    if (!st)
+        st = dp_nn_check(dnnl_primitive_desc_create(pd, &desc, attr, nn->engine, NULL),
+                         "matmul primitive descriptor", err);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const float *bias,
+                         int in, int out, int m_hint, dp_dtype_c dt, dp_err *err)
+{
+    memset(lin, 0, sizeof *lin);
+    if (in <= 0 || out <= 0 || m_hint <= 0)
+        return dp_fail(err, DP_E_ARG, "linear layer %dx%d for %d rows: sizes must be positive",
+                       out, in, m_hint);
+    lin->in = in;
+    lin->out = out;
+    lin->dt = dt;
+    dnnl_primitive_desc_t pd;
+    dp_status st = matmul_pd(nn, m_hint, in, out, in, out, dt, DP_C_F32, NULL, bias != NULL,
+                             DP_EPI_NONE, &pd, err);
+    if (st)
+        return st;
+    lin->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+
+    size_t bytes = dnnl_memory_desc_get_size(&lin->wmd);
+    lin->w = dp_alloc_aligned(bytes);
+    if (!lin->w)
+        return dp_fail(err, DP_E_NOMEM, "out of memory for %zu bytes of weights", bytes);
+    if (bias) {
+        lin->bias = malloc((size_t)out * sizeof *lin->bias);
+        if (!lin->bias) {
+            dp_linear_free(lin);
+            return dp_fail(err, DP_E_NOMEM, "out of memory for a bias");
+        }
+        memcpy(lin->bias, bias, (size_t)out * sizeof *lin->bias);
+    }
+    /* W is stored [out][in]; as the matmul's K x N operand that is a column-major view. */
+    dnnl_memory_desc_t user_md;
+    dnnl_memory_t user_mem = NULL, packed_mem = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    st = dp_nn_md_2d(&user_md, in, out, 1, in, DP_C_F32, err);
+    if (!st)
+        st = dp_nn_check(dnnl_memory_create(&user_mem, &user_md, nn->engine, (void *)w_nk),
+                         "weights memory", err);
+    if (!st)
+        st = dp_nn_check(dnnl_memory_create(&packed_mem, &lin->wmd, nn->engine, lin->w),
+                         "weights memory", err);
+    if (!st)
+        st = dp_nn_check(dnnl_reorder_primitive_desc_create(&rpd, &user_md, nn->engine, &lin->wmd,
+                                                            nn->engine, NULL), "weights reorder", err);
+    if (!st)
+        st = dp_nn_check(dnnl_primitive_create(&reorder, rpd), "weights reorder", err);
+    if (!st) {
+        dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, user_mem }, { DNNL_ARG_TO, packed_mem } };
+        st = dp_nn_check(dnnl_primitive_execute(reorder, nn->stream, 2, args), "weights reorder", err);
+        if (!st)
+            st = dp_nn_check(dnnl_stream_wait(nn->stream), "weights reorder", err);
+    }
+    if (reorder)
+        dnnl_primitive_destroy(reorder);
+    if (rpd)
+        dnnl_primitive_desc_destroy(rpd);
+    if (user_mem)
+        dnnl_memory_destroy(user_mem);
+    if (packed_mem)
+        dnnl_memory_destroy(packed_mem);
+    if (st)
+        dp_linear_free(lin);
+    return st;
+}
+
+void dp_linear_free(dp_linear *lin)
+{
+    free(lin->w);
+    free(lin->bias);
+    lin->w = NULL;
+    lin->bias = NULL;
+}
+
+size_t dp_linear_bytes(const dp_linear *lin)
+{
+    return dnnl_memory_desc_get_size(&lin->wmd) + (lin->bias ? (size_t)lin->out * 4 : 0);
+}
+
+static dp_linear_prim *find_prim(dp_nn *nn, const dp_linear *lin, int m, int src_ld, int dst_ld,
+                                 dp_dtype_c dst_dt, dp_epilogue epi)
+{
+    for (int i = 0; i < nn->n_linear; i++) {
+        dp_linear_prim *p = &nn->linear[i];
+        if (p->k == lin->in && p->n == lin->out && p->m == m && p->src_ld == src_ld &&
+            p->dst_ld == dst_ld && p->src_dt == lin->dt && p->dst_dt == dst_dt && p->epi == epi &&
+            p->has_bias == (lin->bias != NULL) && dnnl_memory_desc_equal(&p->wmd, &lin->wmd))
+            return p;
+    }
+    return NULL;
+}
+
+static dp_status create_prim(dp_nn *nn, const dp_linear *lin, int m, int src_ld, int dst_ld,
+                             dp_dtype_c dst_dt, dp_epilogue epi, dp_linear_prim **out, dp_err *err)
+{
+    if (nn->n_linear == DP_NN_MAX_CACHED)
+        return dp_fail(err, DP_E_INTERNAL, "linear primitive cache full (%d shapes)", DP_NN_MAX_CACHED);
+    dp_linear_prim *p = &nn->linear[nn->n_linear];
+    memset(p, 0, sizeof *p);
+    dnnl_primitive_desc_t pd;
+    dp_status st = matmul_pd(nn, m, lin->in, lin->out, src_ld, dst_ld, lin->dt, dst_dt, &lin->wmd,
+                             lin->bias != NULL, epi, &pd, err);
+    if (st)
+        return st;
+    const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    st = dp_nn_reserve_scratch(nn, dnnl_memory_desc_get_size(sp), err);
+    if (!st)
+        st = dp_nn_check(dnnl_primitive_create(&p->prim, pd), "matmul primitive", err);
+    if (!st)
+        st = dp_nn_memory(nn, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &p->src_mem, err);
+    if (!st)
+        st = dp_nn_memory(nn, &lin->wmd, &p->wei_mem, err);
+    if (!st && lin->bias) {
+        dnnl_memory_desc_t bmd;
+        dnnl_dims_t bd = { 1, lin->out };
+        st = dp_nn_check(dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab), "bias", err);
+        if (!st)
+            st = dp_nn_memory(nn, &bmd, &p->bias_mem, err);
+    }
+    if (!st)
+        st = dp_nn_memory(nn, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), &p->dst_mem, err);
+    if (!st && dnnl_memory_desc_get_size(sp) > 0)
+        st = dp_nn_memory(nn, sp, &p->scratch_mem, err);
+    dnnl_primitive_desc_destroy(pd);
+    if (st) {
+        if (p->prim) dnnl_primitive_destroy(p->prim);
+        dnnl_memory_destroy(p->src_mem);
+        dnnl_memory_destroy(p->wei_mem);
+        dnnl_memory_destroy(p->bias_mem);
+        dnnl_memory_destroy(p->dst_mem);
+        dnnl_memory_destroy(p->scratch_mem);
+        return st;
+    }
+    p->k = lin->in;
+    p->n = lin->out;
+    p->m = m;
+    p->src_ld = src_ld;
+    p->dst_ld = dst_ld;
+    p->src_dt = lin->dt;
+    p->dst_dt = dst_dt;
+    p->epi = epi;
+    p->has_bias = lin->bias != NULL;
+    p->wmd = lin->wmd;
+    nn->n_linear++;
+    nn->n_primitives++;
+    *out = p;
+    return DP_OK;
+}
+
+dp_status dp_linear_run(dp_nn *nn, const dp_linear *lin, const void *src, int m, int src_ld,
+                        void *dst, int dst_ld, dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err)
+{
+    if (m <= 0 || src_ld < lin->in || dst_ld < lin->out)
+        return dp_fail(err, DP_E_ARG, "linear %dx%d: m=%d src_ld=%d dst_ld=%d out of range",
+                       lin->out, lin->in, m, src_ld, dst_ld);
+    if (epi == DP_EPI_ACCUMULATE && dst_dt != DP_C_F32)
+        return dp_fail(err, DP_E_ARG, "residual accumulation needs an f32 destination");
+    dp_linear_prim *p = find_prim(nn, lin, m, src_ld, dst_ld, dst_dt, epi);
+    dp_status st;
+    if (!p && (st = create_prim(nn, lin, m, src_ld, dst_ld, dst_dt, epi, &p, err)))
+        return st;
+    dnnl_memory_set_data_handle(p->src_mem, (void *)src);
+    dnnl_memory_set_data_handle(p->wei_mem, lin->w);
+    dnnl_memory_set_data_handle(p->dst_mem, dst);
+    dnnl_exec_arg_t args[5];
+    int n = 0;
+    args[n++] = (dnnl_exec_arg_t){ DNNL_ARG_SRC, p->src_mem };
+    args[n++] = (dnnl_exec_arg_t){ DNNL_ARG_WEIGHTS, p->wei_mem };
+    args[n++] = (dnnl_exec_arg_t){ DNNL_ARG_DST, p->dst_mem };
+    if (p->scratch_mem) {
+        dnnl_memory_set_data_handle(p->scratch_mem, nn->scratch);
+        args[n++] = (dnnl_exec_arg_t){ DNNL_ARG_SCRATCHPAD, p->scratch_mem };
+    }
+    if (lin->bias) {
+        dnnl_memory_set_data_handle(p->bias_mem, lin->bias);
+        args[n++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, p->bias_mem };
+    }
+    st = dp_nn_check(dnnl_primitive_execute(p->prim, nn->stream, n, args), "matmul execution", err);
+    if (!st)
+        st = dp_nn_check(dnnl_stream_wait(nn->stream), "matmul execution", err);
+    return st;
+}

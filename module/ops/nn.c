@@ -1,0 +1,121 @@
+/* oneDNN context of the op layer: engine, streams, scratchpad and the linear-primitive cache. */
+#include "nn_internal.h"
+#include "dp_size.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+dnnl_data_type_t dp_nn_dt(dp_dtype_c t)
+{
+    return t == DP_C_BF16 ? dnnl_bf16 : dnnl_f32;
+}
+
+dp_status dp_nn_check(dnnl_status_t s, const char *what, dp_err *err)
+{
+    if (s == dnnl_success)
+        return DP_OK;
+    if (s == dnnl_out_of_memory)
+        return dp_fail(err, DP_E_NOMEM, "oneDNN: out of memory in %s", what);
+    if (s == dnnl_unimplemented)
+        return dp_fail(err, DP_E_UNSUPPORTED, "oneDNN: no implementation for %s on this CPU", what);
+    return dp_fail(err, DP_E_INTERNAL, "oneDNN: %s failed with status %d", what, (int)s);
+}
+
+int dp_nn_cpu_has_bf16(void)
+{
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
+}
+
+dp_status dp_nn_create(int threads, dp_nn **out, dp_err *err)
+{
+    *out = NULL;
+    if (threads < 1 || threads > DP_NN_MAX_THREADS)
+        return dp_fail(err, DP_E_ARG, "threads = %d; expected 1..%d", threads, DP_NN_MAX_THREADS);
+    dp_nn *nn = calloc(1, sizeof *nn);
+    if (!nn)
+        return dp_fail(err, DP_E_NOMEM, "out of memory creating the oneDNN context");
+    nn->threads = threads;
+    dp_status st = dp_nn_check(dnnl_engine_create(&nn->engine, dnnl_cpu, 0), "engine creation", err);
+    if (!st)
+        st = dp_nn_check(dnnl_stream_create(&nn->stream, nn->engine, dnnl_stream_default_flags),
+                         "stream creation", err);
+    for (int t = 0; !st && t < threads; t++)
+        st = dp_nn_check(dnnl_stream_create(&nn->thread_stream[t], nn->engine,
+                                            dnnl_stream_default_flags), "stream creation", err);
+    if (st) {
+        dp_nn_free(nn);
+        return st;
+    }
+    *out = nn;
+    return DP_OK;
+}
+
+void dp_nn_free(dp_nn *nn)
+{
+    if (!nn)
+        return;
+    for (int i = 0; i < nn->n_linear; i++) {
+        dp_linear_prim *p = &nn->linear[i];
+        dnnl_primitive_destroy(p->prim);
+        dnnl_memory_destroy(p->src_mem);
+        dnnl_memory_destroy(p->wei_mem);
+        dnnl_memory_destroy(p->bias_mem);
+        dnnl_memory_destroy(p->dst_mem);
+        dnnl_memory_destroy(p->scratch_mem);
+    }
+    for (int t = 0; t < nn->threads; t++)
+        if (nn->thread_stream[t])
+            dnnl_stream_destroy(nn->thread_stream[t]);
+    if (nn->stream)
+        dnnl_stream_destroy(nn->stream);
+    if (nn->engine)
+        dnnl_engine_destroy(nn->engine);
+    free(nn->scratch);
+    free(nn);
+}
+
+int dp_nn_threads(const dp_nn *nn)
+{
+    return nn->threads;
+}
+
+int dp_nn_primitive_count(const dp_nn *nn)
+{
+    return nn->n_primitives;
+}
+
+dp_status dp_nn_reserve_scratch(dp_nn *nn, size_t bytes, dp_err *err)
+{
+    if (bytes <= nn->scratch_size)
+        return DP_OK;
+    void *p = dp_alloc_aligned(bytes);
+    if (!p)
+        return dp_fail(err, DP_E_NOMEM, "out of memory for a %zu-byte oneDNN scratchpad", bytes);
+    free(nn->scratch);
+    nn->scratch = p;
+    nn->scratch_size = bytes;
+    return DP_OK;
+}
+
+dp_status dp_nn_memory(dp_nn *nn, const dnnl_memory_desc_t *md, dnnl_memory_t *out, dp_err *err)
+{
+    return dp_nn_check(dnnl_memory_create(out, md, nn->engine, DNNL_MEMORY_NONE),
+                       "memory object creation", err);
+}
+
+dp_status dp_nn_md_2d(dnnl_memory_desc_t *md, int rows, int cols, int64_t row_stride,
+                      int64_t col_stride, dp_dtype_c dt, dp_err *err)
+{
+    dnnl_dims_t dims = { rows, cols };
+    dnnl_dims_t strides = { row_stride, col_stride };
+    return dp_nn_check(dnnl_memory_desc_init_by_strides(md, 2, dims, dp_nn_dt(dt), strides),
+                       "memory descriptor", err);
+}
+
+void dp_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = dp_f32_to_bf16(src[i]);
+}

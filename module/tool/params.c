@@ -1,0 +1,119 @@
+/* The runtime parameter table and everything derived from it. */
+#include "params.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp_limits.h"
+#include "insp_tool.h"
+#include "model_config.h"
+#include "number.h"
+
+static const dp_param_def PARAMS[DP_PARAM_COUNT] = {
+    [DP_PARAM_IMAGE_THRESHOLD] = {
+        INSP_PARAM_IMAGE_THRESHOLD, "thresholds.image", DP_PARAM_FLOAT, 0, 1, 1, "",
+        "image score at or above which a part is NG"},
+    [DP_PARAM_PIXEL_THRESHOLD] = {
+        INSP_PARAM_PIXEL_THRESHOLD, "thresholds.pixel", DP_PARAM_FLOAT, 0, DP_ANOMALY_MAP_MAX, 1,
+        "map", "anomaly-map value above which a pixel is defective (map = sum over 4 layers of "
+        "P(defect), 0..4); defect types with their own recipe threshold keep it"},
+    [DP_PARAM_MIN_REGION_AREA] = {
+        INSP_PARAM_MIN_REGION_AREA, "thresholds.min_region_area", DP_PARAM_INT, 0,
+        DP_MAX_REGION_AREA, 0, "px", "defect regions smaller than this many input pixels are dropped"},
+    [DP_PARAM_NUM_THREADS] = {
+        INSP_PARAM_NUM_THREADS, "threads", DP_PARAM_INT, 1, DP_MAX_THREADS, 0, "",
+        "worker threads per process call (changing it rebuilds the model's kernels)"},
+};
+
+const dp_param_def *dp_param_def_of(dp_param_id id)
+{
+    return &PARAMS[id];
+}
+
+dp_param_id dp_param_find(const char *key)
+{
+    for (int i = 0; key && i < DP_PARAM_COUNT; i++)
+        if (strcmp(key, PARAMS[i].name) == 0 || strcmp(key, PARAMS[i].recipe_key) == 0)
+            return (dp_param_id)i;
+    return DP_PARAM_COUNT;
+}
+
+const char *dp_param_expected(dp_param_id id, char *buf, size_t cap)
+{
+    const dp_param_def *d = &PARAMS[id];
+    const char *unit = strcmp(d->unit, "map") == 0 ? " (anomaly-map units)"
+                       : strcmp(d->unit, "px") == 0 ? " (pixels)" : "";
+    if (d->type == DP_PARAM_FLOAT)
+        snprintf(buf, cap, "expected a number %s %g and %g%s",
+                 d->open ? "strictly between" : "between", d->min, d->max, unit);
+    else
+        snprintf(buf, cap, "expected an integer %.0f..%.0f%s", d->min, d->max, unit);
+    return buf;
+}
+
+int dp_param_parse(dp_param_id id, const char *value, double *out, char *msg, size_t msg_cap)
+{
+    const dp_param_def *d = &PARAMS[id];
+    dp_number v = value ? dp_scan_number(value, strlen(value)) : (dp_number){0};
+    int ok = v.ok;
+    double x = 0;
+    if (ok && d->type == DP_PARAM_FLOAT) {
+        x = (double)(float)v.d;       /* the tool keeps thresholds as float */
+        ok = isfinite(x) && (d->open ? x > d->min && x < d->max : x >= d->min && x <= d->max);
+    } else if (ok) {
+        ok = v.integral && !v.big && (double)v.i >= d->min && (double)v.i <= d->max;
+        x = (double)v.i;
+    }
+    if (!ok) {
+        char expected[128];
+        snprintf(msg, msg_cap, "%s = \"%.64s\": %s", d->name, value ? value : "(null)",
+                 dp_param_expected(id, expected, sizeof expected));
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+const char *dp_param_names(void)
+{
+    return INSP_PARAM_IMAGE_THRESHOLD ", " INSP_PARAM_PIXEL_THRESHOLD ", "
+           INSP_PARAM_MIN_REGION_AREA ", " INSP_PARAM_NUM_THREADS;
+}
+
+void dp_param_format(dp_param_id id, double value, char *buf, size_t cap)
+{
+    if (PARAMS[id].type == DP_PARAM_FLOAT)
+        snprintf(buf, cap, "%g", value);
+    else
+        snprintf(buf, cap, "%.0f", value);
+    /* %g may use the locale's decimal point; the ABI promises C notation */
+    for (char *p = buf; *p; p++)
+        if (*p == ',')
+            *p = '.';
+}
+
+int dp_param_schema(const double *values, char **out)
+{
+    char buf[4096];
+    size_t n = (size_t)snprintf(buf, sizeof buf, "{\"params\": [");
+    for (int i = 0; i < DP_PARAM_COUNT && n < sizeof buf; i++) {
+        const dp_param_def *d = &PARAMS[i];
+        char def[64];
+        dp_param_format((dp_param_id)i, values[i], def, sizeof def);
+        n += (size_t)snprintf(buf + n, sizeof buf - n,
+                              "%s{\"name\": \"%s\", \"recipe_key\": \"%s\", \"type\": \"%s\", "
+                              "\"default\": \"%s\", \"min\": %g, \"max\": %g, "
+                              "\"exclusive\": %s%s%s%s, \"description\": \"%s\"}",
+                              i ? ", " : "", d->name, d->recipe_key,
+                              d->type == DP_PARAM_FLOAT ? "float" : "int", def, d->min, d->max,
+                              d->open ? "true" : "false", d->unit[0] ? ", \"unit\": \"" : "",
+                              d->unit, d->unit[0] ? "\"" : "", d->doc);
+    }
+    if (n >= sizeof buf - 3)
+        return -1;
+    snprintf(buf + n, sizeof buf - n, "]}");
+    *out = strdup(buf);
+    return *out ? 0 : -1;
+}

@@ -1,0 +1,328 @@
+/* tool_process: host view -> RGB8 ROI -> (whole ROI squashed | native-scale tiles) -> model ->
+ * head -> anomaly map and per-pixel defect type at ROI resolution -> thresholds -> regions.
+ *
+ * Tiled images: each tile's map is computed at the tile's own size and stitched with smooth
+ * blending (tiling.c); the image score is the maximum of the tile scores, the score of each
+ * defect type the maximum over tiles, the "normal" class score the minimum over tiles. */
+#include "tool_internal.h"
+#include "dp_size.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image_input.h"
+#include "preprocess.h"
+#include "resample.h"
+
+typedef struct call_scores {
+    float score;               /* max over tiles of the binary image score */
+    float *classes;            /* [n_classes]: [0] min over tiles of P(normal), [k] max of P(type k) */
+} call_scores;
+
+static double now_ms(void)
+{
+    return omp_get_wtime() * 1e3;
+}
+
+static insp_status fail(char *err, size_t cap, insp_status code, const char *msg)
+{
+    dp_copy_err(err, cap, msg);
+    return code;
+}
+
+/* Resolves the rectangle to inspect: the host's ROI intersected with the recipe's. */
+static int effective_roi(const insp_tool *t, const insp_image *img, int hx, int hy, int hw, int hh,
+                         int *x, int *y, int *w, int *h, char *msg, size_t msg_cap)
+{
+    const dp_recipe *r = &t->recipe;
+    int rx = r->roi_x, ry = r->roi_y;
+    int rw = r->roi_w > 0 ? r->roi_w : img->width - rx;
+    int rh = r->roi_h > 0 ? r->roi_h : img->height - ry;
+    int x0 = hx > rx ? hx : rx, y0 = hy > ry ? hy : ry;
+    int x1 = hx + hw < rx + rw ? hx + hw : rx + rw, y1 = hy + hh < ry + rh ? hy + hh : ry + rh;
+    if (x1 > img->width) x1 = img->width;
+    if (y1 > img->height) y1 = img->height;
+    if (x1 - x0 < 1 || y1 - y0 < 1) {
+        snprintf(msg, msg_cap, "the recipe's roi (x %d, y %d, width %d, height %d) does not overlap "
+                 "the inspected part of the %dx%d image (x %d, y %d, width %d, height %d)",
+                 r->roi_x, r->roi_y, r->roi_w, r->roi_h, img->width, img->height, hx, hy, hw, hh);
+        return -1;
+    }
+    *x = x0; *y = y0; *w = x1 - x0; *h = y1 - y0;
+    return 0;
+}
+
+/* Resizes a packed RGB8 crop to S x S and normalises it into pre (one slot of the batch). */
+static dp_status to_network(const uint8_t *crop, int cw, int ch, int S, uint8_t *u8, void *ws,
+                            size_t ws_size, float *pre, dp_err *e)
+{
+    dp_status st = dp_resize_u8(crop, cw, ch, (ptrdiff_t)cw * 3, 3, u8, S, S, (ptrdiff_t)S * 3,
+                                DP_FILTER_BICUBIC, ws, ws_size, e);
+    if (!st)
+        dp_normalize_clip(u8, S, (ptrdiff_t)S * 3, pre);
+    return st;
+}
+
+/* The model's head for image b of the last batch, maps at out_w x out_h into amap/types. */
+static dp_status head(insp_tool *t, int b, int out_w, int out_h, float *amap, uint16_t *types,
+                      float *score, float *class_scores, dp_err *e)
+{
+    dp_head_out out = { .anomaly = amap, .defect_type = types, .class_scores = class_scores };
+    dp_status st = dp_model_head(t->model, b, out_w, out_h, &out, e);
+    *score = out.score;
+    return st;
+}
+
+static int ensure(void **buf, size_t *cap, size_t bytes, char *err, size_t ecap, insp_status *st)
+{
+    if (dp_grow(buf, cap, bytes) == 0)
+        return 0;
+    char msg[128];
+    snprintf(msg, sizeof msg, "out of memory: %zu bytes of working memory", bytes);
+    dp_copy_err(err, ecap, msg);
+    *st = INSP_E_NOMEM;
+    return -1;
+}
+
+static insp_status run_whole(insp_tool *t, int rw, int rh, float *amap, uint16_t *types,
+                             call_scores *cs, insp_timing *tm, char *err, size_t cap)
+{
+    const int S = t->recipe.input_size;
+    insp_status ist = INSP_OK;
+    size_t ws = dp_resize_u8_workspace(rw, rh, S, S, 3, DP_FILTER_BICUBIC);
+    if (ensure((void **)&t->resize_ws, &t->resize_ws_cap, ws, err, cap, &ist) ||
+        ensure((void **)&t->tile_u8, &t->tile_u8_cap, (size_t)S * S * 3, err, cap, &ist))
+        return ist;
+    double t0 = now_ms();
+    dp_err e;
+    dp_status st = to_network(t->rgb, rw, rh, S, t->tile_u8, t->resize_ws, t->resize_ws_cap, t->pre, &e);
+    double t1 = now_ms();
+    if (!st)
+        st = dp_model_run(t->model, t->pre, 1, &e);
+    double t2 = now_ms();
+    if (!st)
+        st = head(t, 0, rw, rh, amap, types, &cs->score, cs->classes, &e);
+    if (st)
+        return fail(err, cap, dp_to_insp(st, INSP_E_IMAGE), e.msg);
+    double t3 = now_ms();
+    tm->preprocess_ms += t1 - t0;
+    tm->vision_ms += t2 - t1;
+    tm->head_ms += t3 - t2;
+    return INSP_OK;
+}
+
+static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t *types,
+                             call_scores *cs, insp_timing *tm, char *err, size_t cap)
+{
+    const dp_recipe *r = &t->recipe;
+    const int S = r->input_size, B = r->batch, n = t->n_classes;
+    dp_err e;
+    int count;
+    insp_status ist = INSP_OK;
+    dp_status st = dp_tiling_count(rw, rh, r->tile, r->overlap, &count, &e);
+    if (st)
+        return fail(err, cap, dp_to_insp(st, INSP_E_IMAGE), e.msg);
+    size_t roi_px = (size_t)rw * rh;
+    size_t tile_px = (size_t)r->tile * r->tile;
+    size_t ws = dp_resize_u8_workspace(r->tile, r->tile, S, S, 3, DP_FILTER_BICUBIC);
+    /* partial tiles (ROI side shorter than the tile) need at most the full tile's workspace */
+    size_t ws_small = dp_resize_u8_workspace(rw < r->tile ? rw : r->tile, rh < r->tile ? rh : r->tile,
+                                             S, S, 3, DP_FILTER_BICUBIC);
+    if (ws_small > ws)
+        ws = ws_small;
+    ws = dp_align_up(ws, DP_ALIGN);
+    if (ensure((void **)&t->tiles, &t->tiles_cap, (size_t)count * sizeof(dp_tile), err, cap, &ist) ||
+        ensure((void **)&t->resize_ws, &t->resize_ws_cap, ws * B, err, cap, &ist) ||
+        ensure((void **)&t->tile_u8, &t->tile_u8_cap, (size_t)B * S * S * 3, err, cap, &ist) ||
+        ensure((void **)&t->tile_crop, &t->tile_crop_cap, (size_t)B * tile_px * 3, err, cap, &ist) ||
+        ensure((void **)&t->tile_map, &t->tile_map_cap, tile_px * sizeof(float) + tile_px * sizeof(uint16_t), err, cap, &ist) ||
+        ensure((void **)&t->acc, &t->acc_cap, roi_px * 3 * sizeof(float), err, cap, &ist))
+        return ist;
+    t->tile_types = (uint16_t *)(t->tile_map + tile_px);
+    t->wsum = t->acc + roi_px;
+    t->best_w = t->wsum + roi_px;
+    if ((st = dp_tiling_plan(rw, rh, r->tile, r->overlap, t->tiles, count, &e)))
+        return fail(err, cap, dp_to_insp(st, INSP_E_IMAGE), e.msg);
+    memset(t->acc, 0, roi_px * 3 * sizeof(float));
+    memset(types, 0, roi_px * sizeof *types);
+    cs->score = 0;
+    cs->classes[0] = 1;
+    for (int k = 1; k < n; k++)
+        cs->classes[k] = 0;
+    float *tile_classes = cs->classes + n;    /* second half of the caller's buffer */
+
+    for (int first = 0; first < count; first += B) {
+        int nb = count - first < B ? count - first : B;
+        double t0 = now_ms();
+        int bad = 0;
+        dp_err te;
+        dp_err_clear(&te);
+#pragma omp parallel for num_threads(t->threads) schedule(static) reduction(|:bad)
+        for (int b = 0; b < B; b++) {
+            float *pre = t->pre + (size_t)b * 3 * S * S;
+            if (b >= nb) {      /* pad the last batch: the primitives are built for B images */
+                memset(pre, 0, (size_t)3 * S * S * sizeof *pre);
+                continue;
+            }
+            const dp_tile *tl = &t->tiles[first + b];
+            uint8_t *crop = t->tile_crop + (size_t)b * tile_px * 3;
+            for (int y = 0; y < tl->h; y++)
+                memcpy(crop + (size_t)y * tl->w * 3, t->rgb + ((size_t)(tl->y + y) * rw + tl->x) * 3,
+                       (size_t)tl->w * 3);
+            dp_err le;
+            if (to_network(crop, tl->w, tl->h, S, t->tile_u8 + (size_t)b * S * S * 3,
+                           t->resize_ws + (size_t)b * ws, ws, pre, &le)) {
+                bad = 1;
+#pragma omp critical(dp_tile_error)
+                te = le;
+            }
+        }
+        if (bad)
+            return fail(err, cap, INSP_E_IMAGE, te.msg);
+        double t1 = now_ms();
+        if ((st = dp_model_run(t->model, t->pre, B, &e)))
+            return fail(err, cap, dp_to_insp(st, INSP_E_INTERNAL), e.msg);
+        double t2 = now_ms();
+        for (int b = 0; b < nb; b++) {
+            const dp_tile *tl = &t->tiles[first + b];
+            float score;
+            if ((st = head(t, b, tl->w, tl->h, t->tile_map, t->tile_types, &score, tile_classes, &e)))
+                return fail(err, cap, dp_to_insp(st, INSP_E_INTERNAL), e.msg);
+            if (score > cs->score)
+                cs->score = score;
+            if (tile_classes[0] < cs->classes[0])
+                cs->classes[0] = tile_classes[0];
+            for (int k = 1; k < n; k++)
+                if (tile_classes[k] > cs->classes[k])
+                    cs->classes[k] = tile_classes[k];
+            dp_tiling_accumulate(tl, rw, rh, r->overlap, t->tile_map, t->tile_types, t->acc, t->wsum,
+                                 t->best_w, types);
+        }
+        double t3 = now_ms();
+        tm->preprocess_ms += t1 - t0;
+        tm->vision_ms += t2 - t1;
+        tm->head_ms += t3 - t2;
+    }
+    dp_tiling_normalize(t->acc, t->wsum, roi_px);
+    memcpy(amap, t->acc, roi_px * sizeof *amap);
+    return INSP_OK;
+}
+
+insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **out, char *err,
+                            size_t cap)
+{
+    double t_start = now_ms();
+    *out = NULL;
+    dp_err e;
+    int hx, hy, hw, hh;
+    dp_status st = dp_image_validate(img, &hx, &hy, &hw, &hh, &e);
+    if (st)
+        return fail(err, cap, st == DP_E_NOMEM ? INSP_E_NOMEM : INSP_E_IMAGE, e.msg);
+    char msg[512];
+    int rx, ry, rw, rh;
+    if (effective_roi(t, img, hx, hy, hw, hh, &rx, &ry, &rw, &rh, msg, sizeof msg))
+        return fail(err, cap, INSP_E_IMAGE, msg);
+    if ((int64_t)rw * rh > DP_MAX_IMAGE_PIXELS) {
+        snprintf(msg, sizeof msg, "inspected area %dx%d = %lld pixels exceeds the limit of %lld "
+                 "(2^28); pass a smaller ROI", rw, rh, (long long)rw * rh, (long long)DP_MAX_IMAGE_PIXELS);
+        return fail(err, cap, INSP_E_IMAGE, msg);
+    }
+    const size_t roi_px = (size_t)rw * rh;
+    const int n = t->n_classes;
+
+    insp_result *res = calloc(1, sizeof *res);
+    if (res) {
+        res->anomaly = malloc(roi_px * sizeof *res->anomaly);
+        res->label = malloc(roi_px * sizeof *res->label);
+        res->class_scores = calloc((size_t)n, sizeof(float));
+        res->class_names = calloc((size_t)n, sizeof(char *));
+        res->regions = malloc(DP_MAX_REGIONS * sizeof *res->regions);
+    }
+    if (!res || !res->anomaly || !res->label || !res->class_scores || !res->class_names || !res->regions) {
+        dp_result_free(res);
+        snprintf(msg, sizeof msg, "out of memory for the result maps of a %dx%d ROI", rw, rh);
+        return fail(err, cap, INSP_E_NOMEM, msg);
+    }
+    res->n_classes = n;
+    for (int k = 0; k < n; k++)
+        if (!(res->class_names[k] = strdup(t->class_names[k]))) {
+            dp_result_free(res);
+            return fail(err, cap, INSP_E_NOMEM, "out of memory copying class names");
+        }
+    res->roi_x = rx; res->roi_y = ry; res->width = rw; res->height = rh;
+    res->timing.struct_size = sizeof res->timing;
+
+    pthread_mutex_lock(&t->lock);
+    insp_status ist = INSP_OK;
+    const int S = t->recipe.input_size, B = t->model->opt.max_batch;
+    float classes[2 * DP_MAX_STATES];
+    call_scores cs = { 0, classes };
+    if (ensure((void **)&t->rgb, &t->rgb_cap, roi_px * 3, err, cap, &ist) ||
+        ensure((void **)&t->pre, &t->pre_cap, (size_t)B * 3 * S * S * sizeof(float), err, cap, &ist) ||
+        ensure((void **)&t->types, &t->types_cap, roi_px * sizeof(uint16_t), err, cap, &ist))
+        goto out;
+    double t0 = now_ms();
+    if ((st = dp_image_to_rgb8(img, rx, ry, rw, rh, t->rgb, t->threads, &e))) {
+        ist = fail(err, cap, dp_to_insp(st, INSP_E_IMAGE), e.msg);
+        goto out;
+    }
+    res->timing.preprocess_ms = now_ms() - t0;
+    ist = t->recipe.tiling == DP_TILING_GRID
+              ? run_tiled(t, rw, rh, res->anomaly, t->types, &cs, &res->timing, err, cap)
+              : run_whole(t, rw, rh, res->anomaly, t->types, &cs, &res->timing, err, cap);
+    if (ist)
+        goto out;
+    double t_post = now_ms();
+    /* masked-out pixels read 0 and never belong to a region */
+    const uint8_t *mask = img->mask ? img->mask + (ptrdiff_t)ry * img->mask_stride + rx : NULL;
+    if (mask)
+        for (int y = 0; y < rh; y++) {
+            const uint8_t *mr = mask + (ptrdiff_t)y * img->mask_stride;
+            float *ar = res->anomaly + (size_t)y * rw;
+            for (int x = 0; x < rw; x++)
+                if (!mr[x])
+                    ar[x] = 0;
+        }
+    size_t rws = dp_regions_workspace(rw, rh, n - 1);
+    if (ensure((void **)&t->region_ws, &t->region_ws_cap, rws, err, cap, &ist))
+        goto out;
+    int n_regions = 0, n_total = 0;
+    st = dp_regions_find(res->anomaly, t->types, mask, img->mask_stride, rw, rh, n - 1,
+                         t->type_thresholds, t->min_region_area, res->label, res->regions,
+                         DP_MAX_REGIONS, &n_regions, &n_total, t->region_ws, t->region_ws_cap, &e);
+    if (st) {
+        ist = fail(err, cap, dp_to_insp(st, INSP_E_INTERNAL), e.msg);
+        goto out;
+    }
+    for (int i = 0; i < n_regions; i++) {
+        res->regions[i].x += rx;
+        res->regions[i].y += ry;
+        res->regions[i].seed_x += rx;
+        res->regions[i].seed_y += ry;
+    }
+    /* dp_regions_find returns them sorted by descending max_score, ties broken by position */
+    res->n_regions = n_regions;
+    res->score = cs.score;
+    memcpy(res->class_scores, cs.classes, (size_t)n * sizeof(float));
+    res->image_threshold = t->image_threshold;
+    res->pixel_threshold = t->pixel_threshold;
+    /* NG when the image score reaches its threshold or a defect region survived the filters */
+    res->decision = (res->score >= t->image_threshold || n_regions > 0) ? INSP_DECISION_NG
+                                                                         : INSP_DECISION_OK;
+    res->timing.post_ms = now_ms() - t_post;
+    if (n_total > n_regions)
+        dp_tool_log(t, INSP_LOG_WARN, "%d defect regions found, the %d strongest reported", n_total, n_regions);
+out:
+    pthread_mutex_unlock(&t->lock);
+    if (ist) {
+        dp_result_free(res);
+        return ist;
+    }
+    res->timing.total_ms = now_ms() - t_start;
+    dp_copy_err(err, cap, "");
+    *out = res;
+    return INSP_OK;
+}

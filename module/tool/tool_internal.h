@@ -1,0 +1,79 @@
+/* The plugin's tool and result objects, shared by tool.c, process.c, result.c and api.c. */
+#ifndef DP_TOOL_INTERNAL_H
+#define DP_TOOL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "dp_limits.h"
+#include "insp_tool.h"
+#include "model.h"
+#include "recipe.h"
+#include "regions.h"
+#include "tiling.h"
+
+
+struct insp_tool {
+    dp_recipe recipe;               /* owned */
+    insp_host host;                 /* copy; host.log may be NULL */
+    dp_model *model;                /* owned */
+    pthread_mutex_t lock;           /* process() runs one image at a time on the model arena */
+    int threads;
+    float image_threshold, pixel_threshold;
+    int min_region_area;
+    int n_classes;                  /* 1 + defects */
+    char **class_names;             /* [n_classes], owned: "normal", then the recipe's defects */
+    float *type_thresholds;         /* [n_classes]: pixel threshold per defect type (index 0 unused) */
+    char *schema;                   /* JSON, owned */
+    char model_desc[160];
+    const char *precision;          /* "f32" / "bf16", static */
+    /* per-call scratch, grown under `lock` and kept: steady state allocates only results */
+    uint8_t *rgb; size_t rgb_cap;           /* ROI as RGB8 */
+    uint8_t *tile_u8; size_t tile_u8_cap;   /* [batch][S][S][3] resized tiles */
+    uint8_t *tile_crop; size_t tile_crop_cap; /* [batch] packed tile crops */
+    uint8_t *resize_ws; size_t resize_ws_cap; /* [batch] resize workspaces */
+    float *pre; size_t pre_cap;      /* [batch][3][S][S] */
+    float *tile_map; size_t tile_map_cap;   /* one block: tile map, then tile_types */
+    uint16_t *tile_types;                   /* points into tile_map's block */
+    float *acc; size_t acc_cap;             /* one block: acc, then wsum, then best_w */
+    float *wsum, *best_w;                   /* point into acc's block */
+    uint16_t *types; size_t types_cap;
+    uint8_t *region_ws; size_t region_ws_cap;
+    dp_tile *tiles; size_t tiles_cap;
+};
+
+struct insp_result {
+    float score;
+    int32_t decision;
+    float image_threshold, pixel_threshold;
+    int32_t n_classes;
+    char **class_names;             /* [n_classes], owned (results outlive their tool) */
+    float *class_scores;            /* [n_classes] */
+    int32_t roi_x, roi_y, width, height;
+    float *anomaly;                 /* [height][width], owned */
+    uint16_t *label;                /* [height][width], owned */
+    dp_region *regions;             /* [n_regions], owned */
+    int32_t n_regions;
+    insp_timing timing;
+};
+
+/* dp_status -> insp_status for a given stage's "not found / bad input" meaning. */
+insp_status dp_to_insp(dp_status st, insp_status bad_input);
+/* Copies msg into a caller's (err, cap) buffer, always NUL-terminated. */
+void dp_copy_err(char *err, size_t cap, const char *msg);
+
+insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_tool **out,
+                           char *err, size_t cap);
+void dp_tool_destroy(insp_tool *t);
+insp_status dp_tool_set_param(insp_tool *t, const char *key, const char *value, char *err, size_t cap);
+insp_status dp_tool_get_param(const insp_tool *t, const char *key, char *buf, size_t buf_cap,
+                              char *err, size_t cap);
+insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **out, char *err,
+                            size_t cap);
+void dp_result_free(insp_result *r);
+/* Grows *buf to hold `bytes` (contents not kept). */
+int dp_grow(void **buf, size_t *cap, size_t bytes);
+void dp_tool_log(const insp_tool *t, int32_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
