@@ -47,7 +47,7 @@ static dp_status encode_text(dp_model *m, const dp_weight_source *src, const dp_
     st = dp_text_build(m->nn, src, m->opt.precision, chunk, dapo->normal_ctx, dapo->abnormal_ctx,
                        dapo->layer_tokens, &text, err);
     if (!st)
-        st = dp_text_encode(text, tok, defects, n_defects, &m->text, NULL, err);
+        st = dp_text_encode(text, tok, defects, n_defects, &m->text, err);
     m->text_seconds = omp_get_wtime() - t0;
     dp_text_free(text);     /* the text tower is only needed once per defect list */
     dp_tokenizer_free(tok);
@@ -57,10 +57,12 @@ static dp_status encode_text(dp_model *m, const dp_weight_source *src, const dp_
 /* The head's scratch: one layer's probabilities and their sum over layers. */
 static dp_status alloc_head(dp_model *m, dp_err *err)
 {
-    const int G = dp_vision_grid(m->vision), n = m->text.n_states;
-    if (n < 2 || n > DP_MAX_STATES)
-        return dp_fail(err, DP_E_INTERNAL, "text features hold %d states; expected 2..%d", n,
-                       DP_MAX_STATES);
+    const int n = m->text.n_states;
+    if (!m->vision || n < 2 || n > DP_MAX_STATES)
+        return dp_fail(err, DP_E_INTERNAL, "model parts: %s, %d text states; expected a vision "
+                       "tower and 2..%d states", m->vision ? "vision tower" : "no vision tower",
+                       n, DP_MAX_STATES);
+    const int G = dp_vision_grid(m->vision);
     size_t bytes = (size_t)G * G * n * sizeof(float);
     m->head_probs = malloc(bytes);
     m->head_grid_sum = malloc(bytes);

@@ -19,7 +19,7 @@ typedef struct dp_weight_source {
 } dp_weight_source;
 
 /* Reads tensor `name` (n floats) into a new buffer *out, owned by the caller (free); *out is
- * allocated even on a read error so that the caller frees it on its usual path. */
+ * NULL on failure, like every constructor's output. */
 dp_status dp_weights_read_new(const dp_weight_source *src, const char *name, size_t n, float **out,
                               dp_err *err);
 

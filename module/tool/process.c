@@ -27,12 +27,6 @@ static double now_ms(void)
     return omp_get_wtime() * 1e3;
 }
 
-static insp_status fail(char *err, size_t cap, insp_status code, const char *msg)
-{
-    dp_copy_err(err, cap, msg);
-    return code;
-}
-
 /* Resolves the rectangle to inspect: the host's ROI intersected with the recipe's. */
 static int effective_roi(const insp_tool *t, const insp_image *img, int hx, int hy, int hw, int hh,
                          int *x, int *y, int *w, int *h, char *msg, size_t msg_cap)
@@ -80,10 +74,9 @@ static int ensure(void **buf, size_t *cap, size_t bytes, char *err, size_t ecap,
 {
     if (dp_grow(buf, cap, bytes) == 0)
         return 0;
-    char msg[128];
-    snprintf(msg, sizeof msg, "out of memory: %zu bytes of working memory", bytes);
-    dp_copy_err(err, ecap, msg);
-    *st = INSP_E_NOMEM;
+    dp_err e;
+    dp_fail(&e, DP_E_NOMEM, "out of memory: %zu bytes of working memory", bytes);
+    *st = dp_report(&e, DP_STAGE_RUN, err, ecap);
     return -1;
 }
 
@@ -98,15 +91,15 @@ static insp_status run_whole(insp_tool *t, int rw, int rh, float *amap, uint16_t
         return ist;
     double t0 = now_ms();
     dp_err e;
-    dp_status st = to_network(t->rgb, rw, rh, S, t->tile_u8, t->resize_ws, t->resize_ws_cap, t->pre, &e);
+    if (to_network(t->rgb, rw, rh, S, t->tile_u8, t->resize_ws, t->resize_ws_cap, t->pre, &e))
+        return dp_report(&e, DP_STAGE_IMAGE, err, cap);
     double t1 = now_ms();
-    if (!st)
-        st = dp_model_run(t->model, t->pre, 1, &e);
+    dp_status st = dp_model_run(t->model, t->pre, 1, &e);
     double t2 = now_ms();
     if (!st)
         st = head(t, 0, rw, rh, amap, types, &cs->score, cs->classes, &e);
     if (st)
-        return fail(err, cap, dp_to_insp(st, INSP_E_IMAGE), e.msg);
+        return dp_report(&e, DP_STAGE_RUN, err, cap);
     double t3 = now_ms();
     tm->preprocess_ms += t1 - t0;
     tm->vision_ms += t2 - t1;
@@ -124,7 +117,7 @@ static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t
     insp_status ist = INSP_OK;
     dp_status st = dp_tiling_count(rw, rh, r->tile, r->overlap, &count, &e);
     if (st)
-        return fail(err, cap, dp_to_insp(st, INSP_E_IMAGE), e.msg);
+        return dp_report(&e, DP_STAGE_IMAGE, err, cap);
     size_t roi_px = (size_t)rw * rh;
     size_t tile_px = (size_t)r->tile * r->tile;
     size_t ws = dp_resize_u8_workspace(r->tile, r->tile, S, S, 3, DP_FILTER_BICUBIC);
@@ -145,7 +138,7 @@ static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t
     t->wsum = t->acc + roi_px;
     t->best_w = t->wsum + roi_px;
     if ((st = dp_tiling_plan(rw, rh, r->tile, r->overlap, t->tiles, count, &e)))
-        return fail(err, cap, dp_to_insp(st, INSP_E_IMAGE), e.msg);
+        return dp_report(&e, DP_STAGE_IMAGE, err, cap);
     memset(t->acc, 0, roi_px * 3 * sizeof(float));
     memset(types, 0, roi_px * sizeof *types);
     cs->score = 0;
@@ -181,16 +174,16 @@ static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t
             }
         }
         if (bad)
-            return fail(err, cap, INSP_E_IMAGE, te.msg);
+            return dp_report(&te, DP_STAGE_IMAGE, err, cap);
         double t1 = now_ms();
         if ((st = dp_model_run(t->model, t->pre, B, &e)))
-            return fail(err, cap, dp_to_insp(st, INSP_E_INTERNAL), e.msg);
+            return dp_report(&e, DP_STAGE_RUN, err, cap);
         double t2 = now_ms();
         for (int b = 0; b < nb; b++) {
             const dp_tile *tl = &t->tiles[first + b];
             float score;
             if ((st = head(t, b, tl->w, tl->h, t->tile_map, t->tile_types, &score, tile_classes, &e)))
-                return fail(err, cap, dp_to_insp(st, INSP_E_INTERNAL), e.msg);
+                return dp_report(&e, DP_STAGE_RUN, err, cap);
             if (score > cs->score)
                 cs->score = score;
             if (tile_classes[0] < cs->classes[0])
@@ -220,15 +213,18 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
     int hx, hy, hw, hh;
     dp_status st = dp_image_validate(img, &hx, &hy, &hw, &hh, &e);
     if (st)
-        return fail(err, cap, st == DP_E_NOMEM ? INSP_E_NOMEM : INSP_E_IMAGE, e.msg);
+        return dp_report(&e, DP_STAGE_IMAGE, err, cap);
     char msg[512];
     int rx, ry, rw, rh;
-    if (effective_roi(t, img, hx, hy, hw, hh, &rx, &ry, &rw, &rh, msg, sizeof msg))
-        return fail(err, cap, INSP_E_IMAGE, msg);
+    if (effective_roi(t, img, hx, hy, hw, hh, &rx, &ry, &rw, &rh, msg, sizeof msg)) {
+        dp_fail(&e, DP_E_ARG, "%s", msg);
+        return dp_report(&e, DP_STAGE_IMAGE, err, cap);
+    }
     if ((int64_t)rw * rh > DP_MAX_IMAGE_PIXELS) {
-        snprintf(msg, sizeof msg, "inspected area %dx%d = %lld pixels exceeds the limit of %lld "
-                 "(2^28); pass a smaller ROI", rw, rh, (long long)rw * rh, (long long)DP_MAX_IMAGE_PIXELS);
-        return fail(err, cap, INSP_E_IMAGE, msg);
+        dp_fail(&e, DP_E_ARG, "inspected area %dx%d = %lld pixels exceeds the limit of %lld "
+                "(2^28); pass a smaller ROI", rw, rh, (long long)rw * rh,
+                (long long)DP_MAX_IMAGE_PIXELS);
+        return dp_report(&e, DP_STAGE_IMAGE, err, cap);
     }
     const size_t roi_px = (size_t)rw * rh;
     const int n = t->n_classes;
@@ -243,14 +239,15 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
     }
     if (!res || !res->anomaly || !res->label || !res->class_scores || !res->class_names || !res->regions) {
         dp_result_free(res);
-        snprintf(msg, sizeof msg, "out of memory for the result maps of a %dx%d ROI", rw, rh);
-        return fail(err, cap, INSP_E_NOMEM, msg);
+        dp_fail(&e, DP_E_NOMEM, "out of memory for the result maps of a %dx%d ROI", rw, rh);
+        return dp_report(&e, DP_STAGE_IMAGE, err, cap);
     }
     res->n_classes = n;
     for (int k = 0; k < n; k++)
         if (!(res->class_names[k] = strdup(t->class_names[k]))) {
             dp_result_free(res);
-            return fail(err, cap, INSP_E_NOMEM, "out of memory copying class names");
+            dp_fail(&e, DP_E_NOMEM, "out of memory copying class names");
+            return dp_report(&e, DP_STAGE_IMAGE, err, cap);
         }
     res->roi_x = rx; res->roi_y = ry; res->width = rw; res->height = rh;
     res->timing.struct_size = sizeof res->timing;
@@ -266,7 +263,7 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
         goto out;
     double t0 = now_ms();
     if ((st = dp_image_to_rgb8(img, rx, ry, rw, rh, t->rgb, t->threads, &e))) {
-        ist = fail(err, cap, dp_to_insp(st, INSP_E_IMAGE), e.msg);
+        ist = dp_report(&e, DP_STAGE_IMAGE, err, cap);
         goto out;
     }
     res->timing.preprocess_ms = now_ms() - t0;
@@ -294,7 +291,7 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
                          t->type_thresholds, t->min_region_area, res->label, res->regions,
                          DP_MAX_REGIONS, &n_regions, &n_total, t->region_ws, t->region_ws_cap, &e);
     if (st) {
-        ist = fail(err, cap, dp_to_insp(st, INSP_E_INTERNAL), e.msg);
+        ist = dp_report(&e, DP_STAGE_RUN, err, cap);
         goto out;
     }
     for (int i = 0; i < n_regions; i++) {

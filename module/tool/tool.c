@@ -12,28 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void dp_copy_err(char *err, size_t cap, const char *msg)
-{
-    if (!err || cap == 0)
-        return;
-    snprintf(err, cap, "%s", msg ? msg : "");
-}
-
-insp_status dp_to_insp(dp_status st, insp_status bad_input)
-{
-    switch (st) {
-    case DP_OK: return INSP_OK;
-    case DP_E_ARG: return bad_input;
-    case DP_E_IO: return bad_input;
-    case DP_E_FORMAT: return bad_input;
-    case DP_E_MODEL: return INSP_E_MODEL;
-    case DP_E_NOMEM: return INSP_E_NOMEM;
-    case DP_E_UNSUPPORTED: return INSP_E_UNSUPPORTED;
-    case DP_E_INTERNAL: return INSP_E_INTERNAL;
-    }
-    return INSP_E_INTERNAL;
-}
-
 int dp_grow(void **buf, size_t *cap, size_t bytes)
 {
     if (bytes <= *cap && *buf)
@@ -133,9 +111,8 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
     t->host.struct_size = sizeof t->host;
     dp_status st = dp_recipe_load(recipe_path, &t->recipe, &e);
     if (st) {
-        dp_copy_err(err, cap, e.msg);
         dp_tool_destroy(t);
-        return st == DP_E_NOMEM ? INSP_E_NOMEM : INSP_E_RECIPE;
+        return dp_report(&e, DP_STAGE_RECIPE, err, cap);
     }
     const dp_recipe *r = &t->recipe;
     t->threads = r->threads > 0 ? r->threads : omp_get_num_procs();
@@ -144,11 +121,10 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
     t->min_region_area = r->min_region_area;
     t->n_classes = 1 + r->n_defects;
     if (t->n_classes > DP_MAX_STATES) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "%d defect types; expected at most %d", r->n_defects, DP_MAX_DEFECTS);
-        dp_copy_err(err, cap, msg);
+        dp_fail(&e, DP_E_FORMAT, "%s: %d defect types; expected at most %d", r->path,
+                r->n_defects, DP_MAX_DEFECTS);
         dp_tool_destroy(t);
-        return INSP_E_RECIPE;
+        return dp_report(&e, DP_STAGE_RECIPE, err, cap);
     }
     t->class_names = calloc((size_t)t->n_classes, sizeof *t->class_names);
     t->type_thresholds = calloc((size_t)t->n_classes, sizeof *t->type_thresholds);
@@ -169,7 +145,7 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
         snprintf(msg, sizeof msg, "%s: %s", r->path, e.msg);
         dp_copy_err(err, cap, msg);
         dp_tool_destroy(t);
-        return dp_to_insp(st, INSP_E_MODEL);
+        return dp_status_to_insp(st, DP_STAGE_MODEL);
     }
     t->precision = t->model->opt.precision == DP_C_BF16 ? "bf16" : "f32";
     const dp_model_config *c = &t->model->cfg;
@@ -228,10 +204,8 @@ insp_status dp_tool_set_param(insp_tool *t, const char *key, const char *value, 
             dp_model *m = NULL;
             dp_err e;
             dp_status st = load_model(t, (int)v, &m, &e);
-            if (st) {
-                dp_copy_err(err, cap, e.msg);
-                return dp_to_insp(st, INSP_E_MODEL);
-            }
+            if (st)
+                return dp_report(&e, DP_STAGE_MODEL, err, cap);
             dp_model_free(t->model);
             t->model = m;
             t->threads = (int)v;

@@ -10,6 +10,7 @@
 #include "model.h"
 #include "recipe.h"
 #include "regions.h"
+#include "status.h"
 #include "tiling.h"
 
 
@@ -57,10 +58,6 @@ struct insp_result {
     insp_timing timing;
 };
 
-/* dp_status -> insp_status for a given stage's "not found / bad input" meaning. */
-insp_status dp_to_insp(dp_status st, insp_status bad_input);
-/* Copies msg into a caller's (err, cap) buffer, always NUL-terminated. */
-void dp_copy_err(char *err, size_t cap, const char *msg);
 
 insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_tool **out,
                            char *err, size_t cap);
