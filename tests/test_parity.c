@@ -16,6 +16,8 @@
 #include "preprocess.h"
 #include "resample.h"
 #include "tokenizer.h"
+#include "model_testing.h"
+#include "ops_testing.h"
 
 typedef struct golden_cfg {
     const char *name;
@@ -316,7 +318,7 @@ static void text_parity(const golden_cfg *c, int bf16)
     dbg.defect0_member0_final = malloc((size_t)81 * Wt * sizeof(float));
     dbg.defect0_members = malloc((size_t)10 * E * sizeof(float));
     dp_text_features tf;
-    ck_assert_msg(dp_text_encode(text, tok, c->defects, c->n_defects, &tf, &dbg, &err) == DP_OK,
+    ck_assert_msg(dp_text_encode_debug(text, tok, c->defects, c->n_defects, &tf, &dbg, &err) == DP_OK,
                   "%s", err.msg);
     int failures = 0;
     snprintf(rel, sizeof rel, "%s/text_ids_normal.npy", c->name);

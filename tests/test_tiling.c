@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "tiling.h"
+#include "image_testing.h"
 
 /* Per-pixel checks: plain tests that call Check only on failure (every passing ck_assert costs
  * a write to Check's pipe, far too slow for millions of pixels). */

@@ -10,6 +10,7 @@
 #include "golden.h"
 #include "json.h"
 #include "tokenizer.h"
+#include "model_testing.h"
 
 #define CTX DP_TOK_CONTEXT
 

@@ -15,6 +15,7 @@
 #include "dapo_weights.h"
 #include "golden.h"
 #include "safetensors.h"
+#include "model_testing.h"
 
 /* ---------- helpers ---------- */
 

@@ -199,6 +199,7 @@ def main():
     out.append(' * Source: Python %s, unicodedata (Unicode %s), html.entities.html5. */'
                % (sys.version.split()[0], unicodedata.unidata_version))
     out.append('#include "unicode_tables.h"')
+    out.append('#include "model_testing.h"')
     out.append('')
     out.append('#define UNICODE_VERSION "%s"' % unicodedata.unidata_version)
     out.append('')

@@ -1,5 +1,6 @@
 /* Grid tiling plan and weighted stitching of per-tile maps (see tiling.h). */
 #include "tiling.h"
+#include "image_testing.h"
 
 #include <math.h>
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_testing.h"
 #include "transformer.h"
 
 #define TEXT_ROWS(ctx) ((ctx) + DP_TEXT_PROMPTS)
@@ -119,14 +120,6 @@ void dp_text_free(dp_text *t)
     free(t);
 }
 
-size_t dp_text_weight_bytes(const dp_text *t)
-{
-    size_t n = (size_t)t->cfg.vocab_size * t->cfg.text_width * 4;
-    for (int i = 0; i < t->cfg.text_layers; i++)
-        n += dp_block_bytes(&t->blocks[i]);
-    return n;
-}
-
 void dp_text_features_free(dp_text_features *tf)
 {
     free(tf->features);
@@ -199,7 +192,14 @@ static void fill_sequence(const dp_text *t, const int32_t *ids, int state, int m
 }
 
 dp_status dp_text_encode(dp_text *t, const dp_tokenizer *tok, const char *const *defects,
-                         int n_defects, dp_text_features *out, dp_text_debug *dbg, dp_err *err)
+                         int n_defects, dp_text_features *out, dp_err *err)
+{
+    return dp_text_encode_debug(t, tok, defects, n_defects, out, NULL, err);
+}
+
+dp_status dp_text_encode_debug(dp_text *t, const dp_tokenizer *tok, const char *const *defects,
+                               int n_defects, dp_text_features *out, dp_text_debug *dbg,
+                               dp_err *err)
 {
     memset(out, 0, sizeof *out);
     if (!tok || n_defects < 1 || n_defects > DP_MAX_DEFECTS || !defects)

@@ -25,24 +25,15 @@ typedef struct dp_text_features {
 
 void dp_text_features_free(dp_text_features *tf);
 
-/* Intermediate values for parity tests; every pointer caller-owned, sized as noted. */
-typedef struct dp_text_debug {
-    int32_t ids_normal[77], ids_defect0[77];
-    float *defect0_member0_input;   /* [77][Wt]: embeddings with the context, before positions */
-    float *defect0_member0_final;   /* [81][Wt]: after ln_final */
-    float *defect0_members;         /* [10][E]: projected pooled rows of the first defect */
-} dp_text_debug;
-
 /* normal_ctx, abnormal_ctx: [10][5][Wt]; layer_tokens: [text_layers][4][Wt]; all borrowed.
  * chunk: sequences per forward pass (bounds the activation memory). nn borrowed. */
 dp_status dp_text_build(dp_nn *nn, const dp_weight_source *src, dp_dtype_c dt, int chunk,
                         const float *normal_ctx, const float *abnormal_ctx,
                         const float *layer_tokens, dp_text **out, dp_err *err);
 void dp_text_free(dp_text *t);
-size_t dp_text_weight_bytes(const dp_text *t);
 
-/* defects: n_defects UTF-8 names (borrowed). out: filled, owned by the caller. dbg may be NULL. */
+/* defects: n_defects UTF-8 names (borrowed). out: filled, owned by the caller. */
 dp_status dp_text_encode(dp_text *t, const dp_tokenizer *tok, const char *const *defects,
-                         int n_defects, dp_text_features *out, dp_text_debug *dbg, dp_err *err);
+                         int n_defects, dp_text_features *out, dp_err *err);
 
 #endif

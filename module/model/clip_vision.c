@@ -3,6 +3,7 @@
  * 24 blocks, prompt rows re-mixed 1 % / 99 % before every block after the first ->
  * adapters on the patch rows of the tapped blocks; global = ln_post(CLS) @ proj. */
 #include "clip_vision.h"
+#include "model_testing.h"
 #include "dp_size.h"
 
 #include <math.h>

@@ -32,9 +32,6 @@ int dp_vision_grid(const dp_vision *v);
 const float *dp_vision_adapted(const dp_vision *v, int j, int b);
 /* [E] global embedding of image b (ln_post(CLS) @ proj, not normalised); borrowed. */
 const float *dp_vision_global(const dp_vision *v, int b);
-/* [1+G*G][Wv] residual stream ([CLS; patches]) after block 1 (tap 0) or feature layer j
- * (tap 1+j), when record_taps was set; NULL otherwise. Borrowed. */
-const float *dp_vision_tap(const dp_vision *v, int tap, int b);
 /* Bytes held by weights and activation buffers. */
 size_t dp_vision_weight_bytes(const dp_vision *v);
 size_t dp_vision_arena_bytes(const dp_vision *v);

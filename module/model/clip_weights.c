@@ -2,6 +2,7 @@
  * Nothing is converted at open (a ViT-L/14 is 1.7 GB of float32): open only checks names and
  * shapes, dp_clip_read converts one tensor at a time straight from the mapping. */
 #include "clip_weights.h"
+#include "model_testing.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -19,7 +19,6 @@ dp_status dp_clip_open(const char *path, dp_clip_file **out, dp_err *err);
 void dp_clip_close(dp_clip_file *f);   /* NULL is a no-op */
 
 const dp_model_config *dp_clip_config(const dp_clip_file *f);   /* borrowed */
-int dp_clip_is_hf(const dp_clip_file *f);
 const char *dp_clip_path(const dp_clip_file *f);                 /* borrowed */
 
 /* Writes the open_clip tensor oc_name (open_clip name and layout, e.g.

@@ -34,17 +34,6 @@ typedef struct range {
     const char *name;   /* borrowed from the header */
 } range;
 
-const char *dp_dtype_name(dp_dtype dt)
-{
-    switch (dt) {
-    case DP_DT_F32: return "F32";
-    case DP_DT_F16: return "F16";
-    case DP_DT_BF16: return "BF16";
-    case DP_DT_OTHER: return "other";
-    }
-    return "?";
-}
-
 /* Every dtype the safetensors format defines, with its element size. */
 static const struct { const char *name; dp_dtype dt; size_t size; } DTYPES[] = {
     { "F32", DP_DT_F32, 4 }, { "F16", DP_DT_F16, 2 }, { "BF16", DP_DT_BF16, 2 },

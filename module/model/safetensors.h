@@ -49,9 +49,6 @@ const dp_json *dp_st_metadata(const dp_safetensors *st);
  * if any value is NaN or Inf (dst contents are then unspecified). */
 dp_status dp_st_to_f32(const dp_safetensors *st, const dp_st_tensor *t, float *dst, dp_err *err);
 
-/* "F32", "F16", "BF16". */
-const char *dp_dtype_name(dp_dtype dt);
-
 /* "[a,b,c]" into buf (borrowed, cap bytes), truncated silently: for messages only. Returns buf. */
 const char *dp_st_format_shape(char *buf, size_t cap, const int64_t *shape, int ndim);
 

@@ -2,6 +2,7 @@
  * does (html.unescape twice, str.split() whitespace collapse, str.lower()), pre-tokenisation
  * with the CLIP pattern and byte-level BPE. */
 #include "tokenizer.h"
+#include "model_testing.h"
 
 #include <errno.h>
 #include <fcntl.h>

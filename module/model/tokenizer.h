@@ -35,9 +35,4 @@ void dp_tokenizer_free(dp_tokenizer *tok);
 dp_status dp_tokenize(const dp_tokenizer *tok, const char *utf8, int32_t *ids, int context_length,
                       int *n_tokens, dp_err *err);
 
-/* Id of one vocabulary entry, written in the byte alphabet of the merges file (e.g. "x</w>" ->
- * 343, "<start_of_text>" -> 49406), -1 if absent or an argument is NULL. For tests and
- * diagnostics. */
-int dp_tokenizer_id(const dp_tokenizer *tok, const char *entry);
-
 #endif

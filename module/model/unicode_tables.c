@@ -2,6 +2,7 @@
  *     python3 tools/gen_unicode_tables.py module/model/unicode_tables.c
  * Source: Python 3.11.7, unicodedata (Unicode 14.0.0), html.entities.html5. */
 #include "unicode_tables.h"
+#include "model_testing.h"
 
 #define UNICODE_VERSION "14.0.0"
 

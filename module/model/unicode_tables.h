@@ -10,9 +10,6 @@
 /* Most code points str.lower() turns one code point into. */
 #define DP_UC_LOWER_MAX 3
 
-/* Unicode version the tables were generated from ("14.0.0"). Static string. */
-const char *dp_uc_unicode_version(void);
-
 int dp_uc_is_letter(uint32_t cp);          /* general category L* (regex \p{L}) */
 int dp_uc_is_number(uint32_t cp);          /* general category N* (regex \p{N}) */
 int dp_uc_is_space(uint32_t cp);           /* Python str.isspace() */

@@ -1,4 +1,4 @@
-/* Multi-head attention without a mask, as oneDNN matmul + softmax primitives run inside our
+/* Multi-head attention (optionally causal), as oneDNN matmul + softmax primitives run inside our
  * own OpenMP loop over (image, head, row block). Each score block [rows x tokens] stays in the
  * core's L2 instead of materialising tokens^2 per head (1374^2 at ViT-L/14@518).
  *
@@ -46,7 +46,7 @@ struct dp_attention {
     char *packed;             /* [max_batch*heads] x (K, V) packed, owned */
     char *q_dense;            /* [max_batch*heads][tokens][head_dim] of dt, owned */
     int nthr;
-    att_thread th[DP_NN_MAX_THREADS];
+    att_thread th[DP_MAX_THREADS];
 };
 
 static dp_status attr_user_scratch(dnnl_primitive_attr_t *attr, dp_err *err)

@@ -1,5 +1,6 @@
 /* oneDNN context of the op layer: engine, streams, scratchpad and the linear-primitive cache. */
 #include "nn_internal.h"
+#include "ops_testing.h"
 #include "dp_size.h"
 
 #include <omp.h>
@@ -31,8 +32,8 @@ int dp_nn_cpu_has_bf16(void)
 dp_status dp_nn_create(int threads, dp_nn **out, dp_err *err)
 {
     *out = NULL;
-    if (threads < 1 || threads > DP_NN_MAX_THREADS)
-        return dp_fail(err, DP_E_ARG, "threads = %d; expected 1..%d", threads, DP_NN_MAX_THREADS);
+    if (threads < 1 || threads > DP_MAX_THREADS)
+        return dp_fail(err, DP_E_ARG, "threads = %d; expected 1..%d", threads, DP_MAX_THREADS);
     dp_nn *nn = calloc(1, sizeof *nn);
     if (!nn)
         return dp_fail(err, DP_E_NOMEM, "out of memory creating the oneDNN context");
@@ -114,8 +115,3 @@ dp_status dp_nn_md_2d(dnnl_memory_desc_t *md, int rows, int cols, int64_t row_st
                        "memory descriptor", err);
 }
 
-void dp_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        dst[i] = dp_f32_to_bf16(src[i]);
-}

@@ -26,8 +26,6 @@ void dp_nn_free(dp_nn *nn);
 int dp_nn_threads(const dp_nn *nn);
 /* 1 when this CPU runs oneDNN's bf16 kernels natively (avx512_core_bf16 or newer). */
 int dp_nn_cpu_has_bf16(void);
-/* Number of primitives created so far (tests check the per-image path creates none). */
-int dp_nn_primitive_count(const dp_nn *nn);
 
 /* Element size of a compute type. */
 static inline size_t dp_dtype_size(dp_dtype_c t) { return t == DP_C_BF16 ? 2 : 4; }
@@ -45,7 +43,6 @@ static inline float dp_bf16_to_f32(uint16_t h)
     union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
     return v.f;
 }
-void dp_convert_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
 
 /* ---- linear: y = x W^T + b --------------------------------------------------------- */
 typedef struct dp_linear {

@@ -2,9 +2,9 @@
 #ifndef DP_NN_INTERNAL_H
 #define DP_NN_INTERNAL_H
 
+#include "dp_limits.h"
 #include "nn.h"
 
-#define DP_NN_MAX_THREADS 256
 #define DP_NN_MAX_CACHED 192
 
 /* One cached linear primitive: keyed by everything that shapes it. */
@@ -22,7 +22,7 @@ struct dp_nn {
     int threads;
     dnnl_engine_t engine;
     dnnl_stream_t stream;                          /* for ops run by the whole team */
-    dnnl_stream_t thread_stream[DP_NN_MAX_THREADS]; /* for single-thread ops inside our loops */
+    dnnl_stream_t thread_stream[DP_MAX_THREADS]; /* for single-thread ops inside our loops */
     dp_linear_prim linear[DP_NN_MAX_CACHED];
     int n_linear;
     int n_primitives;                              /* every primitive created, all kinds */

@@ -286,7 +286,7 @@ static int bench_text(const char *model, int n_defects, dp_dtype_c dt)
         die("text build", &e);
     double t1 = omp_get_wtime();
     dp_text_features tf;
-    if (dp_text_encode(t, tok, names, n_defects, &tf, NULL, &e))
+    if (dp_text_encode(t, tok, names, n_defects, &tf, &e))
         die("text encode", &e);
     double t2 = omp_get_wtime();
     int seqs = (1 + n_defects) * 10;
