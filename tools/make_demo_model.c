@@ -15,15 +15,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model_config.h"
+#include "tokenizer.h"
 #include "xoshiro.h"
 
-#define VOCAB 49408
-#define CONTEXT 77
-#define VIS_PROMPTS 4     /* DAPO visual prompt rows per block */
-#define TEXT_PROMPTS 4    /* DAPO deep text prompt rows per block */
-#define CTX_TOKENS 5      /* learnable "X" vectors per prompt */
-#define ENSEMBLE 10       /* prompt variants per state */
-#define ADAPTERS 4        /* feature layers 6/12/18/24 */
+/* The shapes the plugin's model layer expects, from its own constants. */
+#define VOCAB DP_TOK_VOCAB_SIZE
+#define CONTEXT DP_TOK_CONTEXT
+#define VIS_PROMPTS DP_VISUAL_PROMPTS
+#define TEXT_PROMPTS DP_TEXT_PROMPTS
+#define CTX_TOKENS DP_CONTEXT_TOKENS
+#define ENSEMBLE DP_ENSEMBLE
+#define ADAPTERS DP_FEATURE_LAYERS
 #define CHUNK 65536       /* elements generated per write: bounded memory for any model size */
 
 typedef struct config {

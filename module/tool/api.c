@@ -76,7 +76,7 @@ static insp_status tool_info(const insp_tool *t, insp_tool_info *out, char *err,
     uint32_t size = out->struct_size;
     insp_tool_info info = { sizeof info, t->n_classes, t->recipe.input_size, t->recipe.input_size,
                             t->recipe.product ? t->recipe.product : "", t->model_desc, t->precision,
-                            (float)DP_FEATURE_LAYERS, t->recipe.tiling == DP_TILING_GRID };
+                            DP_ANOMALY_MAP_MAX, t->recipe.tiling == DP_TILING_GRID };
     memcpy(out, &info, size < sizeof info ? size : sizeof info);
     out->struct_size = size;
     dp_copy_err(err, cap, "");
@@ -172,7 +172,7 @@ static insp_status map_view(const insp_result *r, insp_image *v, insp_pixel pixe
     view.roi_h = r->height;
     if (pixel == INSP_PIX_F32) {
         view.value_min = 0;
-        view.value_max = (float)DP_FEATURE_LAYERS;
+        view.value_max = DP_ANOMALY_MAP_MAX;
     }
     memcpy(v, &view, size < sizeof view ? size : sizeof view);
     return INSP_OK;
