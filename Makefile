@@ -46,7 +46,7 @@ SANB:= build/san
 MODULE_REL := $(MODULE_SRC:%.c=$(REL)/%.o)
 MODULE_SAN := $(MODULE_SRC:%.c=$(SANB)/%.o)
 
-.PHONY: all check check-rel check-san bench clean demo layers
+.PHONY: all check check-rel check-san bench bench-contention clean demo layers
 all: build/libdapo_inspect.so build/insp $(REL)/check_all $(TOOL_SRC:tools/%.c=build/%)
 
 build/insp: sdk_shim/insp_main.c $(HOST_SRC:%.c=$(REL)/%.o)
@@ -121,7 +121,12 @@ bench: build/bench
 	@export OMP_NUM_THREADS=$$(nproc); \
 	build/bench vision B16 224 f32 7 && build/bench vision B16 224 bf16 7 && \
 	build/bench vision L14 518 f32 5 && build/bench vision L14 518 bf16 5 && \
-	build/bench text L14 20 bf16 && build/bench text L14 20 f32
+	build/bench text L14 20 bf16 && build/bench text L14 20 f32 && \
+	tests/bench/contention.sh B16 224 f32 7
+
+# Sharing the CPU with the host: slowdown with other work on the cores, per OpenMP wait policy.
+bench-contention: build/bench
+	tests/bench/contention.sh B16 224 f32 7
 
 # The main job on a built-in default: an UNTRAINED demo model (random weights: real CLIP and DAPO
 # weights cannot be downloaded here, see models/README.md) and synthetic product images with

@@ -19,7 +19,11 @@ typedef struct insp_module {
  * every v1.0 function and string present. On success fills *out (caller closes it); on failure
  * *out is zeroed, nothing stays loaded and err (caller-owned, always NUL-terminated when
  * err_cap > 0) says why, starting with the path. Returns INSP_OK, INSP_E_ARG (NULL argument),
- * INSP_E_NOMEM, or INSP_E_ABI (anything about the file itself). */
+ * INSP_E_NOMEM, or INSP_E_ABI (anything about the file itself).
+ * Before loading, when neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set and no OpenMP runtime
+ * is loaded yet, it sets OMP_WAIT_POLICY=PASSIVE for the plugin's runtime (see INSTALL,
+ * "Sharing the CPU"): call it before the host starts threads that read the environment, or set
+ * OMP_WAIT_POLICY yourself to choose. */
 insp_status insp_loader_open(const char *so_path, insp_module *out, char *err, size_t err_cap);
 
 /* Unloads the plugin and zeroes *m. Every tool and result of it must be released before.

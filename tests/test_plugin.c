@@ -486,6 +486,38 @@ START_TEST(threads_identical)
 }
 END_TEST
 
+/* The thread count is decided in one place and reported (ABI 1.1 tool info): the recipe's
+ * threads, else the usable CPUs; the host's num_threads overrides it. */
+START_TEST(threads_reported)
+{
+    insp_tool *t = make_tool("");
+    char err[INSP_ERRBUF_SIZE], buf[INSP_PARAM_VALUE_SIZE];
+    insp_tool_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    ck_assert_int_eq(A->tool_info(t, &info, err, sizeof err), INSP_OK);
+    ck_assert_uint_eq(info.struct_size, sizeof info);
+    ck_assert_int_ge(A->abi_minor, 1);
+    ck_assert_ptr_nonnull(info.runtime);
+    ck_assert_int_eq(A->tool_get_param(t, "num_threads", buf, sizeof buf, err, sizeof err), INSP_OK);
+    ck_assert_int_eq(info.threads, atoi(buf));
+    ck_assert_ptr_nonnull(strstr(info.runtime, "usable CPUs"));
+    ck_assert_ptr_nonnull(strstr(info.runtime, "OpenMP"));
+    printf("  runtime: %s\n", info.runtime);
+    ck_assert_int_eq(A->tool_set_param(t, "num_threads", "1", err, sizeof err), INSP_OK);
+    ck_assert_int_eq(A->tool_info(t, &info, err, sizeof err), INSP_OK);
+    ck_assert_int_eq(info.threads, 1);
+    ck_assert_ptr_nonnull(strstr(info.runtime, "host parameter num_threads"));
+    /* a 1.0 host's struct: only the 1.0 members are written */
+    insp_tool_info old;
+    memset(&old, 0x5A, sizeof old);
+    old.struct_size = INSP_TOOL_INFO_SIZE_1_0;
+    ck_assert_int_eq(A->tool_info(t, &old, err, sizeof err), INSP_OK);
+    ck_assert_int_eq(old.threads, 0x5A5A5A5A);
+    A->tool_destroy(t);
+}
+END_TEST
+
 static void expect_create_fails(const char *recipe_text, insp_status code, const char *fragment)
 {
     char path[512], err[INSP_ERRBUF_SIZE];
@@ -553,6 +585,10 @@ START_TEST(bad_inputs)
     ck_assert_int_eq(A->tool_set_param(t, "nope", "1", tiny_err, sizeof tiny_err), INSP_E_ARG);
     ck_assert_int_eq((int)strlen(tiny_err), 7);
     ck_assert_ptr_nonnull(strstr(A->tool_param_schema(t), "\"pixel_threshold\""));
+    /* recipe keys name the same parameters */
+    ck_assert_int_eq(A->tool_set_param(t, "thresholds.image", "0.625", err, sizeof err), INSP_OK);
+    ck_assert_int_eq(A->tool_get_param(t, "image_threshold", buf, sizeof buf, err, sizeof err), INSP_OK);
+    ck_assert_str_eq(buf, "0.625");
     ck_assert_float_eq(A->result_score(NULL) == A->result_score(NULL) ? 0 : 1, 1);   /* NaN */
     ck_assert_int_eq(A->result_decision(NULL), INSP_DECISION_NG);
     A->tool_destroy(t);
@@ -606,6 +642,7 @@ Suite *plugin_suite(void)
     tcase_add_test(tc, large_8192);
     tcase_add_test(tc, cli_with_plugin);
     tcase_add_test(tc, threads_identical);
+    tcase_add_test(tc, threads_reported);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, no_growth);
     suite_add_tcase(s, tc);

@@ -76,7 +76,8 @@ static insp_status tool_info(const insp_tool *t, insp_tool_info *out, char *err,
     uint32_t size = out->struct_size;
     insp_tool_info info = { sizeof info, t->n_classes, t->recipe.input_size, t->recipe.input_size,
                             t->recipe.product ? t->recipe.product : "", t->model_desc, t->precision,
-                            DP_ANOMALY_MAP_MAX, t->recipe.tiling == DP_TILING_GRID };
+                            DP_ANOMALY_MAP_MAX, t->recipe.tiling == DP_TILING_GRID, t->threads,
+                            t->runtime };
     memcpy(out, &info, size < sizeof info ? size : sizeof info);
     out->struct_size = size;
     dp_copy_err(err, cap, "");

@@ -3,10 +3,10 @@
 #include "tool_internal.h"
 #include "dp_size.h"
 
+#include "dp_cpus.h"
 #include "params.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +35,45 @@ void dp_tool_log(const insp_tool *t, int32_t level, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     t->host.log(t->host.user, level, line);
+}
+
+/* t->runtime: n threads, where the number came from, the CPUs this process may use and the
+ * OpenMP wait policy the runtime was most likely loaded with. Returns the usable CPUs. */
+static int describe_runtime(insp_tool *t, int n, const char *source)
+{
+    dp_cpus c;
+    dp_cpus_query(NULL, &c);
+    char quota[48] = "no cgroup CPU quota";
+    if (c.quota > 0)
+        snprintf(quota, sizeof quota, "cgroup CPU quota %.2f", c.quota);
+    const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    char wait[96];
+    if (policy)
+        snprintf(wait, sizeof wait, "OpenMP wait policy %.16s (OMP_WAIT_POLICY)", policy);
+    else if (spin)
+        snprintf(wait, sizeof wait, "OpenMP spin count %.16s (GOMP_SPINCOUNT)", spin);
+    else
+        snprintf(wait, sizeof wait, "OpenMP waits spinning (OMP_WAIT_POLICY not set)");
+    snprintf(t->runtime, sizeof t->runtime, "%d threads (%s; %d usable CPUs: %d online, %d in the "
+             "affinity mask, %s); %s", n, source, c.usable, c.online, c.affinity, quota, wait);
+    if (n > c.usable)
+        dp_tool_log(t, INSP_LOG_WARN, "%d threads (%s) exceed the %d CPUs this process may use: "
+                    "threads will wait for each other", n, source, c.usable);
+    return c.usable;
+}
+
+/* The one place the thread count is decided: the recipe's `threads`, else every CPU this process
+ * may use (affinity mask, cgroup quota); the host's num_threads parameter overrides it later. */
+static int decide_threads(insp_tool *t, int recipe_threads)
+{
+    if (recipe_threads > 0) {
+        describe_runtime(t, recipe_threads, "recipe threads");
+        return recipe_threads;
+    }
+    dp_cpus c;
+    dp_cpus_query(NULL, &c);
+    describe_runtime(t, c.usable, "recipe threads 0: all usable CPUs");
+    return c.usable;
 }
 
 static void free_scratch(insp_tool *t)
@@ -115,7 +154,7 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
         return dp_report(&e, DP_STAGE_RECIPE, err, cap);
     }
     const dp_recipe *r = &t->recipe;
-    t->threads = r->threads > 0 ? r->threads : omp_get_num_procs();
+    t->threads = decide_threads(t, r->threads);
     t->image_threshold = r->image_threshold;
     t->pixel_threshold = r->pixel_threshold;
     t->min_region_area = r->min_region_area;
@@ -159,8 +198,9 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
     }
     if (t->model->bf16_fallback)
         dp_tool_log(t, INSP_LOG_WARN, "%s: precision bf16 requested but this CPU has no native bf16; running f32", r->path);
-    dp_tool_log(t, INSP_LOG_INFO, "%s: model loaded in %.0f ms (text prompts %.0f ms), %d threads, %s",
-                r->path, t->model->load_seconds * 1e3, t->model->text_seconds * 1e3, t->threads, t->precision);
+    dp_tool_log(t, INSP_LOG_INFO, "%s: model loaded in %.0f ms (text prompts %.0f ms), %s, %s",
+                r->path, t->model->load_seconds * 1e3, t->model->text_seconds * 1e3, t->runtime,
+                t->precision);
     dp_copy_err(err, cap, "");
     *out = t;
     return INSP_OK;
@@ -209,6 +249,7 @@ insp_status dp_tool_set_param(insp_tool *t, const char *key, const char *value, 
             dp_model_free(t->model);
             t->model = m;
             t->threads = (int)v;
+            describe_runtime(t, t->threads, "host parameter num_threads");
         }
         break;
     case DP_PARAM_COUNT:

@@ -27,6 +27,7 @@ struct insp_tool {
     float *type_thresholds;         /* [n_classes]: pixel threshold per defect type (index 0 unused) */
     char *schema;                   /* JSON, owned */
     char model_desc[160];
+    char runtime[320];              /* threads decision and OpenMP wait policy, one line */
     const char *precision;          /* "f32" / "bf16", static */
     /* per-call scratch, grown under `lock` and kept: steady state allocates only results */
     uint8_t *rgb; size_t rgb_cap;           /* ROI as RGB8 */

@@ -1,4 +1,4 @@
-/* insp_tool.h - inspection-tool plugin ABI, version 1.0.
+/* insp_tool.h - inspection-tool plugin ABI, version 1.1 (1.1 appended to insp_tool_info).
  *
  * A plugin is a shared object that exports exactly one symbol, insp_get_api_v1(). It returns
  * a static, immutable table of function pointers (insp_api) over two opaque handles:
@@ -70,8 +70,10 @@
  *   6. The plugin calls the host only through insp_host.log, possibly from its worker threads
  *      and concurrently; the host's log function must be thread-safe and must not call back
  *      into the plugin.
- *   7. The plugin's internal worker thread count comes from the recipe or the num_threads
- *      parameter (default small), so hosts that parallelise themselves are not oversubscribed.
+ *   7. The plugin's internal worker thread count comes from the recipe's `threads` (0, the
+ *      default, = the CPUs this process may use: its affinity mask, narrowed by a cgroup CPU
+ *      quota) or the num_threads parameter, so hosts that parallelise themselves can give each
+ *      tool its share; insp_tool_info.threads and .runtime (ABI 1.1) say what was decided.
  *
  * COORDINATES
  *   x grows to the right, y downwards; pixel (0, 0) is the top-left pixel of the image; all
@@ -91,7 +93,7 @@ extern "C" {
 #endif
 
 #define INSP_ABI_MAJOR 1          /* incompatible change => new entry symbol name */
-#define INSP_ABI_MINOR 0          /* members appended only */
+#define INSP_ABI_MINOR 1          /* members appended only */
 
 /* Gives the entry symbol default visibility even when the plugin is built with
  * -fvisibility=hidden (a version script alone cannot export a hidden symbol). */
@@ -288,8 +290,13 @@ typedef struct insp_tool_info {
     float map_max;                /* nominal upper end of anomaly-map values (lower end 0), for
                                      colour scales; 0 = unknown */
     int32_t tiling;               /* 0 = whole ROI squashed to the input size, 1 = tiled */
+    /* --- since ABI 1.1 --- */
+    int32_t threads;              /* worker threads each process call uses */
+    const char *runtime;          /* one line: how the thread count was decided (recipe, affinity
+                                     mask, cgroup quota) and the OpenMP wait policy in effect */
 } insp_tool_info;
 #define INSP_TOOL_INFO_SIZE_1_0 ((uint32_t)(offsetof(insp_tool_info, tiling) + sizeof(int32_t)))
+#define INSP_TOOL_INFO_SIZE_1_1 ((uint32_t)(offsetof(insp_tool_info, runtime) + sizeof(const char *)))
 
 /* Services lent by the host to a tool. The plugin copies the struct at tool_create (so it may
  * live on the host's stack); `user` must stay valid until tool_destroy. tool_create refuses a

@@ -3,6 +3,7 @@
  * same process. Usage:
  *   bench vision {B16|L14} SIZE {f32|bf16} [REPEATS]
  *   bench text   {B16|L14} DEFECTS {f32|bf16}
+ *   bench spin   SECONDS     (keeps one core busy: the contention benchmark's "other work")
  * One configuration per process, so the peak resident memory printed is that configuration's. */
 #include <math.h>
 #include <omp.h>
@@ -303,11 +304,25 @@ static int bench_text(const char *model, int n_defects, dp_dtype_c dt)
     return 0;
 }
 
+/* Busy work on one core for `seconds`, as another program on the line PC would do. */
+static int spin(double seconds)
+{
+    volatile double x = 0;
+    double end = omp_get_wtime() + seconds;
+    while (omp_get_wtime() < end)
+        for (int i = 0; i < 100000; i++)
+            x += 1e-9 * i;
+    return x < 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[1], "spin") == 0)
+        return spin(atof(argv[2]));
     if (argc < 5) {
         fprintf(stderr, "usage: bench vision {B16|L14} SIZE {f32|bf16} [REPEATS]\n"
-                        "       bench text {B16|L14} DEFECTS {f32|bf16}\n");
+                        "       bench text {B16|L14} DEFECTS {f32|bf16}\n"
+                        "       bench spin SECONDS\n");
         return 2;
     }
     dp_dtype_c dt = strcmp(argv[4], "bf16") == 0 ? DP_C_BF16 : DP_C_F32;

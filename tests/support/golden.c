@@ -3,21 +3,34 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
 
+/* $var, else `fallback` made absolute (recipes written to temporary folders name these files),
+ * resolved once per process; static storage. */
+static const char *dir_from(const char *var, const char *fallback, char *buf, size_t cap)
+{
+    const char *d = getenv(var);
+    if (d && *d)
+        return d;
+    if (!buf[0] && !realpath(fallback, buf))
+        snprintf(buf, cap, "%s", fallback);
+    return buf;
+}
+
 const char *golden_dir(void)
 {
-    const char *d = getenv("DAPO_GOLDEN");
-    return d && *d ? d : "tests/golden";
+    static char buf[PATH_MAX];
+    return dir_from("DAPO_GOLDEN", "tests/golden", buf, sizeof buf);
 }
 
 const char *models_dir(void)
 {
-    const char *d = getenv("DAPO_MODELS");
-    return d && *d ? d : "models";
+    static char buf[PATH_MAX];
+    return dir_from("DAPO_MODELS", "models", buf, sizeof buf);
 }
 
 const char *golden_path(const char *rel)
