@@ -22,17 +22,28 @@ TOOL_SRC   := $(wildcard tools/*.c)
 # the tools and the tests link.
 HOST_SRC   := $(filter-out sdk_shim/insp_main.c,$(wildcard sdk_shim/*.c))
 BENCH_SRC  := $(wildcard tests/bench/*.c)
+# The calibration command (calibration/): a host like insp, so it sees only the public header,
+# the loader and the host library; calibrate_main.c is its main, the rest is linked by the tests.
+CALIB_SRC  := $(filter-out calibration/calibrate_main.c,$(wildcard calibration/*.c))
 
 REL := build/rel
 SANB:= build/san
 MODULE_REL := $(MODULE_SRC:%.c=$(REL)/%.o)
 MODULE_SAN := $(MODULE_SRC:%.c=$(SANB)/%.o)
 
-.PHONY: all check check-rel check-san bench clean demo
-all: build/libdapo_inspect.so build/insp $(REL)/check_all $(TOOL_SRC:tools/%.c=build/%)
+.PHONY: all check check-rel check-san bench clean demo calibrate-demo
+all: build/libdapo_inspect.so build/insp build/insp-calibrate $(REL)/check_all $(TOOL_SRC:tools/%.c=build/%)
 
 build/insp: sdk_shim/insp_main.c $(HOST_SRC:%.c=$(REL)/%.o)
 	$(CC) $(BASE) $(OPT) -o $@ $^ $(LIBS) -ldl
+
+build/insp-calibrate: calibration/calibrate_main.c $(CALIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o)
+	$(CC) $(CALIB_BASE) $(OPT) -o $@ $^ $(LIBS) -ldl
+$(SANB)/insp-calibrate: calibration/calibrate_main.c $(CALIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o)
+	$(CC) $(CALIB_BASE) $(SAN) -o $@ $^ $(LIBS) -ldl
+# Host-side code sees the public header and the host library only, never the plugin's insides.
+CALIB_BASE := $(WARN) $(DEFS) -Isdk_shim -Isdk_shim/include -fopenmp -fPIC -g
+$(REL)/calibration/%.o $(SANB)/calibration/%.o: BASE := $(CALIB_BASE)
 
 build/libdapo_inspect.so: $(MODULE_REL) module/exports.map
 	$(CC) -shared -o $@ $(MODULE_REL) -Wl,--version-script=module/exports.map -Wl,-z,defs -Wl,-z,now $(LIBS)
@@ -58,9 +69,9 @@ build/suites.inc: $(TEST_SRC)
 	@mkdir -p build
 	@for f in $(TEST_SRC); do n=$${f#tests/test_}; echo "SUITE($${n%.c})"; done > $@.tmp && mv $@.tmp $@
 
-$(REL)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(REL)/%.o) $(TESTLIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
+$(REL)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(REL)/%.o) $(TESTLIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(CALIB_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
 	$(CC) $(BASE) $(OPT) -Ibuild -Itests/support -o $@ tests/check_main.c $(filter %.o,$^) $(REL)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
-$(SANB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(SANB)/%.o) $(TESTLIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
+$(SANB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(SANB)/%.o) $(TESTLIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(CALIB_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
 	$(CC) $(BASE) $(SAN) -Ibuild -Itests/support -o $@ tests/check_main.c $(filter %.o,$^) $(SANB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
 
 $(REL)/tests/%.o $(SANB)/tests/%.o: BASE += -Itests/support
@@ -84,9 +95,9 @@ check-san: $(SANB)/check_all
 	OMP_NUM_THREADS=2 $(SANB)/check_all
 # Both binaries build in parallel; the suites run one after the other (optimised first), so the
 # output ends with the sanitizer run's Check summary.
-check: $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp $(TOOL_SRC:tools/%.c=build/%)
-	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so $(REL)/check_all
-	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so $(SANB)/check_all
+check: $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp build/insp-calibrate $(SANB)/insp-calibrate $(TOOL_SRC:tools/%.c=build/%)
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so DAPO_CALIBRATE=build/insp-calibrate $(REL)/check_all
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so DAPO_CALIBRATE=$(SANB)/insp-calibrate $(SANB)/check_all
 
 # One process per configuration: each prints its own peak resident memory.
 bench: build/bench
@@ -107,6 +118,15 @@ demo: all
 	  rc=$$?; [ $$rc -le 1 ] || exit $$rc
 	@echo "== results: build/demo/out/ (per image: *_anomaly.tif float map, *_labels.tif defect types, *_overlay.png, *.json; summary.json) =="
 	@ls build/demo/out | head -40
+
+# Calibration of the demo recipe on a labelled synthetic set (3 products x (20 good + 12 bad)
+# parts): build/demo/calib/report.html, report.json and one calibrated recipe per product.
+calibrate-demo: all
+	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
+	@test -d build/demo/labelled || build/make_demo_images --labelled build/demo/labelled --good 20 --bad 12 --size 320x240
+	rm -rf build/demo/calib/recipes build/demo/calib/report.html build/demo/calib/report.json
+	build/insp-calibrate --recipe recipes/demo.yaml --out build/demo/calib build/demo/labelled
+	@echo "== report: build/demo/calib/report.html (open it in a browser), numbers: build/demo/calib/report.json =="
 
 clean:
 	rm -rf build

@@ -111,7 +111,9 @@ static int build_schema(insp_tool *t)
         "{\"name\": \"min_region_area\", \"type\": \"int\", \"default\": \"%d\", \"min\": 0, \"unit\": \"px\", "
         "\"description\": \"defect regions smaller than this many input pixels are dropped\"}, "
         "{\"name\": \"num_threads\", \"type\": \"int\", \"default\": \"%d\", \"min\": 1, \"max\": 256, "
-        "\"description\": \"worker threads per process call (changing it rebuilds the model's kernels)\"}"
+        "\"description\": \"worker threads per process call (changing it rebuilds the model's kernels)\"}, "
+        "{\"name\": \"type_map\", \"type\": \"bool\", \"default\": \"false\", "
+        "\"description\": \"results keep the per-pixel defect type before thresholds (result_type_map, ABI 1.1; 2 bytes per pixel)\"}"
         "]}", (double)t->image_threshold, (double)t->pixel_threshold, t->min_region_area, t->threads);
     if (n < 0 || (size_t)n >= sizeof buf)
         return -1;
@@ -266,9 +268,16 @@ insp_status dp_tool_set_param(insp_tool *t, const char *key, const char *value, 
             t->model = m;
             t->threads = (int)l;
         }
+    } else if (strcmp(key, INSP_PARAM_TYPE_MAP) == 0) {
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+            snprintf(msg, sizeof msg, "type_map = \"%.64s\": expected true or false", value);
+            dp_copy_err(err, cap, msg);
+            return INSP_E_ARG;
+        }
+        t->keep_types = value[0] == 't';
     } else {
         snprintf(msg, sizeof msg, "unknown parameter \"%.64s\"; expected one of image_threshold, "
-                 "pixel_threshold, min_region_area, num_threads", key);
+                 "pixel_threshold, min_region_area, num_threads, type_map", key);
         dp_copy_err(err, cap, msg);
         return INSP_E_ARG;
     }
@@ -292,9 +301,11 @@ insp_status dp_tool_get_param(const insp_tool *t, const char *key, char *buf, si
         snprintf(value, sizeof value, "%d", t->min_region_area);
     else if (strcmp(key, INSP_PARAM_NUM_THREADS) == 0)
         snprintf(value, sizeof value, "%d", t->threads);
+    else if (strcmp(key, INSP_PARAM_TYPE_MAP) == 0)
+        snprintf(value, sizeof value, "%s", t->keep_types ? "true" : "false");
     else {
         snprintf(msg, sizeof msg, "unknown parameter \"%.64s\"; expected one of image_threshold, "
-                 "pixel_threshold, min_region_area, num_threads", key);
+                 "pixel_threshold, min_region_area, num_threads, type_map", key);
         dp_copy_err(err, cap, msg);
         return INSP_E_ARG;
     }
