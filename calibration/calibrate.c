@@ -1203,7 +1203,7 @@ static char *new_recipe_path(const cal_run *r, const cal_product *P, const char 
 }
 
 static int write_recipe(cal_run *r, cal_product *P, const char *recipe_dir, int multi,
-                        const insp_api *A, char *err, size_t cap)
+                        const insp_api *A, int verify, char *err, size_t cap)
 {
     rt_changes c;
     memset(&c, 0, sizeof c);
@@ -1228,13 +1228,16 @@ static int write_recipe(cal_run *r, cal_product *P, const char *recipe_dir, int 
         free(text), free(path);
         return -1;
     }
+    P->recipe_out = path;
+    P->recipe_text = text;
+    if (!verify)
+        return 0;
     /* the plugin is the judge: the new recipe must load and hold the chosen values */
     insp_tool *t = NULL;
     char perr[INSP_ERRBUF_SIZE];
     insp_host host = { sizeof host, NULL, host_log };
     if (A->tool_create(&host, path, &t, perr, sizeof perr) != INSP_OK) {
         snprintf(err, cap, "the calibrated recipe %s does not load: %s", path, perr);
-        free(text), free(path);
         return -1;
     }
     char buf[INSP_PARAM_VALUE_SIZE];
@@ -1245,11 +1248,8 @@ static int write_recipe(cal_run *r, cal_product *P, const char *recipe_dir, int 
     A->tool_destroy(t);
     if (bad) {
         snprintf(err, cap, "the calibrated recipe %s loads with image threshold %s, not %.9g", path, buf, P->chosen.image);
-        free(text), free(path);
         return -1;
     }
-    P->recipe_out = path;
-    P->recipe_text = text;
     return 0;
 }
 
@@ -1275,6 +1275,7 @@ static int usage(const char *msg)
         "  --split S           all (default), test or train parts of the set\n"
         "  --protocol P        both (default), native or reference (518 x 518 maps and masks)\n"
         "  --plugin SO         the plugin (default: libdapo_inspect.so beside this program)\n"
+        "  --no-verify         do not load each written recipe in the plugin to check it\n"
         "  -q                  no progress line\n"
         "Exit codes: 0 done, 1 done but some parts were left out, 2 usage, 3 plugin or recipe\n"
         "error, 4 nothing could be scored, 130 interrupted (run again to resume).\n");
@@ -1306,7 +1307,7 @@ int calib_main(int argc, char **argv)
     cal_run R;
     memset(&R, 0, sizeof R);
     const char *cache_dir = NULL, *recipe_dir = NULL, *split = "all", *protocol = "both";
-    int quiet = 0;
+    int quiet = 0, verify = 1;
     R.frr_target = 0.01;
     R.cost_escape = 10;
     R.image_rule = "frr";
@@ -1318,6 +1319,8 @@ int calib_main(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
+        } else if (!strcmp(a, "--no-verify")) {
+            verify = 0;
         } else if (a[0] == '-' && a[1] == '-' && !v) {
             return usage("an option is missing its value");
         } else if (!strcmp(a, "--recipe")) {
@@ -1567,7 +1570,7 @@ int calib_main(int argc, char **argv)
     for (int pi = 0; rc == 0 && pi < R.set.n; pi++)
         analyse(&R, &R.prod[pi], cache_dir);
     for (int pi = 0; rc == 0 && pi < R.set.n; pi++)
-        if (write_recipe(&R, &R.prod[pi], recipe_dir, R.set.n > 1, A, err, sizeof err)) {
+        if (write_recipe(&R, &R.prod[pi], recipe_dir, R.set.n > 1, A, verify, err, sizeof err)) {
             fprintf(stderr, "insp-calibrate: %s\n", err);
             rc = 3;
         }
