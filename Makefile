@@ -119,13 +119,13 @@ demo: all
 	@echo "== results: build/demo/out/ (per image: *_anomaly.tif float map, *_labels.tif defect types, *_overlay.png, *.json; summary.json) =="
 	@ls build/demo/out | head -40
 
-# Calibration of the demo recipe on a labelled synthetic set (3 products x (20 good + 12 bad)
+# Calibration of the demo recipe on a labelled synthetic set (3 products x (12 good + 6 bad)
 # parts): build/demo/calib/report.html, report.json and one calibrated recipe per product.
 calibrate-demo: all
 	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
-	@test -d build/demo/labelled || build/make_demo_images --labelled build/demo/labelled --good 20 --bad 12 --size 320x240
+	@test -d build/demo/labelled || build/make_demo_images --labelled build/demo/labelled --good 12 --bad 6 --size 320x240
 	rm -rf build/demo/calib/recipes build/demo/calib/report.html build/demo/calib/report.json
-	build/insp-calibrate --recipe recipes/demo.yaml --out build/demo/calib build/demo/labelled
+	build/insp-calibrate --recipe recipes/demo.yaml --out build/demo/calib --recipe-dir build/demo/calib/recipes build/demo/labelled
 	@echo "== report: build/demo/calib/report.html (open it in a browser), numbers: build/demo/calib/report.json =="
 
 clean:
