@@ -26,10 +26,12 @@ INC_post  := $(INC_base) -Imodule/post
 INC_tool  := $(INC_model) -Imodule/image -Imodule/post -Imodule/tool -Isdk_shim/include
 # Host side (sdk_shim/ and every host we ship): the public header and the host library only.
 INC_host  := -Isdk_shim/include -Isdk_shim
+# The calibration command is a host like insp: the public header, the host library, its own.
+INC_calib := $(INC_host) -Icalibration
 # Generators write model files, so they see the model's constants (never the tool layer).
 INC_tools := $(INC_host) $(INC_model)
 # Tests and benchmarks exercise every layer directly.
-INC_tests := $(INC_tool) -Isdk_shim -Itests/support -Ibuild
+INC_tests := $(INC_tool) -Isdk_shim -Icalibration -Itests/support -Ibuild
 LAYERS    := base ops model image post tool
 
 MODULE_SRC := $(foreach l,$(LAYERS),$(wildcard module/$(l)/*.c))
@@ -40,17 +42,25 @@ TOOL_SRC   := $(wildcard tools/*.c)
 # the tools and the tests link.
 HOST_SRC   := $(filter-out sdk_shim/insp_main.c,$(wildcard sdk_shim/*.c))
 BENCH_SRC  := $(wildcard tests/bench/*.c)
+# The calibration command (calibration/): a host like insp, so it sees only the public header,
+# the loader and the host library; calibrate_main.c is its main, the rest is linked by the tests.
+CALIB_SRC  := $(filter-out calibration/calibrate_main.c,$(wildcard calibration/*.c))
 
 REL := build/rel
 SANB:= build/san
 MODULE_REL := $(MODULE_SRC:%.c=$(REL)/%.o)
 MODULE_SAN := $(MODULE_SRC:%.c=$(SANB)/%.o)
 
-.PHONY: all check check-rel check-san bench bench-contention clean demo layers
-all: build/libdapo_inspect.so build/insp $(REL)/check_all $(TOOL_SRC:tools/%.c=build/%)
+.PHONY: all check check-rel check-san bench bench-contention clean demo layers calibrate-demo
+all: build/libdapo_inspect.so build/insp build/insp-calibrate $(REL)/check_all $(TOOL_SRC:tools/%.c=build/%)
 
 build/insp: sdk_shim/insp_main.c $(HOST_SRC:%.c=$(REL)/%.o)
 	$(CC) $(BASE) $(INC_host) $(OPT) -o $@ $^ $(LIBS) -ldl
+
+build/insp-calibrate: calibration/calibrate_main.c $(CALIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o)
+	$(CC) $(BASE) $(INC_calib) $(OPT) -o $@ $^ $(LIBS) -ldl
+$(SANB)/insp-calibrate: calibration/calibrate_main.c $(CALIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o)
+	$(CC) $(BASE) $(INC_calib) $(SAN) -o $@ $^ $(LIBS) -ldl
 
 build/libdapo_inspect.so: $(MODULE_REL) module/tool/exports.map
 	$(CC) -shared -o $@ $(MODULE_REL) -Wl,--version-script=module/tool/exports.map -Wl,-z,defs -Wl,-z,now $(LIBS)
@@ -68,6 +78,7 @@ $(SANB)/libdapo_core.a: $(MODULE_SAN)
 INCS = $(INC_tests)
 $(foreach l,$(LAYERS),$(eval $(REL)/module/$(l)/%.o $(SANB)/module/$(l)/%.o: INCS = $$(INC_$(l))))
 $(REL)/sdk_shim/%.o $(SANB)/sdk_shim/%.o: INCS = $(INC_host)
+$(REL)/calibration/%.o $(SANB)/calibration/%.o: INCS = $(INC_calib)
 
 $(REL)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -81,9 +92,9 @@ build/suites.inc: $(TEST_SRC)
 	@mkdir -p build
 	@for f in $(TEST_SRC); do n=$${f#tests/test_}; echo "SUITE($${n%.c})"; done > $@.tmp && mv $@.tmp $@
 
-$(REL)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(REL)/%.o) $(TESTLIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
+$(REL)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(REL)/%.o) $(TESTLIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(CALIB_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
 	$(CC) $(BASE) $(INC_tests) $(OPT) -o $@ tests/check_main.c $(filter %.o,$^) $(REL)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
-$(SANB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(SANB)/%.o) $(TESTLIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
+$(SANB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(SANB)/%.o) $(TESTLIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(CALIB_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
 	$(CC) $(BASE) $(INC_tests) $(SAN) -o $@ tests/check_main.c $(filter %.o,$^) $(SANB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
 
 build/%: tools/%.c $(wildcard tools/*.h) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
@@ -107,14 +118,14 @@ check-san: $(SANB)/check_all
 # output ends with the sanitizer run's Check summary.
 # No relative includes anywhere a layer rule applies: they would bypass the include paths above.
 layers:
-	@bad=$$(grep -rnE '^\s*#\s*include\s*"[^"]*\.\./' module sdk_shim tools tests $(wildcard calibration) || true); \
+	@bad=$$(grep -rnE '^\s*#\s*include\s*"[^"]*\.\./' module sdk_shim tools tests calibration || true); \
 	  if [ -n "$$bad" ]; then echo "layers: relative includes bypass the layer include paths:"; echo "$$bad"; exit 1; fi; \
 	  echo "layers: every include goes through its layer's include paths"
 	@echo "golden reference data: $(GOLDEN) (see tests/golden/README.md)"
 
-check: layers $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp $(TOOL_SRC:tools/%.c=build/%)
-	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so $(REL)/check_all
-	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so $(SANB)/check_all
+check: layers $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp build/insp-calibrate $(SANB)/insp-calibrate $(TOOL_SRC:tools/%.c=build/%)
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so DAPO_CALIBRATE=build/insp-calibrate $(REL)/check_all
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so DAPO_CALIBRATE=$(SANB)/insp-calibrate $(SANB)/check_all
 
 # One process per configuration: each prints its own peak resident memory.
 bench: build/bench
@@ -140,6 +151,15 @@ demo: all
 	  rc=$$?; [ $$rc -le 1 ] || exit $$rc
 	@echo "== results: build/demo/out/ (per image: *_anomaly.tif float map, *_labels.tif defect types, *_overlay.png, *.json; summary.json) =="
 	@ls build/demo/out | head -40
+
+# Calibration of the demo recipe on a labelled synthetic set (3 products x (12 good + 6 bad)
+# parts): build/demo/calib/report.html, report.json and one calibrated recipe per product.
+calibrate-demo: all
+	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
+	@test -d build/demo/labelled || build/make_demo_images --labelled build/demo/labelled --good 12 --bad 6 --size 320x240
+	rm -rf build/demo/calib/recipes build/demo/calib/report.html build/demo/calib/report.json
+	build/insp-calibrate --recipe recipes/demo.yaml --out build/demo/calib --recipe-dir build/demo/calib/recipes build/demo/labelled
+	@echo "== report: build/demo/calib/report.html (open it in a browser), numbers: build/demo/calib/report.json =="
 
 clean:
 	rm -rf build

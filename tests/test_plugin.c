@@ -627,6 +627,54 @@ START_TEST(no_growth)
 }
 END_TEST
 
+/* ABI 1.1: with type_map on, every pixel carries its defect type (1..classes-1) and every pixel
+ * of the label map passes the threshold of its own type; off (the default), the accessor says
+ * unsupported. Recipe thresholds per type make the per-pixel type decide. */
+START_TEST(type_map)
+{
+    insp_tool *t = make_tool("thresholds: { pixel: 1.5 }\n");
+    ck_assert(INSP_API_HAS(A, result_type_map) && A->result_type_map);
+    io_image im = load_rgb("tiny/inputs/a.png");
+    insp_image v = view_u8(&im), map, types, lab;
+    memset(&map, 0, sizeof map);
+    memset(&types, 0, sizeof types);
+    memset(&lab, 0, sizeof lab);
+    map.struct_size = types.struct_size = lab.struct_size = sizeof map;
+    char err[INSP_ERRBUF_SIZE], buf[INSP_PARAM_VALUE_SIZE];
+    insp_result *r = NULL;
+    ck_assert_int_eq(A->tool_process(t, &v, &r, err, sizeof err), INSP_OK);
+    ck_assert_int_eq(A->result_type_map(r, &types), INSP_E_UNSUPPORTED);
+    A->result_release(r);
+    ck_assert_int_eq(A->tool_get_param(t, INSP_PARAM_TYPE_MAP, buf, sizeof buf, err, sizeof err), INSP_OK);
+    ck_assert_str_eq(buf, "false");
+    ck_assert_int_eq(A->tool_set_param(t, INSP_PARAM_TYPE_MAP, "yes", err, sizeof err), INSP_E_ARG);
+    ck_assert_int_eq(A->tool_set_param(t, INSP_PARAM_TYPE_MAP, "true", err, sizeof err), INSP_OK);
+    ck_assert_ptr_nonnull(strstr(A->tool_param_schema(t), "\"type_map\""));
+    ck_assert_int_eq(A->tool_process(t, &v, &r, err, sizeof err), INSP_OK);
+    ck_assert_int_eq(A->result_type_map(r, &types), INSP_OK);
+    ck_assert_int_eq(A->result_anomaly_map(r, &map), INSP_OK);
+    ck_assert_int_eq(A->result_label_map(r, &lab), INSP_OK);
+    ck_assert(types.pixel == INSP_PIX_U16 && types.width == map.width && types.height == map.height);
+    int n = A->result_class_count(r);
+    long labelled = 0;
+    for (int y = 0; y < types.height; y++)
+        for (int x = 0; x < types.width; x++) {
+            uint16_t k = ((const uint16_t *)((const char *)types.data + y * types.row_stride))[x];
+            uint16_t l = ((const uint16_t *)((const char *)lab.data + y * lab.row_stride))[x];
+            float a = ((const float *)((const char *)map.data + y * map.row_stride))[x];
+            ck_assert(k >= 1 && k < n);
+            if (l) {
+                labelled++;
+                ck_assert_msg(a > 1.5f, "labelled pixel (%d,%d) at %g, threshold 1.5", x, y, a);
+            }
+        }
+    printf("  type map: %dx%d, %ld labelled pixels\n", types.width, types.height, labelled);
+    A->result_release(r);
+    A->tool_destroy(t);
+    io_image_free(&im);
+}
+END_TEST
+
 Suite *plugin_suite(void)
 {
     Suite *s = suite_create("plugin");
@@ -645,6 +693,7 @@ Suite *plugin_suite(void)
     tcase_add_test(tc, threads_reported);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, no_growth);
+    tcase_add_test(tc, type_map);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,6 +9,12 @@
  * finds nothing in them, and a real model was never trained on these textures.
  *
  * Usage: make_demo_images OUTDIR [--count N] [--size WxH] [--seed N]
+ *        make_demo_images --labelled ROOT [--good N] [--bad M] [--size WxH] [--seed N]
+ * The second form writes a labelled calibration set: per product (metal, fabric, label) N good
+ * parts and M bad parts with exactly one defect each, its type cycling scratch, hole, stain, in
+ * the MVTec AD layout (ROOT/<product>/test/good/000.png, test/<type>/000.png,
+ * ground_truth/<type>/000_mask.png) and as one CSV list ROOT/labels.csv (image, label, mask,
+ * type, product; paths relative to ROOT). The first form's output does not depend on it.
  * Exit codes: 0 written, 1 I/O failure, 2 usage error. */
 #include <errno.h>
 #include <inttypes.h>
@@ -423,13 +429,16 @@ static int overlaps(rect a, rect b, double gap)
     return a.x0 < b.x1 + gap && b.x0 < a.x1 + gap && a.y0 < b.y1 + gap && b.y0 < a.y1 + gap;
 }
 
-/* Places up to n defects that do not touch each other or the border, then draws them. */
-static void add_defects(canvas *c, rng *r, int n)
+/* Places up to n defects that do not touch each other or the border, then draws them. force_kind
+ * 0..2 makes every defect that kind (labelled sets: one defect type per part); -1 = random. */
+static void add_defects(canvas *c, rng *r, int n, int force_kind)
 {
     rect used[MAX_DEFECTS];
     int nused = 0;
     for (int i = 0; i < n; i++) {
         int kind = (int)(rng_next(r) % 3);
+        if (force_kind >= 0)
+            kind = force_kind;
         scratch s = {0};
         hole hl = {0};
         stain st = {0};
@@ -561,6 +570,132 @@ out:
     return rc;
 }
 
+/* ---- labelled calibration set (--labelled) ---- */
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "make_demo_images: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes c as path (8-bit RGB PNG) and, when mask_path is not NULL, its mask (0 / 255). */
+static int write_part(const char *path, const char *mask_path, const canvas *c)
+{
+    char err[4800];
+    size_t n = (size_t)c->w * (size_t)c->h;
+    uint8_t *rgb = calloc(3 * n + 1, 1);
+    if (!rgb) {
+        fprintf(stderr, "make_demo_images: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < 3 * n; i++)
+        rgb[i] = (uint8_t)lrint(255.0 * clamp01(c->rgb[i]));
+    int rc = io_write_png_rgb8(path, rgb, c->w, c->h, err, sizeof err);
+    if (!rc && mask_path) {
+        for (size_t i = 0; i < n; i++)
+            rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = c->mask[i] ? 255 : 0;
+        rc = io_write_png_rgb8(mask_path, rgb, c->w, c->h, err, sizeof err);
+    }
+    free(rgb);
+    if (rc)
+        fprintf(stderr, "make_demo_images: %s\n", err);
+    return rc ? 1 : 0;
+}
+
+/* Paints part `index` of product `kind`: good (force_kind < 0) or with one defect of that kind.
+ * Streams start far above the demo set's (1..1000), so the two never share images. */
+static int paint_part(canvas *c, uint64_t seed, surface kind, int index, int force_kind)
+{
+    for (int round = 0; round < 50; round++) {
+        rng r;
+        rng_init(&r, seed, 1000000 + (uint64_t)kind * 100000 + (uint64_t)(force_kind + 1) * 20000 +
+                               (uint64_t)index * 50 + (uint64_t)round);
+        memset(c->mask, 0, (size_t)c->w * (size_t)c->h);
+        c->ndef = 0;
+        uint64_t salt = rng_next(&r);
+        if (kind == SURF_METAL)
+            paint_metal(c, &r, salt);
+        else if (kind == SURF_FABRIC)
+            paint_fabric(c, &r, salt);
+        else
+            paint_label(c, &r, salt);
+        if (force_kind >= 0)
+            add_defects(c, &r, 1, force_kind);
+        expose(c, &r);
+        if ((force_kind < 0) == (c->ndef == 0))
+            return 0;
+    }
+    fprintf(stderr, "make_demo_images: a %s part of %dx%d has no room for a defect; use a larger "
+            "--size\n", SURFACE_NAME[kind], c->w, c->h);
+    return 2;
+}
+
+static int write_labelled(const char *root, int good, int bad, canvas *c, uint64_t seed)
+{
+    static const char *const TYPE[] = {"scratch", "hole", "stain"};
+    char path[4400], mpath[4400];
+    if (make_dir(root))
+        return 1;
+    snprintf(path, sizeof path, "%s/labels.csv", root);
+    FILE *csv = fopen(path, "w");
+    if (!csv) {
+        fprintf(stderr, "make_demo_images: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    fprintf(csv, "image,label,mask,type,product\n");
+    int rc = 0;
+    for (int k = 0; k < 3 && !rc; k++) {
+        const char *prod = SURFACE_NAME[k];
+        snprintf(path, sizeof path, "%s/%s", root, prod);
+        if (make_dir(path))
+            rc = 1;
+        snprintf(path, sizeof path, "%s/%s/test", root, prod);
+        if (!rc && make_dir(path))
+            rc = 1;
+        snprintf(path, sizeof path, "%s/%s/test/good", root, prod);
+        if (!rc && make_dir(path))
+            rc = 1;
+        for (int i = 0; i < good && !rc; i++) {
+            snprintf(path, sizeof path, "%s/%s/test/good/%03d.png", root, prod, i);
+            rc = paint_part(c, seed, (surface)k, i, -1);
+            if (!rc)
+                rc = write_part(path, NULL, c);
+            fprintf(csv, "%s/test/good/%03d.png,good,,,%s\n", prod, i, prod);
+        }
+        if (bad > 0 && !rc) {
+            snprintf(path, sizeof path, "%s/%s/ground_truth", root, prod);
+            rc = make_dir(path);
+        }
+        for (int t = 0; t < 3 && t < bad && !rc; t++) {
+            snprintf(path, sizeof path, "%s/%s/test/%s", root, prod, TYPE[t]);
+            snprintf(mpath, sizeof mpath, "%s/%s/ground_truth/%s", root, prod, TYPE[t]);
+            rc = make_dir(path) || make_dir(mpath);
+        }
+        int per_type[3] = {0, 0, 0};
+        for (int j = 0; j < bad && !rc; j++) {
+            int t = j % 3, i = per_type[t]++;
+            snprintf(path, sizeof path, "%s/%s/test/%s/%03d.png", root, prod, TYPE[t], i);
+            snprintf(mpath, sizeof mpath, "%s/%s/ground_truth/%s/%03d_mask.png", root, prod, TYPE[t], i);
+            rc = paint_part(c, seed, (surface)k, i, t);
+            if (!rc)
+                rc = write_part(path, mpath, c);
+            fprintf(csv, "%s/test/%s/%03d.png,bad,%s/ground_truth/%s/%03d_mask.png,%s,%s\n", prod,
+                    TYPE[t], i, prod, TYPE[t], i, TYPE[t], prod);
+        }
+    }
+    if (ferror(csv) | fclose(csv)) {
+        fprintf(stderr, "make_demo_images: %s/labels.csv: write failed\n", root);
+        rc = rc ? rc : 1;
+    }
+    if (!rc)
+        printf("%s: labelled set, 3 products x (%d good + %d bad) parts %dx%d (seed %" PRIu64
+               "), MVTec AD layout and labels.csv\n", root, good, bad, c->w, c->h, seed);
+    return rc;
+}
+
 static int usage(const char *msg)
 {
     if (msg)
@@ -572,7 +707,12 @@ static int usage(const char *msg)
             "float gray), NAME_mask.png and NAME_truth.json. Every sixth image is defect-free.\n"
             "  --count N   number of images, 1..1000 (default 6)\n"
             "  --size WxH  image size, 64x64 .. 4096x4096 (default 640x480)\n"
-            "  --seed N    random seed (default 1); same seed, same images\n");
+            "  --seed N    random seed (default 1); same seed, same images\n"
+            "or:    make_demo_images --labelled ROOT [--good N] [--bad M] [--size WxH] [--seed N]\n"
+            "Writes a labelled set for calibration: per product (metal, fabric, label) N good parts\n"
+            "(default 6) and M bad parts (default 6) with one defect each (type cycling scratch,\n"
+            "hole, stain) in the MVTec AD layout (ROOT/<product>/test/good, test/<type>,\n"
+            "ground_truth/<type>/NNN_mask.png) and as ROOT/labels.csv (image,label,mask,type,product).\n");
     return 2;
 }
 
@@ -589,8 +729,8 @@ static int parse_u64(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-    const char *outdir = NULL;
-    uint64_t seed = 1, count = 6;
+    const char *outdir = NULL, *labelled = NULL;
+    uint64_t seed = 1, count = 6, good = 6, bad = 6;
     int w = 640, h = 480;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -602,6 +742,14 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             if (parse_u64(argv[++i], &count) || count < 1 || count > 1000)
                 return usage("--count must be 1..1000");
+        } else if (strcmp(argv[i], "--labelled") == 0 && i + 1 < argc) {
+            labelled = argv[++i];
+        } else if (strcmp(argv[i], "--good") == 0 && i + 1 < argc) {
+            if (parse_u64(argv[++i], &good) || good > 1000)
+                return usage("--good must be 0..1000");
+        } else if (strcmp(argv[i], "--bad") == 0 && i + 1 < argc) {
+            if (parse_u64(argv[++i], &bad) || bad > 1000)
+                return usage("--bad must be 0..1000");
         } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
             char extra;
             if (sscanf(argv[++i], "%dx%d%c", &w, &h, &extra) != 2 || w < 64 || h < 64 || w > 4096 ||
@@ -614,6 +762,24 @@ int main(int argc, char **argv)
         } else {
             return usage("only one OUTDIR");
         }
+    }
+    if (labelled && outdir)
+        return usage("--labelled ROOT and OUTDIR: give one of them");
+    if (labelled) {
+        if (strlen(labelled) > 4000)
+            return usage("ROOT path too long");
+        if (good + bad == 0)
+            return usage("--good and --bad are both 0: nothing to write");
+        canvas lc = {w, h, malloc((size_t)w * (size_t)h * 3 * sizeof(float)),
+                     malloc((size_t)w * (size_t)h), {{0}}, 0};
+        int lrc = 1;
+        if (lc.rgb && lc.mask)
+            lrc = write_labelled(labelled, (int)good, (int)bad, &lc, seed);
+        else
+            fprintf(stderr, "make_demo_images: out of memory\n");
+        free(lc.rgb);
+        free(lc.mask);
+        return lrc;
     }
     if (!outdir)
         return usage("OUTDIR missing");
@@ -646,7 +812,7 @@ int main(int argc, char **argv)
         else
             paint_label(&c, &r, salt);
         int want = i % 6 == 5 ? 0 : 1 + (int)(rng_next(&r) % MAX_DEFECTS);
-        add_defects(&c, &r, want);
+        add_defects(&c, &r, want, -1);
         expose(&c, &r);
         char name[64];
         snprintf(name, sizeof name, "demo_%02" PRIu64 "_%s", i, SURFACE_NAME[kind]);

@@ -189,6 +189,13 @@ static insp_status result_label_map(const insp_result *r, insp_image *v)
     return map_view(r, v, INSP_PIX_U16, r ? r->label : NULL);
 }
 
+static insp_status result_type_map(const insp_result *r, insp_image *v)
+{
+    if (r && !r->types)
+        return INSP_E_UNSUPPORTED;
+    return map_view(r, v, INSP_PIX_U16, r ? r->types : NULL);
+}
+
 static int32_t result_region_count(const insp_result *r)
 {
     return r ? r->n_regions : 0;
@@ -252,6 +259,7 @@ static const insp_api api_v1 = {
     .result_region_count = result_region_count,
     .result_region = result_region,
     .result_timing = result_timing,
+    .result_type_map = result_type_map,
 };
 
 const insp_api *insp_get_api_v1(uint32_t host_major, uint32_t host_minor)

@@ -25,6 +25,10 @@ static const dp_param_def PARAMS[DP_PARAM_COUNT] = {
     [DP_PARAM_NUM_THREADS] = {
         INSP_PARAM_NUM_THREADS, "threads", DP_PARAM_INT, 1, DP_MAX_THREADS, 0, "",
         "worker threads per process call (changing it rebuilds the model's kernels)"},
+    [DP_PARAM_TYPE_MAP] = {
+        INSP_PARAM_TYPE_MAP, NULL, DP_PARAM_BOOL, 0, 1, 0, "",
+        "results keep the per-pixel defect type before thresholds (result_type_map, ABI 1.1; "
+        "2 bytes per pixel)"},
 };
 
 const dp_param_def *dp_param_def_of(dp_param_id id)
@@ -35,7 +39,8 @@ const dp_param_def *dp_param_def_of(dp_param_id id)
 dp_param_id dp_param_find(const char *key)
 {
     for (int i = 0; key && i < DP_PARAM_COUNT; i++)
-        if (strcmp(key, PARAMS[i].name) == 0 || strcmp(key, PARAMS[i].recipe_key) == 0)
+        if (strcmp(key, PARAMS[i].name) == 0 ||
+            (PARAMS[i].recipe_key && strcmp(key, PARAMS[i].recipe_key) == 0))
             return (dp_param_id)i;
     return DP_PARAM_COUNT;
 }
@@ -45,7 +50,9 @@ const char *dp_param_expected(dp_param_id id, char *buf, size_t cap)
     const dp_param_def *d = &PARAMS[id];
     const char *unit = strcmp(d->unit, "map") == 0 ? " (anomaly-map units)"
                        : strcmp(d->unit, "px") == 0 ? " (pixels)" : "";
-    if (d->type == DP_PARAM_FLOAT)
+    if (d->type == DP_PARAM_BOOL)
+        snprintf(buf, cap, "expected true or false");
+    else if (d->type == DP_PARAM_FLOAT)
         snprintf(buf, cap, "expected a number %s %g and %g%s",
                  d->open ? "strictly between" : "between", d->min, d->max, unit);
     else
@@ -56,7 +63,12 @@ const char *dp_param_expected(dp_param_id id, char *buf, size_t cap)
 int dp_param_parse(dp_param_id id, const char *value, double *out, char *msg, size_t msg_cap)
 {
     const dp_param_def *d = &PARAMS[id];
-    dp_number v = value ? dp_scan_number(value, strlen(value)) : (dp_number){0};
+    if (d->type == DP_PARAM_BOOL && value && (!strcmp(value, "true") || !strcmp(value, "false"))) {
+        *out = value[0] == 't';
+        return 0;
+    }
+    dp_number v = value && d->type != DP_PARAM_BOOL ? dp_scan_number(value, strlen(value))
+                                                     : (dp_number){0};
     int ok = v.ok;
     double x = 0;
     if (ok && d->type == DP_PARAM_FLOAT) {
@@ -79,12 +91,14 @@ int dp_param_parse(dp_param_id id, const char *value, double *out, char *msg, si
 const char *dp_param_names(void)
 {
     return INSP_PARAM_IMAGE_THRESHOLD ", " INSP_PARAM_PIXEL_THRESHOLD ", "
-           INSP_PARAM_MIN_REGION_AREA ", " INSP_PARAM_NUM_THREADS;
+           INSP_PARAM_MIN_REGION_AREA ", " INSP_PARAM_NUM_THREADS ", " INSP_PARAM_TYPE_MAP;
 }
 
 void dp_param_format(dp_param_id id, double value, char *buf, size_t cap)
 {
-    if (PARAMS[id].type == DP_PARAM_FLOAT)
+    if (PARAMS[id].type == DP_PARAM_BOOL)
+        snprintf(buf, cap, "%s", value != 0 ? "true" : "false");
+    else if (PARAMS[id].type == DP_PARAM_FLOAT)
         snprintf(buf, cap, "%g", value);
     else
         snprintf(buf, cap, "%.0f", value);
@@ -102,14 +116,18 @@ int dp_param_schema(const double *values, char **out)
         const dp_param_def *d = &PARAMS[i];
         char def[64];
         dp_param_format((dp_param_id)i, values[i], def, sizeof def);
-        n += (size_t)snprintf(buf + n, sizeof buf - n,
-                              "%s{\"name\": \"%s\", \"recipe_key\": \"%s\", \"type\": \"%s\", "
-                              "\"default\": \"%s\", \"min\": %g, \"max\": %g, "
-                              "\"exclusive\": %s%s%s%s, \"description\": \"%s\"}",
-                              i ? ", " : "", d->name, d->recipe_key,
-                              d->type == DP_PARAM_FLOAT ? "float" : "int", def, d->min, d->max,
-                              d->open ? "true" : "false", d->unit[0] ? ", \"unit\": \"" : "",
-                              d->unit, d->unit[0] ? "\"" : "", d->doc);
+        static const char *const types[] = { "float", "int", "bool" };
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s{\"name\": \"%s\", \"type\": \"%s\", "
+                              "\"default\": \"%s\"", i ? ", " : "", d->name, types[d->type], def);
+        if (n < sizeof buf && d->recipe_key)
+            n += (size_t)snprintf(buf + n, sizeof buf - n, ", \"recipe_key\": \"%s\"", d->recipe_key);
+        if (n < sizeof buf && d->type != DP_PARAM_BOOL)
+            n += (size_t)snprintf(buf + n, sizeof buf - n, ", \"min\": %g, \"max\": %g, "
+                                  "\"exclusive\": %s", d->min, d->max, d->open ? "true" : "false");
+        if (n < sizeof buf && d->unit[0])
+            n += (size_t)snprintf(buf + n, sizeof buf - n, ", \"unit\": \"%s\"", d->unit);
+        if (n < sizeof buf)
+            n += (size_t)snprintf(buf + n, sizeof buf - n, ", \"description\": \"%s\"}", d->doc);
     }
     if (n >= sizeof buf - 3)
         return -1;

@@ -11,14 +11,15 @@ typedef enum dp_param_id {
     DP_PARAM_PIXEL_THRESHOLD,
     DP_PARAM_MIN_REGION_AREA,
     DP_PARAM_NUM_THREADS,
+    DP_PARAM_TYPE_MAP,
     DP_PARAM_COUNT
 } dp_param_id;
 
-typedef enum dp_param_type { DP_PARAM_FLOAT, DP_PARAM_INT } dp_param_type;
+typedef enum dp_param_type { DP_PARAM_FLOAT, DP_PARAM_INT, DP_PARAM_BOOL } dp_param_type;
 
 typedef struct dp_param_def {
     const char *name;          /* INSP_PARAM_* */
-    const char *recipe_key;    /* the same setting in a recipe */
+    const char *recipe_key;    /* the same setting in a recipe; NULL when there is none */
     dp_param_type type;
     double min, max;
     int open;                  /* 1: min < v < max; 0: min <= v <= max */
@@ -39,7 +40,7 @@ int dp_param_parse(dp_param_id id, const char *value, double *out, char *msg, si
 /* "expected ..." for a parameter: the type, the range and the unit (buf borrowed). */
 const char *dp_param_expected(dp_param_id id, char *buf, size_t cap);
 
-/* "image_threshold, pixel_threshold, ..." (static storage). */
+/* "image_threshold, pixel_threshold, ..." (static storage). Booleans are "true" or "false". */
 const char *dp_param_names(void);
 
 /* The JSON schema of every parameter with its current value as default; *out is owned by the

@@ -283,6 +283,21 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
                 if (!mr[x])
                     ar[x] = 0;
         }
+    if (t->keep_types) {
+        if (!(res->types = malloc(roi_px * sizeof *res->types))) {
+            dp_fail(&e, DP_E_NOMEM, "out of memory for the result's type map (%dx%d)", rw, rh);
+            ist = dp_report(&e, DP_STAGE_RUN, err, cap);
+            goto out;
+        }
+        memcpy(res->types, t->types, roi_px * sizeof *res->types);
+        if (mask)
+            for (int y = 0; y < rh; y++) {
+                const uint8_t *mr = mask + (ptrdiff_t)y * img->mask_stride;
+                for (int x = 0; x < rw; x++)
+                    if (!mr[x])
+                        res->types[(size_t)y * rw + x] = 0;
+            }
+    }
     size_t rws = dp_regions_workspace(rw, rh, n - 1);
     if (ensure((void **)&t->region_ws, &t->region_ws_cap, rws, err, cap, &ist))
         goto out;

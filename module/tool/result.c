@@ -16,6 +16,7 @@ void dp_result_free(insp_result *r)
     free(r->class_scores);
     free(r->anomaly);
     free(r->label);
+    free(r->types);
     free(r->regions);
     free(r);
 }

@@ -124,6 +124,7 @@ static void param_values(const insp_tool *t, double *v)
     v[DP_PARAM_PIXEL_THRESHOLD] = t->pixel_threshold;
     v[DP_PARAM_MIN_REGION_AREA] = t->min_region_area;
     v[DP_PARAM_NUM_THREADS] = t->threads;
+    v[DP_PARAM_TYPE_MAP] = t->keep_types;
 }
 
 static int build_schema(insp_tool *t)
@@ -251,6 +252,9 @@ insp_status dp_tool_set_param(insp_tool *t, const char *key, const char *value, 
             t->threads = (int)v;
             describe_runtime(t, t->threads, "host parameter num_threads");
         }
+        break;
+    case DP_PARAM_TYPE_MAP:
+        t->keep_types = v != 0;
         break;
     case DP_PARAM_COUNT:
         break;

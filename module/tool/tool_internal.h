@@ -22,6 +22,7 @@ struct insp_tool {
     int threads;
     float image_threshold, pixel_threshold;
     int min_region_area;
+    int keep_types;                 /* parameter type_map: results keep the per-pixel type map */
     int n_classes;                  /* 1 + defects */
     char **class_names;             /* [n_classes], owned: "normal", then the recipe's defects */
     float *type_thresholds;         /* [n_classes]: pixel threshold per defect type (index 0 unused) */
@@ -54,6 +55,7 @@ struct insp_result {
     int32_t roi_x, roi_y, width, height;
     float *anomaly;                 /* [height][width], owned */
     uint16_t *label;                /* [height][width], owned */
+    uint16_t *types;                /* [height][width], owned; NULL unless the tool's type_map */
     dp_region *regions;             /* [n_regions], owned */
     int32_t n_regions;
     insp_timing timing;

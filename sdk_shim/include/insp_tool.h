@@ -1,4 +1,5 @@
-/* insp_tool.h - inspection-tool plugin ABI, version 1.1 (1.1 appended to insp_tool_info).
+/* insp_tool.h - inspection-tool plugin ABI, version 1.1 (1.1 appended result_type_map to insp_api
+ * and threads, runtime to insp_tool_info).
  *
  * A plugin is a shared object that exports exactly one symbol, insp_get_api_v1(). It returns
  * a static, immutable table of function pointers (insp_api) over two opaque handles:
@@ -190,6 +191,8 @@ enum {
 #define INSP_PARAM_IMAGE_THRESHOLD "image_threshold"  /* float: score >= it => NG */
 #define INSP_PARAM_PIXEL_THRESHOLD "pixel_threshold"  /* float, anomaly-map units: defect pixels */
 #define INSP_PARAM_MIN_REGION_AREA "min_region_area"  /* int pixels: smaller regions dropped */
+#define INSP_PARAM_TYPE_MAP        "type_map"         /* bool, default "false": results keep the
+                                                         per-pixel defect type (result_type_map) */
 
 /* ------------------------------------------------------------------------------------------
  * Opaque handles (see OWNERSHIP and THREADING above).
@@ -409,6 +412,16 @@ typedef struct insp_api {
     insp_status (*result_region)(const insp_result *result, int32_t i, insp_region *out);
     /* Fills *out with the stage timings (host sets out->struct_size first). */
     insp_status (*result_timing)(const insp_result *result, insp_timing *out);
+
+    /* --- since ABI 1.1 (check INSP_API_HAS(api, result_type_map) and that it is non-NULL) -- */
+
+    /* U16 map over the same rectangle as the anomaly map: per pixel the most likely defect type
+     * 1..class_count-1 (the argmax over the defect classes, before any threshold), i.e. the type
+     * whose pixel threshold decides that pixel; 0 where the host's mask excluded the pixel.
+     * Unlike result_label_map it is defined on every pixel, so a host can re-evaluate other
+     * thresholds (calibration). Kept only when the tool's parameter INSP_PARAM_TYPE_MAP is
+     * "true" (2 bytes per pixel per result); otherwise INSP_E_UNSUPPORTED. */
+    insp_status (*result_type_map)(const insp_result *result, insp_image *view);
 } insp_api;
 #define INSP_API_SIZE_1_0 ((uint32_t)(offsetof(insp_api, result_timing) + sizeof(void (*)(void))))
 
