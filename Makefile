@@ -4,14 +4,14 @@
 
 CC      ?= cc
 GOLDEN  ?= $(abspath $(CURDIR)/../shared/golden)
-PKGS    := yaml-0.1 libtiff-4 libpng zlib check
+PKGS    := yaml-0.1 libtiff-4 libpng libjpeg freetype2 zlib check
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 DEFS    := -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
-INCS    := -Imodule -Imodule/nn -Isdk_shim -Isdk_shim/include
+INCS    := -Imodule -Imodule/nn -Isdk_shim -Isdk_shim/include $(shell pkg-config --cflags-only-I freetype2)
 BASE    := $(WARN) $(DEFS) $(INCS) -fopenmp -fPIC -fvisibility=hidden -g
 OPT     := -O2 -march=x86-64-v2 -mtune=native
 SAN     := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-LIBS    := -ldnnl $(shell pkg-config --libs yaml-0.1 libtiff-4 libpng zlib) -lm -fopenmp
+LIBS    := -ldnnl $(shell pkg-config --libs yaml-0.1 libtiff-4 libpng libjpeg freetype2 zlib) -lm -fopenmp -pthread
 CHECKLIBS := $(shell pkg-config --libs check)
 
 MODULE_SRC := $(wildcard module/*.c module/nn/*.c)
@@ -102,11 +102,10 @@ demo: all
 	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
 	@test -d build/demo/images || build/make_demo_images build/demo/images
 	@echo "== dapo-inspect demo: UNTRAINED model with random weights; scores and maps show the pipeline working, not real defect detection =="
-	imgs=$$(ls build/demo/images/*.png build/demo/images/*.tif | grep -v '_mask\.png$$'); \
-	  build/insp run --recipe recipes/demo.yaml --out build/demo/out $$imgs; \
+	build/insp run --recipe recipes/demo.yaml --out build/demo/out --exclude '*_mask.png' build/demo/images; \
 	  rc=$$?; [ $$rc -le 1 ] || exit $$rc
-	@echo "== results: build/demo/out/ (per image: *_anomaly.tif float map, *_labels.tif defect types, *_overlay.png, *.json; summary.json) =="
-	@ls build/demo/out | head -40
+	@echo "== results: build/demo/out/ (per image NAME.png / NAME.tif: NAME.*.overlay.png picture, NAME.*.json record, NAME.*.anomaly.tif float map, NAME.*.labels.tif defect types; summary.json, summary.csv) =="
+	@ls build/demo/out | head -48
 
 clean:
 	rm -rf build
