@@ -71,7 +71,9 @@
  *      and concurrently; the host's log function must be thread-safe and must not call back
  *      into the plugin.
  *   7. The plugin's internal worker thread count comes from the recipe or the num_threads
- *      parameter (default small), so hosts that parallelise themselves are not oversubscribed.
+ *      parameter. Its default is the plugin's: dapo-inspect's recipes default to `threads: 0`,
+ *      which means all cores, so a host that parallelises itself (several tools, or other
+ *      work on the same cores) sets `threads` in the recipe or num_threads to its share.
  *
  * COORDINATES
  *   x grows to the right, y downwards; pixel (0, 0) is the top-left pixel of the image; all
