@@ -404,14 +404,14 @@ START_TEST(cli_with_plugin)
     ck_assert(WIFEXITED(rc));
     printf("  insp run exit code %d\n", WEXITSTATUS(rc));
     ck_assert(WEXITSTATUS(rc) == 0 || WEXITSTATUS(rc) == 1);
-    const char *files[] = { "a.json", "a_anomaly.tif", "a_labels.tif", "a_overlay.png", "c_gray.json", "summary.json" };
+    const char *files[] = { "a.png.json", "a.png.anomaly.tif", "a.png.labels.tif", "a.png.overlay.png", "c_gray.tif.json", "summary.json", "summary.csv" };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/out/%s", g_dir, files[i]);
         ck_assert_msg(access(path, R_OK) == 0, "missing %s", path);
     }
     char err[512];
     io_image map;
-    snprintf(path, sizeof path, "%s/out/a_anomaly.tif", g_dir);
+    snprintf(path, sizeof path, "%s/out/a.png.anomaly.tif", g_dir);
     ck_assert_msg(io_read_image(path, &map, err, sizeof err) == 0, "%s", err);
     ck_assert(map.pixel == IO_F32 && map.channels == 1 && map.width == 150 && map.height == 97);
     io_image_free(&map);
