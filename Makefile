@@ -6,13 +6,13 @@ CC      ?= cc
 # The golden reference data lives in the repository (tests/golden/README.md says where it
 # comes from); GOLDEN=/path overrides it.
 GOLDEN  ?= $(abspath $(CURDIR)/tests/golden)
-PKGS    := yaml-0.1 libtiff-4 libpng zlib check
+PKGS    := yaml-0.1 libtiff-4 libpng libjpeg freetype2 zlib check
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 DEFS    := -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
 BASE    := $(WARN) $(DEFS) -fopenmp -fPIC -fvisibility=hidden -g
 OPT     := -O2 -march=x86-64-v2 -mtune=native
 SAN     := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-LIBS    := -ldnnl $(shell pkg-config --libs yaml-0.1 libtiff-4 libpng zlib) -lm -fopenmp
+LIBS    := -ldnnl $(shell pkg-config --libs yaml-0.1 libtiff-4 libpng libjpeg freetype2 zlib) -lm -fopenmp -pthread
 CHECKLIBS := $(shell pkg-config --libs check)
 
 # The layers (ARCHITECTURE.md). Each layer's files are compiled with the include paths of the
@@ -25,13 +25,13 @@ INC_image := $(INC_base) -Imodule/image -Isdk_shim/include
 INC_post  := $(INC_base) -Imodule/post
 INC_tool  := $(INC_model) -Imodule/image -Imodule/post -Imodule/tool -Isdk_shim/include
 # Host side (sdk_shim/ and every host we ship): the public header and the host library only.
-INC_host  := -Isdk_shim/include -Isdk_shim
+INC_host  := -Isdk_shim/include -Isdk_shim $(shell pkg-config --cflags-only-I freetype2)
 # The calibration command is a host like insp: the public header, the host library, its own.
 INC_calib := $(INC_host) -Icalibration
 # Generators write model files, so they see the model's constants (never the tool layer).
 INC_tools := $(INC_host) $(INC_model)
 # Tests and benchmarks exercise every layer directly.
-INC_tests := $(INC_tool) -Isdk_shim -Icalibration -Itests/support -Ibuild
+INC_tests := $(INC_tool) $(INC_host) -Icalibration -Itests/support -Ibuild
 LAYERS    := base ops model image post tool
 
 MODULE_SRC := $(foreach l,$(LAYERS),$(wildcard module/$(l)/*.c))
@@ -146,11 +146,10 @@ demo: all
 	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
 	@test -d build/demo/images || build/make_demo_images build/demo/images
 	@echo "== dapo-inspect demo: UNTRAINED model with random weights; scores and maps show the pipeline working, not real defect detection =="
-	imgs=$$(ls build/demo/images/*.png build/demo/images/*.tif | grep -v '_mask\.png$$'); \
-	  build/insp run --recipe recipes/demo.yaml --out build/demo/out $$imgs; \
+	build/insp run --recipe recipes/demo.yaml --out build/demo/out --exclude '*_mask.png' build/demo/images; \
 	  rc=$$?; [ $$rc -le 1 ] || exit $$rc
-	@echo "== results: build/demo/out/ (per image: *_anomaly.tif float map, *_labels.tif defect types, *_overlay.png, *.json; summary.json) =="
-	@ls build/demo/out | head -40
+	@echo "== results: build/demo/out/ (per image NAME.png / NAME.tif: NAME.*.overlay.png picture, NAME.*.json record, NAME.*.anomaly.tif float map, NAME.*.labels.tif defect types; summary.json, summary.csv) =="
+	@ls build/demo/out | head -48
 
 # Calibration of the demo recipe on a labelled synthetic set (3 products x (12 good + 6 bad)
 # parts): build/demo/calib/report.html, report.json and one calibrated recipe per product.

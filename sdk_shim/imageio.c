@@ -4,8 +4,11 @@
 #include "imageio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <png.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,9 @@
 #include <sys/stat.h>
 #include <tiffio.h>
 #include <unistd.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
 
 /* ---- error text ---- */
 
@@ -227,16 +233,23 @@ static int tiff_warning_cb(TIFF *tif, void *user, const char *module, const char
     return 1;
 }
 
-/* msg: borrowed, must outlive the returned TIFF (caller closes it). */
-static TIFF *tiff_open(const char *path, const char *mode, lib_msg *msg)
+/* msg: borrowed, must outlive the returned TIFF (caller closes it). fd >= 0: read from that
+ * descriptor (owned by the TIFF from here on, closed by TIFFClose or here on failure), else
+ * open path. */
+static TIFF *tiff_open(const char *path, int fd, const char *mode, lib_msg *msg)
 {
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
-    if (!opts)
+    if (!opts) {
+        if (fd >= 0)
+            close(fd);
         return NULL;
+    }
     TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_error_cb, msg);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_warning_cb, msg);
-    TIFF *tif = TIFFOpenExt(path, mode, opts);
+    TIFF *tif = fd >= 0 ? TIFFFdOpenExt(fd, path, mode, opts) : TIFFOpenExt(path, mode, opts);
     TIFFOpenOptionsFree(opts); /* the handlers were copied into tif */
+    if (!tif && fd >= 0)
+        close(fd);
     return tif;
 }
 
@@ -443,10 +456,34 @@ static int tiff_read_tiles(TIFF *tif, const char *path, const tiff_layout *L, io
     return 0;
 }
 
-static int read_tiff(const char *path, io_image *out, char *err, size_t cap)
+/* Pages of a TIFF: its first directory plus every later one that is not a reduced-resolution
+ * copy (thumbnail, pyramid level). Leaves tif on its first directory. */
+static int tiff_pages(TIFF *tif)
+{
+    tdir_t n = TIFFNumberOfDirectories(tif);
+    int pages = 1;
+    for (tdir_t d = 1; d < n && d < 4096; d++) {
+        if (!TIFFSetDirectory(tif, d))
+            break;
+        uint32_t type = 0;
+        TIFFGetField(tif, TIFFTAG_SUBFILETYPE, &type);
+        if (!(type & FILETYPE_REDUCEDIMAGE))
+            pages++;
+    }
+    if (n > 1)
+        TIFFSetDirectory(tif, 0);
+    return pages;
+}
+
+/* fd: owned, positioned anywhere. */
+static int read_tiff(const char *path, int fd, io_image *out, char *err, size_t cap)
 {
     lib_msg msg = { "" };
-    TIFF *tif = tiff_open(path, "r", &msg);
+    if (lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        return fail(err, cap, "%s: cannot seek: %s", path, strerror(errno));
+    }
+    TIFF *tif = tiff_open(path, fd, "r", &msg);
     if (!tif)
         return fail(err, cap, "%s: cannot open as TIFF: %s", path,
                     msg.text[0] ? msg.text : "libtiff error");
@@ -454,6 +491,13 @@ static int read_tiff(const char *path, io_image *out, char *err, size_t cap)
     memset(&L, 0, sizeof L);
     io_image img;
     memset(&img, 0, sizeof img);
+    int pages = tiff_pages(tif);
+    if (pages > 1) {
+        TIFFClose(tif);
+        return fail(err, cap, "%s: TIFF has %d pages; insp inspects single-page images only "
+                    "(it would inspect page 1 and ignore the rest). Split it into one file per "
+                    "page, e.g. with tiffsplit (libtiff-tools)", path, pages);
+    }
     int rc = tiff_layout_of(tif, path, &L, err, cap);
     if (!rc)
         rc = alloc_image(&img, (int)L.w, (int)L.h, L.ch_out, L.px, path, err, cap);
@@ -471,20 +515,55 @@ static int read_tiff(const char *path, io_image *out, char *err, size_t cap)
 
 /* ================================ dispatch ================================ */
 
+/* Opens path for reading without ever blocking: a FIFO, socket or device is refused before
+ * anything reads from it. Returns the descriptor (blocking mode) or -1 with a message. */
+static int open_regular(const char *path, char *err, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(err, cap, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return fail(err, cap, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return fail(err, cap, "%s: %s, expected an image file", path,
+                    S_ISDIR(st.st_mode) ? "is a directory"
+                    : S_ISFIFO(st.st_mode) ? "is a FIFO (named pipe), not a regular file"
+                    : S_ISSOCK(st.st_mode) ? "is a socket, not a regular file"
+                    : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "is a device, not a regular file"
+                    : "is not a regular file");
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        return fail(err, cap, "%s: cannot set blocking mode: %s", path, strerror(e));
+    }
+    return fd;
+}
+
+static int read_jpeg(FILE *f, const char *path, io_image *out, char *err, size_t cap);
+static int read_bmp(FILE *f, const char *path, io_image *out, char *err, size_t cap);
+
 int io_read_image(const char *path, io_image *out, char *err, size_t err_cap)
 {
     if (out)
         memset(out, 0, sizeof *out);
     if (!path || !out)
         return fail(err, err_cap, "io_read_image: %s is NULL", !path ? "path" : "out");
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return fail(err, err_cap, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return fail(err, err_cap, "%s: is a directory, expected an image file", path);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fail(err, err_cap, "%s: cannot open: %s", path, strerror(errno));
+    int fd = open_regular(path, err, err_cap);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return fail(err, err_cap, "%s: cannot open: %s", path, strerror(e));
+    }
     unsigned char magic[24]; /* PNG: signature, then IHDR length, type, width, height */
     size_t n = fread(magic, 1, sizeof magic, f);
     int rc;
@@ -504,14 +583,359 @@ int io_read_image(const char *path, io_image *out, char *err, size_t err_cap)
         fclose(f);
         return rc;
     }
-    fclose(f);
     if (n >= 4 && ((magic[0] == 'I' && magic[1] == 'I' && (magic[2] == 42 || magic[2] == 43) &&
                     magic[3] == 0) ||
                    (magic[0] == 'M' && magic[1] == 'M' && magic[2] == 0 &&
-                    (magic[3] == 42 || magic[3] == 43))))
-        return read_tiff(path, out, err, err_cap);
-    return fail(err, err_cap, "%s: not a PNG or TIFF file (unknown magic bytes%s)", path,
+                    (magic[3] == 42 || magic[3] == 43)))) {
+        int tfd = dup(fd);   /* libtiff owns its own descriptor of the same open file */
+        fclose(f);
+        if (tfd < 0)
+            return fail(err, err_cap, "%s: cannot duplicate descriptor: %s", path, strerror(errno));
+        return read_tiff(path, tfd, out, err, err_cap);
+    }
+    if (n >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) {
+        rc = read_jpeg(f, path, out, err, err_cap);
+        fclose(f);
+        return rc;
+    }
+    if (n >= 2 && magic[0] == 'B' && magic[1] == 'M') {
+        rc = read_bmp(f, path, out, err, err_cap);
+        fclose(f);
+        return rc;
+    }
+    fclose(f);
+    return fail(err, err_cap, "%s: not a PNG, TIFF, JPEG or BMP file (unknown magic bytes%s)", path,
                 n < 4 ? ", file shorter than 4 bytes" : "");
+}
+
+/* ================================ JPEG ================================ */
+
+typedef struct jpeg_fail {
+    struct jpeg_error_mgr pub;
+    jmp_buf jump;
+    char text[JMSG_LENGTH_MAX];
+} jpeg_fail;
+
+static void jpeg_error_exit(j_common_ptr c)
+{
+    jpeg_fail *j = (jpeg_fail *)c->err;
+    c->err->format_message(c, j->text);
+    longjmp(j->jump, 1);
+}
+
+/* Warnings that mean the pixels are not what the file's writer stored: a truncated or
+ * corrupt entropy-coded segment is filled in by libjpeg, which must not reach an inspection. */
+static void jpeg_message(j_common_ptr c, int level)
+{
+    if (level >= 0)
+        return;
+    int code = c->err->msg_code;
+    if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_MUST_RESYNC ||
+        code == JWRN_HUFF_BAD_CODE || code == JWRN_NOT_SEQUENTIAL || code == JWRN_BOGUS_PROGRESSION)
+        jpeg_error_exit(c);
+    c->err->num_warnings++;
+}
+
+/* A progressive file can have any number of scans, each costing a full pass. */
+#define JPEG_MAX_SCANS 1000
+
+static void jpeg_progress(j_common_ptr c)
+{
+    if (c->is_decompressor && ((j_decompress_ptr)c)->input_scan_number > JPEG_MAX_SCANS) {
+        jpeg_fail *j = (jpeg_fail *)c->err;
+        snprintf(j->text, sizeof j->text, "more than %d scans", JPEG_MAX_SCANS);
+        longjmp(j->jump, 1);
+    }
+}
+
+/* State kept outside the setjmp frame. */
+typedef struct jpeg_job {
+    struct jpeg_decompress_struct d;
+    jpeg_fail jerr;
+    struct jpeg_progress_mgr progress;
+    io_image img;
+    int own_error;
+} jpeg_job;
+
+static int jpeg_decode(jpeg_job *j, FILE *f, const char *path, char *err, size_t cap)
+{
+    if (setjmp(j->jerr.jump))
+        return -1;
+    jpeg_create_decompress(&j->d);
+    j->d.progress = &j->progress;
+    jpeg_stdio_src(&j->d, f);
+    jpeg_read_header(&j->d, TRUE);
+    if (check_dims(path, j->d.image_width, j->d.image_height, err, cap)) {
+        j->own_error = 1;
+        return -1;
+    }
+    if (j->d.data_precision != 8) {
+        j->own_error = 1;
+        return fail(err, cap, "%s: %d-bit JPEG not supported (8-bit only)", path,
+                    j->d.data_precision);
+    }
+    int ch;
+    if (j->d.num_components == 1) {
+        j->d.out_color_space = JCS_GRAYSCALE;
+        ch = 1;
+    } else if (j->d.num_components == 3 &&
+               (j->d.jpeg_color_space == JCS_YCbCr || j->d.jpeg_color_space == JCS_RGB)) {
+        j->d.out_color_space = JCS_RGB;
+        ch = 3;
+    } else {
+        j->own_error = 1;
+        return fail(err, cap, "%s: JPEG with %d components in colour space %d (%s) not supported "
+                    "(grey, YCbCr and RGB are)", path, j->d.num_components,
+                    (int)j->d.jpeg_color_space,
+                    j->d.jpeg_color_space == JCS_CMYK ? "CMYK"
+                    : j->d.jpeg_color_space == JCS_YCCK ? "YCCK" : "other");
+    }
+    jpeg_start_decompress(&j->d);
+    if (j->d.output_components != ch || (uint64_t)j->d.output_width != j->d.image_width ||
+        (uint64_t)j->d.output_height != j->d.image_height) {
+        j->own_error = 1;
+        return fail(err, cap, "%s: JPEG decodes to %d components %ux%u, expected %d", path,
+                    j->d.output_components, j->d.output_width, j->d.output_height, ch);
+    }
+    if (alloc_image(&j->img, (int)j->d.output_width, (int)j->d.output_height, ch, IO_U8, path,
+                    err, cap)) {
+        j->own_error = 1;
+        return -1;
+    }
+    size_t row = (size_t)j->d.output_width * (size_t)ch;
+    while (j->d.output_scanline < j->d.output_height) {
+        JSAMPROW r = (JSAMPROW)j->img.data + (size_t)j->d.output_scanline * row;
+        if (jpeg_read_scanlines(&j->d, &r, 1) != 1) {
+            j->own_error = 1;
+            return fail(err, cap, "%s: JPEG row %u could not be decoded", path, j->d.output_scanline);
+        }
+    }
+    jpeg_finish_decompress(&j->d);
+    return 0;
+}
+
+/* f: borrowed, rewound here. */
+static int read_jpeg(FILE *f, const char *path, io_image *out, char *err, size_t cap)
+{
+    jpeg_job *j = calloc(1, sizeof *j);   /* freed below */
+    if (!j)
+        return fail(err, cap, "%s: out of memory", path);
+    rewind(f);
+    j->d.err = jpeg_std_error(&j->jerr.pub);
+    j->jerr.pub.error_exit = jpeg_error_exit;
+    j->jerr.pub.emit_message = jpeg_message;
+    j->progress.progress_monitor = jpeg_progress;
+    int rc = jpeg_decode(j, f, path, err, cap);
+    jpeg_destroy_decompress(&j->d);
+    if (rc) {
+        io_image_free(&j->img);
+        if (!j->own_error)
+            fail(err, cap, "%s: invalid or truncated JPEG: %s", path,
+                 j->jerr.text[0] ? j->jerr.text : "libjpeg error");
+    } else {
+        *out = j->img;
+    }
+    free(j);
+    return rc;
+}
+
+/* ================================ BMP ================================ */
+
+static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+/* A colour mask of a BITFIELDS or 16/32-bit BMP: where its bits are and how many. */
+typedef struct bmp_mask {
+    uint32_t mask;
+    int shift, bits;
+} bmp_mask;
+
+static int mask_of(uint32_t m, int bpp, bmp_mask *out)
+{
+    out->mask = m;
+    out->shift = out->bits = 0;
+    if (m == 0)
+        return 0;   /* absent channel reads 0 */
+    if (bpp < 32 && (m >> bpp) != 0)
+        return -1;
+    while (!((m >> out->shift) & 1))
+        out->shift++;
+    uint32_t v = m >> out->shift;
+    while (v & 1) {
+        out->bits++;
+        v >>= 1;
+    }
+    return v == 0 ? 0 : -1;   /* contiguous */
+}
+
+static uint8_t mask_value(const bmp_mask *m, uint32_t px)
+{
+    if (!m->bits)
+        return 0;
+    uint32_t v = (px & m->mask) >> m->shift;
+    uint32_t max = m->bits >= 32 ? UINT32_MAX : (UINT32_C(1) << m->bits) - 1;
+    return (uint8_t)(((uint64_t)v * 255 + max / 2) / max);
+}
+
+/* f: borrowed, any position. BITMAPCOREHEADER (OS/2 1.x) and BITMAPINFOHEADER and its V2..V5
+ * extensions; 1/4/8-bit palette, 16/32-bit with default or BITFIELDS masks, 24-bit; bottom-up
+ * or top-down. RLE, embedded JPEG/PNG, CMYK and OS/2 2.x headers are refused. */
+static int read_bmp(FILE *f, const char *path, io_image *out, char *err, size_t cap)
+{
+    uint8_t h[14 + 124];
+    rewind(f);
+    size_t got = fread(h, 1, 18, f);
+    if (got < 18)
+        return fail(err, cap, "%s: truncated BMP (%zu-byte file header)", path, got);
+    uint32_t offset = le32(h + 10), hsize = le32(h + 14);
+    if (hsize != 12 && hsize != 40 && hsize != 52 && hsize != 56 && hsize != 108 && hsize != 124)
+        return fail(err, cap, "%s: unsupported BMP header of %u bytes (supported: 12, 40, 52, 56, "
+                    "108, 124)", path, hsize);
+    if (fread(h + 18, 1, hsize - 4, f) != hsize - 4)
+        return fail(err, cap, "%s: truncated BMP (header of %u bytes)", path, hsize);
+    int64_t w, hh;
+    int bpp;
+    uint32_t comp = 0, colours = 0;
+    if (hsize == 12) {
+        w = le16(h + 18);
+        hh = le16(h + 20);
+        if (le16(h + 22) != 1)
+            return fail(err, cap, "%s: BMP planes = %u, expected 1", path, le16(h + 22));
+        bpp = le16(h + 24);
+    } else {
+        w = (int32_t)le32(h + 18);
+        hh = (int32_t)le32(h + 22);
+        if (le16(h + 26) != 1)
+            return fail(err, cap, "%s: BMP planes = %u, expected 1", path, le16(h + 26));
+        bpp = le16(h + 28);
+        comp = le32(h + 30);
+        colours = le32(h + 46);
+    }
+    int top_down = hh < 0;
+    if (top_down)
+        hh = -hh;
+    if (w <= 0 || check_dims(path, (uint64_t)w, (uint64_t)hh, err, cap))
+        return w <= 0 ? fail(err, cap, "%s: BMP width %lld, expected a positive width", path,
+                             (long long)w) : -1;
+    if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32)
+        return fail(err, cap, "%s: BMP with %d bits per pixel not supported (1, 4, 8, 16, 24, 32 "
+                    "are)", path, bpp);
+    if (comp == 1 || comp == 2)
+        return fail(err, cap, "%s: run-length encoded BMP (RLE%d) not supported; save it "
+                    "uncompressed", path, comp == 1 ? 8 : 4);
+    if (comp == 4 || comp == 5)
+        return fail(err, cap, "%s: BMP holding an embedded %s not supported; save it as a plain "
+                    "BMP or as that format", path, comp == 4 ? "JPEG" : "PNG");
+    if (comp != 0 && comp != 3 && comp != 6)
+        return fail(err, cap, "%s: BMP compression %u not supported (0 none, 3 bitfields are)",
+                    path, comp);
+    if ((comp == 3 || comp == 6) && bpp != 16 && bpp != 32)
+        return fail(err, cap, "%s: BMP bitfields with %d bits per pixel (16 or 32 expected)", path, bpp);
+    if (top_down && hsize == 12)
+        return fail(err, cap, "%s: OS/2 BMP with a negative height", path);
+
+    bmp_mask m[3];
+    uint32_t masks[3];
+    if (comp == 3 || comp == 6) {
+        if (hsize == 40) {   /* masks follow the header */
+            uint8_t mb[12];
+            if (fread(mb, 1, 12, f) != 12)
+                return fail(err, cap, "%s: truncated BMP (colour masks)", path);
+            for (int i = 0; i < 3; i++)
+                masks[i] = le32(mb + 4 * i);
+        } else {
+            for (int i = 0; i < 3; i++)
+                masks[i] = le32(h + 54 + 4 * i);
+        }
+    } else if (bpp == 16) {
+        masks[0] = 0x7C00, masks[1] = 0x03E0, masks[2] = 0x001F;
+    } else {
+        masks[0] = 0xFF0000, masks[1] = 0x00FF00, masks[2] = 0x0000FF;
+    }
+    if (bpp >= 16)
+        for (int i = 0; i < 3; i++)
+            if (mask_of(masks[i], bpp, &m[i]) || (m[i].mask & masks[(i + 1) % 3]))
+                return fail(err, cap, "%s: BMP colour masks %08x %08x %08x are not contiguous, "
+                            "separate bit ranges", path, masks[0], masks[1], masks[2]);
+
+    uint8_t pal[256][3];
+    int npal = 0, grey = 1;
+    if (bpp <= 8) {
+        uint32_t max = 1u << bpp;
+        npal = (int)(colours == 0 ? max : colours);
+        if (colours > max)
+            return fail(err, cap, "%s: BMP palette of %u colours for %d bits per pixel", path,
+                        colours, bpp);
+        int entry = hsize == 12 ? 3 : 4;
+        long pal_at = 14 + (long)hsize;
+        if (fseek(f, pal_at, SEEK_SET) != 0)
+            return fail(err, cap, "%s: truncated BMP (palette)", path);
+        for (int i = 0; i < npal; i++) {
+            uint8_t e[4];
+            if (fread(e, 1, (size_t)entry, f) != (size_t)entry)
+                return fail(err, cap, "%s: truncated BMP (palette entry %d of %d)", path, i, npal);
+            pal[i][0] = e[2], pal[i][1] = e[1], pal[i][2] = e[0];
+            grey = grey && e[0] == e[1] && e[1] == e[2];
+        }
+    }
+    int ch = bpp <= 8 && grey ? 1 : 3;
+    uint64_t row64 = ((uint64_t)w * (uint64_t)bpp + 31) / 32 * 4;
+    if (row64 > SIZE_MAX / 2)
+        return fail(err, cap, "%s: BMP row too large", path);
+    size_t row = (size_t)row64;
+    if (offset < 14 + hsize || fseek(f, (long)offset, SEEK_SET) != 0)
+        return fail(err, cap, "%s: BMP pixel data offset %u is inside the headers or beyond the "
+                    "file", path, offset);
+    io_image img;
+    memset(&img, 0, sizeof img);
+    if (alloc_image(&img, (int)w, (int)hh, ch, IO_U8, path, err, cap))
+        return -1;
+    uint8_t *buf = malloc(row);   /* freed below */
+    if (!buf) {
+        io_image_free(&img);
+        return fail(err, cap, "%s: cannot allocate a %zu-byte row buffer", path, row);
+    }
+    int rc = 0;
+    for (int64_t r = 0; r < hh && rc == 0; r++) {
+        if (fread(buf, 1, row, f) != row) {
+            rc = fail(err, cap, "%s: truncated BMP: pixel data ends in row %lld of %lld", path,
+                      (long long)r, (long long)hh);
+            break;
+        }
+        int64_t y = top_down ? r : hh - 1 - r;
+        uint8_t *o = (uint8_t *)img.data + (size_t)y * (size_t)w * (size_t)ch;
+        for (int64_t x = 0; x < w; x++) {
+            if (bpp <= 8) {
+                int per = 8 / bpp;
+                uint8_t byte = buf[x / per];
+                int idx = (byte >> (8 - bpp * (int)(x % per + 1))) & ((1 << bpp) - 1);
+                if (idx >= npal) {
+                    rc = fail(err, cap, "%s: BMP pixel (%lld, %lld) uses colour %d of a %d-colour "
+                              "palette", path, (long long)x, (long long)y, idx, npal);
+                    break;
+                }
+                if (ch == 1)
+                    o[x] = pal[idx][0];
+                else
+                    memcpy(o + 3 * x, pal[idx], 3);
+            } else if (bpp == 24) {
+                o[3 * x] = buf[3 * x + 2];
+                o[3 * x + 1] = buf[3 * x + 1];
+                o[3 * x + 2] = buf[3 * x];
+            } else {
+                uint32_t px = bpp == 16 ? le16(buf + 2 * x) : le32(buf + 4 * x);
+                for (int c = 0; c < 3; c++)
+                    o[3 * x + c] = mask_value(&m[c], px);
+            }
+        }
+    }
+    free(buf);
+    if (rc) {
+        io_image_free(&img);
+        return -1;
+    }
+    *out = img;
+    return 0;
 }
 
 /* ================================ conversion ================================ */
@@ -578,7 +1002,7 @@ static int write_tiff_gray(const char *path, const void *data, int w, int h, int
     if (check_write_args(path, data, w, h, err, cap))
         return -1;
     lib_msg msg = { "" };
-    TIFF *tif = tiff_open(path, "w", &msg);
+    TIFF *tif = tiff_open(path, -1, "w", &msg);
     if (!tif)
         return fail(err, cap, "%s: cannot create TIFF: %s", path,
                     msg.text[0] ? msg.text : "libtiff error");

@@ -1,5 +1,5 @@
-/* Host-side image file I/O for the reference CLI and the tests (not part of the plugin): PNG and
- * TIFF reading into a packed interleaved buffer, and the few writers the tools need.
+/* Host-side image file I/O for the reference CLI and the tests (not part of the plugin): PNG,
+ * TIFF, JPEG and BMP reading into a packed interleaved buffer, and the few writers the tools need.
  * Every function reports failure as -1 plus a message in the caller-owned err[err_cap] naming the
  * file and the problem; nothing is ever printed. */
 #ifndef IO_IMAGEIO_H
@@ -23,16 +23,28 @@ typedef struct io_image {
 /* Bytes per sample of a pixel type (1, 2, 4), 0 for an unknown value. */
 size_t io_pixel_bytes(io_pixel p);
 
-/* Reads a PNG or TIFF (chosen by the magic bytes, not the name) into *out (caller frees with
- * io_image_free; *out is zeroed on failure).
+/* Reads a PNG, TIFF, JPEG or BMP (chosen by the magic bytes, not the name) into *out (caller
+ * frees with io_image_free; *out is zeroed on failure). Only regular files are read: a FIFO,
+ * socket, device or directory is refused without blocking (the file is opened non-blocking and
+ * checked with fstat before anything reads from it).
  * PNG: 1..16-bit gray, RGB, gray+alpha, RGBA, palette (expanded to RGB). Alpha and tRNS are
  *   dropped (the detector sees colour only); 1/2/4-bit gray is scaled to 8 bits; 16-bit stays
  *   IO_U16. Gamma/colour chunks are ignored: samples are returned as stored.
- * TIFF (first directory): photometric MinIsBlack (gray) or RGB, 8/16-bit unsigned or 32-bit
+ * TIFF (single page): photometric MinIsBlack (gray) or RGB, 8/16-bit unsigned or 32-bit
  *   IEEE float, chunky or planar, strips or tiles, any compression this libtiff decodes
  *   (none, LZW, Deflate, PackBits, ...). Extra samples (alpha) are dropped. Orientation is
  *   ignored (rows in file order). Palette, MinIsWhite, YCbCr, CMYK, 1/4/12-bit, signed
- *   integer samples are refused with the offending tag value. */
+ *   integer samples are refused with the offending tag value. A file with several pages is
+ *   refused (later directories marked as reduced-resolution copies, e.g. thumbnails, are not
+ *   pages and are ignored).
+ * JPEG (libjpeg-turbo): 8-bit grey, YCbCr or RGB, baseline or progressive, any subsampling.
+ *   CMYK/YCCK and 12-bit files are refused; so is a file whose entropy-coded data is truncated
+ *   or corrupt (libjpeg would fill in grey: its corruption warnings are errors here) or that
+ *   has more than 1000 progressive scans. EXIF orientation is ignored.
+ * BMP: core (OS/2 1.x) and info headers up to V5; 1/4/8-bit palette (grey palettes give one
+ *   channel), 16-bit (5-5-5 or bitfields), 24-bit, 32-bit (BGRX or bitfields); bottom-up or
+ *   top-down. Alpha is dropped. RLE, embedded JPEG/PNG and palette indices beyond the palette
+ *   are refused. */
 int io_read_image(const char *path, io_image *out, char *err, size_t err_cap);
 
 /* Frees img->data and zeroes *img; NULL and already-freed images are fine. */

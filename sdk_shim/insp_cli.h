@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* Version of the insp reference host (the plugin reports its own). */
+#define INSP_HOST_VERSION "0.2.0"
+
 /* Exit codes of insp; when several apply the highest-priority one wins: 2, 3, 4, 1, 0. */
 enum {
     INSP_EXIT_OK = 0,      /* every image processed, all OK */
@@ -23,22 +26,42 @@ typedef enum insp_command {
 } insp_command;
 
 #define INSP_CLI_MAX_PARAMS 64
+#define INSP_CLI_MAX_EXCLUDES 32
+/* Longest parameter name accepted on the command line (bytes). */
+#define INSP_CLI_MAX_KEY 64
 
-/* All strings are borrowed from argv. */
+/* One --set KEY=VALUE. The key is the plugin's runtime name: a recipe name given on the
+ * command line (thresholds.image, thresholds.pixel, thresholds.min_region_area, threads) is
+ * mapped to it here. */
+typedef struct insp_param {
+    char key[INSP_CLI_MAX_KEY + 1];
+    const char *value;        /* borrowed from argv */
+    const char *arg;          /* the argument as given, borrowed from argv */
+    int standard;             /* a standard key of insp_tool.h, value already checked here */
+} insp_param;
+
+/* All strings are borrowed from argv unless noted. */
 typedef struct insp_cli {
     insp_command command;
     const char *module;       /* NULL = libdapo_inspect.so next to the insp binary */
     const char *recipe;       /* NULL = none (required by run) */
     const char *out_dir;      /* NULL = write no files */
     const char *mask;         /* 8-bit mask image, NULL = none */
+    const char *csv;          /* CSV summary path, "-" = stdout, NULL = none (--out writes one) */
+    const char *font;         /* TrueType/OpenType font for overlays, NULL = search */
+    int jsonl;                /* JSON Lines on stdout */
     int threads;              /* 0 = the recipe's value */
     int quiet, verbose;
     int has_roi;
     int roi[4];               /* x, y, w, h */
     int has_range;
     float range[2];           /* value_min, value_max */
+    int has_heat_floor;
+    float heat_floor;         /* anomaly-map value below which no heat is drawn */
     int n_params;
-    const char *params[INSP_CLI_MAX_PARAMS];   /* "key=value" */
+    insp_param params[INSP_CLI_MAX_PARAMS];
+    int n_excludes;
+    const char *excludes[INSP_CLI_MAX_EXCLUDES];  /* glob patterns for folder input */
     int n_images;
     const char **images;      /* owned array (malloc) of n_images argv pointers */
 } insp_cli;
@@ -47,6 +70,14 @@ typedef struct insp_cli {
  * message in err (caller-owned, NUL-terminated when err_cap > 0): a usage error. */
 int insp_cli_parse(int argc, char *const argv[], insp_cli *out, char *err, size_t err_cap);
 void insp_cli_free(insp_cli *cli);
+
+/* The runtime parameter name for a name given on the command line: the name itself, or the
+ * plugin's name for a recipe key (thresholds.image -> image_threshold, ...). Static string or
+ * `name` itself. */
+const char *insp_cli_param_name(const char *name);
+
+/* The known parameter name nearest to `name` (edit distance <= 2), or NULL. */
+const char *insp_cli_param_suggestion(const char *name);
 
 /* The --help text, including the exit codes. */
 void insp_cli_usage(FILE *f);

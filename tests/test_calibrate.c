@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../sdk_shim/imageio.h"
+#include "imageio.h"
 #include "golden.h"
 #include "insp_tool.h"
 #include "json.h"

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <jpeglib.h>
+
 #include "imageio.h"
 #include "golden.h"
 #include "json.h"
@@ -666,7 +668,7 @@ START_TEST(test_refused_and_bad_paths)
     ck_assert(r4 == -1 && strstr(m4, "refused"));
     ck_assert(r5 == -1 && strstr(m5, "does_not_exist.png"));
     ck_assert(r6 == -1 && strstr(m6, "directory"));
-    ck_assert(r7 == -1 && strstr(m7, "not a PNG or TIFF"));
+    ck_assert(r7 == -1 && strstr(m7, "not a PNG, TIFF, JPEG or BMP"));
     ck_assert(r9 == -1 && strstr(m9, "tile size 16384x16384"));
     ck_assert_msg(r8 == 0, "%s", err);
     ck_assert(img.width == 8 && img.height == 8 && img.channels == 1);
@@ -768,6 +770,459 @@ START_TEST(test_corrupt_loop)
 }
 END_TEST
 
+
+/* ---------- JPEG ---------- */
+
+/* Test image: smooth gradients, so JPEG loss stays small. */
+static uint8_t src_px(int x, int y, int c, int w, int h)
+{
+    return (uint8_t)(c == 0 ? 30 + x * 190 / w : c == 1 ? 40 + y * 170 / h : 120 + (x + y) * 60 / (w + h));
+}
+
+typedef struct jpeg_spec {
+    const char *name;
+    int w, h, comps;          /* 1 grey, 3 colour, 4 CMYK */
+    int progressive, restart, optimize, rgb_space, h_samp;   /* h_samp 2: 4:2:0, 1: 4:4:4 */
+} jpeg_spec;
+
+static const jpeg_spec JPEGS[] = {
+    {"baseline 4:2:0", 64, 48, 3, 0, 0, 0, 0, 2},
+    {"4:4:4 odd size", 37, 23, 3, 0, 0, 0, 0, 1},
+    {"grey", 40, 30, 1, 0, 0, 0, 0, 1},
+    {"progressive", 64, 48, 3, 1, 0, 0, 0, 2},
+    {"restart markers, optimised", 64, 48, 3, 0, 2, 1, 0, 2},
+    {"RGB colour space", 32, 32, 3, 0, 0, 0, 1, 1},
+    {"grey progressive 1 px wide", 1, 17, 1, 1, 0, 0, 0, 1},
+};
+
+static void write_jpeg(const char *path, const jpeg_spec *s)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = (JDIMENSION)s->w;
+    c.image_height = (JDIMENSION)s->h;
+    c.input_components = s->comps;
+    c.in_color_space = s->comps == 1 ? JCS_GRAYSCALE : s->comps == 3 ? JCS_RGB : JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 95, TRUE);
+    if (s->rgb_space)
+        jpeg_set_colorspace(&c, JCS_RGB);
+    if (s->comps == 3 && !s->rgb_space) {
+        c.comp_info[0].h_samp_factor = s->h_samp;
+        c.comp_info[0].v_samp_factor = s->h_samp;
+    }
+    if (s->progressive)
+        jpeg_simple_progression(&c);
+    c.restart_in_rows = s->restart;
+    c.optimize_coding = s->optimize ? TRUE : FALSE;
+    jpeg_start_compress(&c, TRUE);
+    uint8_t row[256 * 4];
+    while (c.next_scanline < c.image_height) {
+        int y = (int)c.next_scanline;
+        for (int x = 0; x < s->w; x++)
+            for (int k = 0; k < s->comps; k++)
+                row[x * s->comps + k] = s->comps == 1 ? src_px(x, y, 0, s->w, s->h) : src_px(x, y, k % 3, s->w, s->h);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(f);
+}
+
+START_TEST(test_jpeg_variants)
+{
+    make_tmpdir();
+    const jpeg_spec *s = &JPEGS[_i];
+    write_jpeg(tmp("v.jpg"), s);
+    io_image img;
+    char err[512];
+    stderr_begin();
+    int rc = io_read_image(tmp("v.jpg"), &img, err, sizeof err);
+    ck_assert_int_eq(stderr_end(), 0);
+    ck_assert_msg(rc == 0, "%s: %s", s->name, err);
+    ck_assert_int_eq(img.width, s->w);
+    ck_assert_int_eq(img.height, s->h);
+    ck_assert_int_eq(img.channels, s->comps);
+    ck_assert_int_eq(img.pixel, IO_U8);
+    double sum = 0;
+    int worst = 0;
+    const uint8_t *p = img.data;
+    for (int y = 0; y < s->h; y++)
+        for (int x = 0; x < s->w; x++)
+            for (int c = 0; c < s->comps; c++) {
+                int d = abs((int)p[(y * s->w + x) * s->comps + c] - (int)src_px(x, y, c, s->w, s->h));
+                sum += d;
+                worst = d > worst ? d : worst;
+            }
+    double mean = sum / ((double)s->w * s->h * s->comps);
+    printf("  JPEG %-28s mean |error| %.2f, max %d\n", s->name, mean, worst);
+    ck_assert_msg(mean < 3.0 && worst < 40, "%s: decoded pixels differ: mean %.2f max %d", s->name, mean, worst);
+    io_image_free(&img);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_jpeg_refused)
+{
+    make_tmpdir();
+    char err[512];
+    io_image img;
+    jpeg_spec cmyk = {"cmyk", 16, 16, 4, 0, 0, 0, 0, 1};
+    write_jpeg(tmp("cmyk.jpg"), &cmyk);
+    stderr_begin();
+    int r1 = io_read_image(tmp("cmyk.jpg"), &img, err, sizeof err);
+    char m1[512];
+    snprintf(m1, sizeof m1, "%s", err);
+    /* a header claiming 70000 lines... JPEG sides stop at 65535: use a valid header of
+     * 65000 x 65000 instead, which passes the side limit but not the pixel limit */
+    jpeg_spec big = {"big", 64, 48, 1, 0, 0, 0, 0, 1};
+    write_jpeg(tmp("big.jpg"), &big);
+    size_t n;
+    uint8_t *b = slurp(tmp("big.jpg"), &n);
+    for (size_t i = 0; i + 9 < n; i++)
+        if (b[i] == 0xFF && b[i + 1] == 0xC0) {   /* SOF0: length(2) precision(1) height(2) width(2) */
+            b[i + 5] = 0xFD, b[i + 6] = 0xE8, b[i + 7] = 0xFD, b[i + 8] = 0xE8;
+            break;
+        }
+    spill(tmp("big.jpg"), b, n);
+    free(b);
+    int r2 = io_read_image(tmp("big.jpg"), &img, err, sizeof err);
+    char m2[512];
+    snprintf(m2, sizeof m2, "%s", err);
+    ck_assert_int_eq(stderr_end(), 0);
+    ck_assert_msg(r1 == -1 && strstr(m1, "CMYK"), "%s", m1);
+    ck_assert_msg(r2 == -1 && strstr(m2, "refused"), "%s", m2);
+    remove_tmpdir();
+}
+END_TEST
+
+/* ---------- BMP ---------- */
+
+typedef struct bmp_spec {
+    const char *name;
+    int w, h, bpp, hsize, comp, top_down;
+    int palette;              /* 0 none, 1 grey, 2 colour */
+    uint32_t masks[3];        /* BITFIELDS */
+} bmp_spec;
+
+static const bmp_spec BMPS[] = {
+    {"24-bit bottom-up, padded rows", 5, 3, 24, 40, 0, 0, 0, {0}},
+    {"24-bit top-down", 6, 4, 24, 40, 0, 1, 0, {0}},
+    {"24-bit OS/2 core header", 7, 3, 24, 12, 0, 0, 0, {0}},
+    {"32-bit BGRX", 4, 4, 32, 40, 0, 0, 0, {0}},
+    {"32-bit bitfields V4", 4, 3, 32, 108, 3, 0, 0, {0x000000FF, 0x0000FF00, 0x00FF0000}},
+    {"32-bit bitfields after info header", 3, 3, 32, 40, 3, 1, 0, {0xFF000000, 0x00FF0000, 0x0000FF00}},
+    {"16-bit 5-5-5", 7, 2, 16, 40, 0, 0, 0, {0}},
+    {"16-bit 5-6-5 bitfields V5", 5, 5, 16, 124, 3, 0, 0, {0xF800, 0x07E0, 0x001F}},
+    {"8-bit grey palette", 9, 4, 8, 40, 0, 0, 1, {0}},
+    {"8-bit colour palette", 9, 4, 8, 40, 0, 0, 2, {0}},
+    {"4-bit colour palette", 11, 3, 4, 40, 0, 0, 2, {0}},
+    {"1-bit grey palette", 19, 3, 1, 40, 0, 0, 1, {0}},
+};
+
+static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { put16(p, v); put16(p + 2, v >> 16); }
+
+/* Expected RGB of pixel (x, y) of a spec, after quantisation by the format. */
+static void bmp_expect(const bmp_spec *s, int x, int y, uint8_t out[3], int *index)
+{
+    int ncol = s->palette ? 1 << (s->bpp < 8 ? s->bpp : 4) : 0;
+    if (s->palette) {
+        int i = (x + 3 * y) % ncol;
+        *index = i;
+        uint8_t g = (uint8_t)(i * 255 / (ncol - 1));
+        if (s->palette == 1)
+            out[0] = out[1] = out[2] = g;
+        else
+            out[0] = g, out[1] = (uint8_t)(255 - g), out[2] = (uint8_t)(i * 17);
+        return;
+    }
+    for (int c = 0; c < 3; c++)
+        out[c] = src_px(x, y, c, s->w, s->h);
+    if (s->bpp == 16) {
+        int bits[3] = {5, s->comp == 3 ? 6 : 5, 5};
+        for (int c = 0; c < 3; c++) {
+            int max = (1 << bits[c]) - 1;
+            int q = (out[c] * max + 127) / 255;
+            out[c] = (uint8_t)((q * 255 + max / 2) / max);
+        }
+    }
+}
+
+static int shift_of(uint32_t m) { int s = 0; while (m && !(m >> s & 1)) s++; return s; }
+
+static size_t build_bmp(const bmp_spec *s, uint8_t *buf, size_t cap)
+{
+    int ncol = s->palette ? 1 << (s->bpp < 8 ? s->bpp : 4) : 0;
+    int entry = s->hsize == 12 ? 3 : 4;
+    size_t masks_after = s->comp == 3 && s->hsize == 40 ? 12 : 0;
+    size_t off = 14 + (size_t)s->hsize + masks_after + (size_t)ncol * (size_t)entry;
+    size_t row = ((size_t)s->w * (size_t)s->bpp + 31) / 32 * 4;
+    size_t total = off + row * (size_t)s->h;
+    ck_assert_uint_le(total, cap);
+    memset(buf, 0, total);
+    buf[0] = 'B', buf[1] = 'M';
+    put32(buf + 2, (uint32_t)total);
+    put32(buf + 10, (uint32_t)off);
+    put32(buf + 14, (uint32_t)s->hsize);
+    if (s->hsize == 12) {
+        put16(buf + 18, (uint32_t)s->w);
+        put16(buf + 20, (uint32_t)s->h);
+        put16(buf + 22, 1);
+        put16(buf + 24, (uint32_t)s->bpp);
+    } else {
+        put32(buf + 18, (uint32_t)s->w);
+        put32(buf + 22, (uint32_t)(s->top_down ? -s->h : s->h));
+        put16(buf + 26, 1);
+        put16(buf + 28, (uint32_t)s->bpp);
+        put32(buf + 30, (uint32_t)s->comp);
+        put32(buf + 46, (uint32_t)ncol);
+        uint8_t *m = s->hsize == 40 ? buf + 54 : buf + 54;
+        if (s->comp == 3)
+            for (int c = 0; c < 3; c++)
+                put32(m + 4 * c, s->masks[c]);
+    }
+    uint8_t *pal = buf + 14 + s->hsize + masks_after;
+    for (int i = 0; i < ncol; i++) {
+        uint8_t rgb[3];
+        int idx;
+        bmp_spec one = *s;
+        (void)one;
+        /* palette entry i: the colour bmp_expect gives index i */
+        uint8_t g = (uint8_t)(i * 255 / (ncol - 1));
+        if (s->palette == 1)
+            rgb[0] = rgb[1] = rgb[2] = g;
+        else
+            rgb[0] = g, rgb[1] = (uint8_t)(255 - g), rgb[2] = (uint8_t)(i * 17);
+        (void)idx;
+        pal[i * entry] = rgb[2], pal[i * entry + 1] = rgb[1], pal[i * entry + 2] = rgb[0];
+    }
+    for (int y = 0; y < s->h; y++) {
+        int fy = s->top_down ? y : s->h - 1 - y;   /* file row of image row y */
+        uint8_t *r = buf + off + row * (size_t)fy;
+        for (int x = 0; x < s->w; x++) {
+            uint8_t rgb[3];
+            int idx = 0;
+            bmp_expect(s, x, y, rgb, &idx);
+            if (s->palette) {
+                int per = 8 / s->bpp;
+                r[x / per] |= (uint8_t)(idx << (8 - s->bpp * (x % per + 1)));
+            } else if (s->bpp == 24) {
+                r[3 * x] = rgb[2], r[3 * x + 1] = rgb[1], r[3 * x + 2] = rgb[0];
+            } else {
+                uint32_t px = 0;
+                const uint32_t def32[3] = {0xFF0000, 0xFF00, 0xFF}, def16[3] = {0x7C00, 0x3E0, 0x1F};
+                for (int c = 0; c < 3; c++) {
+                    uint32_t m = s->comp == 3 ? s->masks[c] : s->bpp == 16 ? def16[c] : def32[c];
+                    int sh = shift_of(m);
+                    uint32_t max = m >> sh;
+                    uint32_t src = src_px(x, y, c, s->w, s->h);
+                    px |= (uint32_t)(((uint64_t)src * max + 127) / 255) << sh;
+                }
+                if (s->bpp == 16)
+                    put16(r + 2 * x, px);
+                else
+                    put32(r + 4 * x, px);
+            }
+        }
+    }
+    return total;
+}
+
+START_TEST(test_bmp_variants)
+{
+    make_tmpdir();
+    const bmp_spec *s = &BMPS[_i];
+    static uint8_t buf[1 << 16];
+    size_t n = build_bmp(s, buf, sizeof buf);
+    spill(tmp("v.bmp"), buf, n);
+    io_image img;
+    char err[512];
+    ck_assert_msg(io_read_image(tmp("v.bmp"), &img, err, sizeof err) == 0, "%s: %s", s->name, err);
+    ck_assert_int_eq(img.width, s->w);
+    ck_assert_int_eq(img.height, s->h);
+    ck_assert_int_eq(img.channels, s->palette == 1 ? 1 : 3);
+    const uint8_t *p = img.data;
+    for (int y = 0; y < s->h; y++)
+        for (int x = 0; x < s->w; x++) {
+            uint8_t want[3];
+            int idx;
+            bmp_expect(s, x, y, want, &idx);
+            for (int c = 0; c < img.channels; c++)
+                ck_assert_msg(p[(y * s->w + x) * img.channels + c] == want[c],
+                              "%s: pixel (%d,%d) channel %d = %d, want %d", s->name, x, y, c,
+                              p[(y * s->w + x) * img.channels + c], want[c]);
+        }
+    io_image_free(&img);
+    /* every truncation is refused */
+    for (size_t cut = 0; cut < n; cut += (cut < 60 ? 1 : 7)) {
+        spill(tmp("cut.bmp"), buf, cut);
+        ck_assert_msg(io_read_image(tmp("cut.bmp"), &img, err, sizeof err) == -1,
+                      "%s cut at %zu of %zu accepted", s->name, cut, n);
+        ck_assert(img.data == NULL && err[0]);
+    }
+    spill(tmp("cut.bmp"), buf, n - 1);
+    ck_assert_int_eq(io_read_image(tmp("cut.bmp"), &img, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "truncated"), "%s", err);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_bmp_refused)
+{
+    make_tmpdir();
+    static uint8_t buf[1 << 16];
+    bmp_spec s = BMPS[0];
+    char err[512];
+    io_image img;
+    struct { size_t at; int bytes; uint32_t value; const char *fragment; } edits[] = {
+        {30, 4, 1, "RLE8"}, {30, 4, 2, "RLE4"}, {30, 4, 5, "embedded PNG"}, {30, 4, 4, "embedded JPEG"},
+        {30, 4, 11, "compression 11"}, {28, 2, 2, "2 bits per pixel"}, {26, 2, 2, "planes = 2"},
+        {14, 4, 64, "header of 64 bytes"}, {18, 4, 0, "positive width"},
+        {22, 4, 100000, "refused"}, {10, 4, 1000000, "truncated"}, {10, 4, 20, "offset"},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        size_t n = build_bmp(&s, buf, sizeof buf);
+        if (edits[i].bytes == 2)
+            put16(buf + edits[i].at, edits[i].value);
+        else
+            put32(buf + edits[i].at, edits[i].value);
+        spill(tmp("r.bmp"), buf, n);
+        ck_assert_int_eq(io_read_image(tmp("r.bmp"), &img, err, sizeof err), -1);
+        ck_assert_msg(strstr(err, edits[i].fragment), "edit %zu: '%s' lacks '%s'", i, err, edits[i].fragment);
+    }
+    /* a palette index beyond a 2-colour palette */
+    bmp_spec p8 = BMPS[8];
+    size_t n = build_bmp(&p8, buf, sizeof buf);
+    put32(buf + 46, 2);   /* says 2 colours; the pixels use 16 */
+    /* move the pixel data offset back by 14 entries so the file stays consistent */
+    put32(buf + 10, 14 + 40 + 2 * 4);
+    memmove(buf + 14 + 40 + 8, buf + 14 + 40 + 64, n - (14 + 40 + 64));
+    spill(tmp("p.bmp"), buf, n - 56);
+    ck_assert_int_eq(io_read_image(tmp("p.bmp"), &img, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "palette"), "%s", err);
+    /* overlapping bitfields */
+    bmp_spec bf = BMPS[4];
+    bf.masks[1] = 0x0000FFF0;
+    n = build_bmp(&bf, buf, sizeof buf);
+    spill(tmp("m.bmp"), buf, n);
+    ck_assert_int_eq(io_read_image(tmp("m.bmp"), &img, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "masks"), "%s", err);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_jpeg_bmp_truncated_and_corrupt)
+{
+    make_tmpdir();
+    write_jpeg(tmp("a.jpg"), &JPEGS[0]);
+    write_jpeg(tmp("p.jpg"), &JPEGS[3]);
+    static uint8_t bmpbuf[1 << 16];
+    size_t bn = build_bmp(&BMPS[9], bmpbuf, sizeof bmpbuf);
+    spill(tmp("a.bmp"), bmpbuf, bn);
+    const char *srcs[] = {tmp("a.jpg"), tmp("p.jpg"), tmp("a.bmp")};
+    char err[512];
+    io_image img;
+    stderr_begin();
+    for (int s = 0; s < 3; s++) {
+        size_t n;
+        uint8_t *b = slurp(srcs[s], &n);
+        size_t cuts[] = {0, 1, 2, 3, 10, 20, 100, n / 3, n / 2, n - n / 5, n - 40, n - 3, n - 2, n - 1};
+        for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+            spill(tmp("cut"), b, cuts[i]);
+            int rc = io_read_image(tmp("cut"), &img, err, sizeof err);
+            ck_assert_msg(rc == -1, "%s cut at %zu of %zu accepted", srcs[s], cuts[i], n);
+            ck_assert(img.data == NULL && err[0]);
+        }
+        unsigned seed = 777u + (unsigned)s;
+        int refused = 0;
+        for (int it = 0; it < 200; it++) {
+            uint8_t *c = malloc(n);
+            memcpy(c, b, n);
+            for (int k = 0; k < 1 + it % 6; k++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t pos = (seed >> 4) % (it % 2 ? n : (n < 300 ? n : 300));
+                seed = seed * 1103515245u + 12345u;
+                c[pos] = (uint8_t)(seed >> 16);
+            }
+            spill(tmp("bad"), c, n);
+            free(c);
+            if (io_read_image(tmp("bad"), &img, err, sizeof err) == 0) {
+                ck_assert(img.data && img.width > 0);
+                io_image_free(&img);
+            } else {
+                refused++;
+                ck_assert(err[0] && img.data == NULL);
+            }
+        }
+        printf("  corrupt %s: %d of 200 refused\n", strrchr(srcs[s], '/') + 1, refused);
+        free(b);
+    }
+    ck_assert_int_eq(stderr_end(), 0);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_tiff_pages_and_fifo)
+{
+    make_tmpdir();
+    char err[512];
+    io_image img;
+    /* two full pages: refused, saying so */
+    TIFF *t = TIFFOpen(tmp("two.tif"), "w");
+    uint8_t row[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    for (int page = 0; page < 3; page++) {
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, 8);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, 2);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+        if (page == 2)   /* a thumbnail: not a page */
+            TIFFSetField(t, TIFFTAG_SUBFILETYPE, FILETYPE_REDUCEDIMAGE);
+        TIFFWriteScanline(t, row, 0, 0);
+        TIFFWriteScanline(t, row, 1, 0);
+        TIFFWriteDirectory(t);
+    }
+    TIFFClose(t);
+    ck_assert_int_eq(io_read_image(tmp("two.tif"), &img, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "TIFF has 2 pages") && strstr(err, "tiffsplit"), "%s", err);
+    /* one page plus a reduced-resolution copy: read */
+    t = TIFFOpen(tmp("thumb.tif"), "w");
+    for (int page = 0; page < 2; page++) {
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, 8);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, 2);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+        if (page == 1)
+            TIFFSetField(t, TIFFTAG_SUBFILETYPE, FILETYPE_REDUCEDIMAGE);
+        TIFFWriteScanline(t, row, 0, 0);
+        TIFFWriteScanline(t, row, 1, 0);
+        TIFFWriteDirectory(t);
+    }
+    TIFFClose(t);
+    ck_assert_msg(io_read_image(tmp("thumb.tif"), &img, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(((uint8_t *)img.data)[7], 8);
+    io_image_free(&img);
+    /* a FIFO (nobody writing) is refused at once instead of blocking forever */
+    ck_assert_int_eq(mkfifo(tmp("pipe.png"), 0666), 0);
+    alarm(20);
+    ck_assert_int_eq(io_read_image(tmp("pipe.png"), &img, err, sizeof err), -1);
+    alarm(0);
+    ck_assert_msg(strstr(err, "is a FIFO (named pipe), not a regular file"), "%s", err);
+    ck_assert_int_eq(io_read_image("/dev/null", &img, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "is a device"), "%s", err);
+    remove_tmpdir();
+}
+END_TEST
+
 Suite *imageio_suite(void)
 {
     Suite *s = suite_create("imageio");
@@ -782,6 +1237,12 @@ Suite *imageio_suite(void)
     tcase_add_test(tc, test_refused_and_bad_paths);
     tcase_add_loop_test(tc, test_truncated, 0, 3);
     tcase_add_test(tc, test_corrupt_loop);
+    tcase_add_loop_test(tc, test_jpeg_variants, 0, (int)(sizeof JPEGS / sizeof JPEGS[0]));
+    tcase_add_test(tc, test_jpeg_refused);
+    tcase_add_loop_test(tc, test_bmp_variants, 0, (int)(sizeof BMPS / sizeof BMPS[0]));
+    tcase_add_test(tc, test_bmp_refused);
+    tcase_add_test(tc, test_jpeg_bmp_truncated_and_corrupt);
+    tcase_add_test(tc, test_tiff_pages_and_fifo);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "imageio.h"
+#include "inputs.h"
+#include "recipe_hint.h"
 #include "insp_cli.h"
 #include "json_out.h"
 #include "loader.h"
@@ -94,14 +96,14 @@ static void build_all(void)
     }
     /* The insp binary from its own sources only, so this suite does not depend on make. */
     static const char *const sources[] = {"insp_main", "insp_cli", "loader", "json_out",
-                                          "overlay", "imageio"};
+                                          "overlay", "imageio", "inputs", "font", "recipe_hint"};
     int len = snprintf(cmd, sizeof cmd,
                        "cc -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes "
                        "-D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -I'%ssdk_shim/include' -O1 "
-                       "-o '%s'", root, tmp("insp"));
+                       "$(pkg-config --cflags freetype2) -pthread -o '%s'", root, tmp("insp"));
     for (size_t i = 0; i < sizeof sources / sizeof sources[0] && len > 0; i++)
         len += snprintf(cmd + len, sizeof cmd - (size_t)len, " '%ssdk_shim/%s.c'", root, sources[i]);
-    snprintf(cmd + len, sizeof cmd - (size_t)len, " -ldl -ltiff -lpng -lz -lm");
+    snprintf(cmd + len, sizeof cmd - (size_t)len, " -ldl -ltiff -lpng -ljpeg $(pkg-config --libs freetype2) -lz -lm -pthread");
     if (run_cmd(cmd) != 0)
         return;
     /* The default module path is "libdapo_inspect.so next to insp". */
@@ -315,21 +317,43 @@ static int has_colour(const overlay_image *o, int y0, int y1, const uint8_t c[3]
     return 0;
 }
 
+/* An RGB8 view of packed pixels. */
+static insp_image rgb_view(const uint8_t *rgb, int w, int h)
+{
+    insp_image v = {.struct_size = sizeof v, .width = w, .height = h, .channels = 3,
+                    .pixel = INSP_PIX_U8, .row_stride = (ptrdiff_t)w * 3, .data = rgb};
+    return v;
+}
+
+/* Whether colour c occurs in rect r of the overlay. */
+static int has_colour_in(const overlay_image *o, overlay_rect r, const uint8_t c[3])
+{
+    for (int y = r.y; y < r.y + r.h; y++)
+        for (int x = r.x; x < r.x + r.w; x++) {
+            const uint8_t *p = o->rgb + ((size_t)y * (size_t)o->width + (size_t)x) * 3;
+            if (p[0] == c[0] && p[1] == c[1] && p[2] == c[2])
+                return 1;
+        }
+    return 0;
+}
+
 START_TEST(test_overlay_synthetic)
 {
-    enum { W = 96, H = 64, MX = 8, MY = 4, MW = 80, MH = 56 };
-    static uint8_t rgb[H][W][3];
-    static float amap[MH][MW];
-    static uint16_t labels[MH][MW];
-    memset(rgb, 200, sizeof rgb);
-    memset(amap, 0, sizeof amap);
-    memset(labels, 0, sizeof labels);
-    /* A hot 10x6 block of defect type 2 at image (30, 20). */
-    for (int y = 20; y < 26; y++)
-        for (int x = 30; x < 40; x++) {
-            amap[y - MY][x - MX] = 4.0f;
-            labels[y - MY][x - MX] = 2;
+    enum { W = 960, H = 640, MX = 80, MY = 40, MW = 800, MH = 560 };
+    uint8_t *rgb = malloc((size_t)W * H * 3);
+    float *amap = calloc((size_t)MW * MH, sizeof *amap);
+    uint16_t *labels = calloc((size_t)MW * MH, sizeof *labels);
+    ck_assert(rgb && amap && labels);
+    memset(rgb, 200, (size_t)W * H * 3);
+    /* A hot 100x60 block of defect type 2 at image (300, 200); a lukewarm one below the floor. */
+    for (int y = 200; y < 260; y++)
+        for (int x = 300; x < 400; x++) {
+            amap[(y - MY) * MW + x - MX] = 4.0f;
+            labels[(y - MY) * MW + x - MX] = 2;
         }
+    for (int y = 400; y < 420; y++)
+        for (int x = 600; x < 620; x++)
+            amap[(y - MY) * MW + x - MX] = 1.0f;   /* floor = 0.75 * 2 = 1.5 */
     insp_image av = {.struct_size = sizeof av, .width = MW, .height = MH, .channels = 1,
                      .pixel = INSP_PIX_F32, .row_stride = MW * 4, .data = amap,
                      .roi_x = MX, .roi_y = MY, .roi_w = MW, .roi_h = MH};
@@ -337,52 +361,77 @@ START_TEST(test_overlay_synthetic)
     lv.pixel = INSP_PIX_U16;
     lv.row_stride = MW * 2;
     lv.data = labels;
-    insp_region reg = {.struct_size = sizeof reg, .class_id = 2, .x = 30, .y = 20, .w = 10, .h = 6,
-                       .area = 60, .max_score = 4, .mean_score = 4};
+    insp_region reg[2] = {
+        {.struct_size = sizeof reg[0], .class_id = 2, .x = 300, .y = 200, .w = 100, .h = 60,
+         .area = 6000, .max_score = 4, .mean_score = 4},
+        {.struct_size = sizeof reg[0], .class_id = 1, .x = 305, .y = 265, .w = 10, .h = 10,
+         .area = 100, .max_score = 3, .mean_score = 3},
+    };
     const char *names[] = {"normal", "scratch", "dent \"deep\"", "stain"};
-    overlay_input in = {.rgb = &rgb[0][0][0], .width = W, .height = H, .anomaly = &av,
-                        .labels = &lv, .map_max = 4, .pixel_threshold = 2, .regions = &reg,
-                        .region_count = 1, .class_names = names, .class_count = 4,
-                        .score = 0.9f, .decision = INSP_DECISION_NG, .title = "part.png"};
+    insp_image iv = rgb_view(rgb, W, H);
+    overlay_input in = {.image = &iv, .anomaly = &av, .labels = &lv, .pixel_threshold = 2,
+                        .image_threshold = 0.5f, .heat_floor = -1, .regions = reg,
+                        .region_count = 2, .class_names = names, .class_count = 4,
+                        .score = 0.9f, .decision = INSP_DECISION_NG, .title = "part.png",
+                        .reason = "NG: score 0.900 >= image threshold 0.500"};
     overlay_image o;
     char err[256];
     ck_assert_msg(overlay_render(&in, &o, err, sizeof err) == 0, "%s", err);
-    ck_assert_int_eq(o.scale, 1);
-    ck_assert_int_ge(o.width, W);
-    ck_assert_int_gt(o.image_y, 0);                       /* header above the image */
-    ck_assert_int_gt(o.height, o.image_y + H);            /* legend below it */
+    ck_assert_int_eq(o.zoom_num, 1);
+    ck_assert_int_eq(o.zoom_den, 1);
+    ck_assert_int_eq(o.width, W);                         /* no side bars */
+    ck_assert_int_gt(o.image_y, 0);                       /* the panel above the image */
+    ck_assert_int_eq(o.height, o.image_y + H);            /* nothing below it */
+    ck_assert_int_lt(o.image_y, H / 4);                   /* the panel stays modest */
+    ck_assert_float_eq_tol(o.heat_floor, 1.5f, 1e-6);
+    ck_assert_int_ge(o.text_px, 13);
 
     uint8_t c1[3], c2[3], c3[3];
     overlay_class_colour(1, c1);
     overlay_class_colour(2, c2);
     overlay_class_colour(3, c3);
     ck_assert(memcmp(c1, c2, 3) != 0 && memcmp(c2, c3, 3) != 0);
-    /* Box: one pixel outside the region's bounding box, in type 2's colour, all four sides. */
-    expect_rgb(&o, o.image_x + 29, o.image_y + 19, c2, "box top-left");
-    expect_rgb(&o, o.image_x + 40, o.image_y + 26, c2, "box bottom-right");
-    expect_rgb(&o, o.image_x + 35, o.image_y + 19, c2, "box top");
-    expect_rgb(&o, o.image_x + 35, o.image_y + 26, c2, "box bottom");
-    /* Outline: the region's own border pixels from the label map. */
-    expect_rgb(&o, o.image_x + 30, o.image_y + 22, c2, "outline left");
+    int lw = o.text_px / 8 > 1 ? o.text_px / 8 : 1;
+    /* Box: just outside the region's bounding box, in type 2's colour, all four sides. */
+    expect_rgb(&o, o.image_x + 299, o.image_y + 230, c2, "box left");
+    expect_rgb(&o, o.image_x + 400, o.image_y + 230, c2, "box right");
+    expect_rgb(&o, o.image_x + 398, o.image_y + 200 - lw, c2, "box top");
     /* Interior: strong heat, reddish. */
-    const uint8_t *hot = o.rgb + ((size_t)(o.image_y + 22) * (size_t)o.width + (size_t)(o.image_x + 35)) * 3;
-    ck_assert_msg(hot[0] > 100 && hot[2] < 60, "heat at defect: %d,%d,%d", hot[0], hot[1], hot[2]);
-    /* Cold inspected pixel: the image dimmed (0.55), no heat; outside the map: dimmed more. */
-    const uint8_t cold[3] = {110, 110, 110}, outside[3] = {50, 50, 50};
-    expect_rgb(&o, o.image_x + 70, o.image_y + 50, cold, "cold pixel");
+    const uint8_t *hot = o.rgb + ((size_t)(o.image_y + 230) * (size_t)o.width + (size_t)(o.image_x + 350)) * 3;
+    ck_assert_msg(hot[0] > 100 && hot[2] < 80, "heat at defect: %d,%d,%d", hot[0], hot[1], hot[2]);
+    /* Below the floor: the image only, dimmed (0.8); outside the map: dimmed more (0.35). */
+    const uint8_t cold[3] = {160, 160, 160}, lukewarm[3] = {160, 160, 160}, outside[3] = {70, 70, 70};
+    expect_rgb(&o, o.image_x + 700, o.image_y + 500, cold, "cold pixel");
+    expect_rgb(&o, o.image_x + 610, o.image_y + 410, lukewarm, "below the heat floor");
     expect_rgb(&o, o.image_x + 2, o.image_y + 2, outside, "outside ROI");
-    /* Legend: a swatch per defect type in its colour. */
-    int sx, sy;
-    ck_assert_int_eq(overlay_legend_swatch(&in, &o, 1, &sx, &sy), 0);
-    ck_assert_int_ge(sy, o.image_y + H);
-    expect_rgb(&o, sx, sy, c1, "legend swatch 1");
-    ck_assert_int_eq(overlay_legend_swatch(&in, &o, 3, &sx, &sy), 0);
-    expect_rgb(&o, sx, sy, c3, "legend swatch 3");
-    ck_assert_int_eq(overlay_legend_swatch(&in, &o, 4, &sx, &sy), -1);
-    /* Header: the NG decision in red, and text pixels. */
-    const uint8_t red[3] = {255, 50, 50}, text[3] = {235, 235, 235};
+    /* Labels: one per region, inside the image, not overlapping, in the type's colour. */
+    ck_assert_int_eq(o.n_labels, 2);
+    ck_assert_int_eq(o.unlabelled, 0);
+    for (int i = 0; i < o.n_labels; i++) {
+        overlay_rect r = o.label_rect[i];
+        ck_assert(r.x >= o.image_x && r.y >= o.image_y && r.x + r.w <= o.image_x + W &&
+                  r.y + r.h <= o.image_y + H);
+        for (int j = 0; j < i; j++) {
+            overlay_rect q = o.label_rect[j];
+            ck_assert_msg(!(r.x < q.x + q.w && q.x < r.x + r.w && r.y < q.y + q.h && q.y < r.y + r.h),
+                          "labels %d and %d overlap", i, j);
+        }
+        const uint8_t *c = reg[o.label_region[i]].class_id == 2 ? c2 : c1;
+        ck_assert_msg(has_colour_in(&o, r, c), "label %d lacks its type colour", i);
+    }
+    /* Legend: a swatch per defect type in its colour, in the panel. */
+    for (int k = 1; k <= 3; k++) {
+        overlay_rect r = o.swatch[k];
+        ck_assert_int_gt(r.w, 0);
+        ck_assert_int_lt(r.y + r.h, o.image_y);
+        uint8_t ck[3];
+        overlay_class_colour(k, ck);
+        expect_rgb(&o, r.x + r.w / 2, r.y + r.h / 2, ck, "legend swatch");
+    }
+    ck_assert_int_eq(o.swatch[4].w, 0);
+    /* Panel: the NG decision in red, and text pixels. */
+    const uint8_t red[3] = {255, 50, 50};
     ck_assert(has_colour(&o, 0, o.image_y, red));
-    ck_assert(has_colour(&o, 0, o.image_y, text));
     overlay_free(&o);
     ck_assert_ptr_null(o.rgb);
 
@@ -403,24 +452,142 @@ START_TEST(test_overlay_synthetic)
     ck_assert_int_eq(overlay_render(&in, &o, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "anomaly"));
     ck_assert_ptr_null(o.rgb);
+    free(rgb);
+    free(amap);
+    free(labels);
 }
 END_TEST
 
-START_TEST(test_overlay_large_image_scales_text)
+/* Renders a grey W x H image with a few regions at each size from 64 to 16384 px and checks the
+ * layout rules; with INSP_OVERLAY_SAMPLES=DIR it also writes the pictures there to look at. */
+static void render_size(int W, int H, ov_font *font, const char *tag)
 {
-    enum { W = 2000, H = 1000 };
-    uint8_t *rgb = calloc((size_t)W * H * 3, 1);
-    ck_assert_ptr_nonnull(rgb);
-    const char *names[] = {"normal", "a very long defect type name that is cut in the legend"};
-    overlay_input in = {.rgb = rgb, .width = W, .height = H, .class_names = names,
-                        .class_count = 2, .score = 0.1f, .decision = INSP_DECISION_OK};
+    size_t npx = (size_t)W * H;
+    uint8_t *grey = malloc(npx);
+    float *amap = calloc(npx, sizeof *amap);
+    uint16_t *lab = calloc(npx, sizeof *lab);
+    ck_assert(grey && amap && lab);
+    for (size_t i = 0; i < npx; i++)
+        grey[i] = (uint8_t)(90 + (i % (size_t)W) * 80 / (size_t)W);
+    enum { NR = 12 };
+    insp_region reg[NR];
+    const char *names[] = {"normal", "scratch", "hole", "glaze bubble", "faulty imprint"};
+    for (int i = 0; i < NR; i++) {
+        int bw = W / 16 > 2 ? W / 16 : 2, bh = H / 20 > 2 ? H / 20 : 2;
+        int x = (int)((long)W * (i % 4 * 2 + 1) / 9), y = (int)((long)H * (i / 4 * 3 + 1) / 10);
+        if (i == NR - 1)   /* one region at the right edge: its label must not be cut */
+            x = W - bw, y = H / 2;
+        reg[i] = (insp_region){.struct_size = sizeof reg[i], .class_id = 1 + i % 4, .x = x, .y = y,
+                               .w = bw, .h = bh, .area = (int64_t)bw * bh, .max_score = 3, .mean_score = 3};
+        for (int yy = y; yy < y + bh; yy++)
+            for (int xx = x; xx < x + bw; xx++) {
+                amap[(size_t)yy * W + xx] = 3.5f;
+                lab[(size_t)yy * W + xx] = (uint16_t)reg[i].class_id;
+            }
+    }
+    insp_image iv = {.struct_size = sizeof iv, .width = W, .height = H, .channels = 1,
+                     .pixel = INSP_PIX_U8, .row_stride = W, .data = grey};
+    insp_image av = {.struct_size = sizeof av, .width = W, .height = H, .channels = 1,
+                     .pixel = INSP_PIX_F32, .row_stride = (ptrdiff_t)W * 4, .data = amap, .roi_w = W, .roi_h = H};
+    insp_image lv = av;
+    lv.pixel = INSP_PIX_U16;
+    lv.row_stride = (ptrdiff_t)W * 2;
+    lv.data = lab;
+    overlay_input in = {.image = &iv, .anomaly = &av, .labels = &lv, .pixel_threshold = 2.95f,
+                        .image_threshold = 0.7f, .heat_floor = -1, .regions = reg, .region_count = NR,
+                        .class_names = names, .class_count = 5, .score = 0.731f,
+                        .decision = INSP_DECISION_NG, .title = "crack/demo_00_metal_glaze.png",
+                        .reason = "NG: score 0.731 >= image threshold 0.700; 12 regions over pixel "
+                                  "threshold 2.95 and at least 150 px: 3 scratch, 3 hole, 3 glaze "
+                                  "bubble, 3 faulty imprint", .font = font};
     overlay_image o;
     char err[256];
-    ck_assert_int_eq(overlay_render(&in, &o, err, sizeof err), 0);
-    ck_assert_int_eq(o.scale, 3);
-    ck_assert_int_eq(o.width, W);
+    ck_assert_msg(overlay_render(&in, &o, err, sizeof err) == 0, "%dx%d: %s", W, H, err);
+    /* Within the writer's limits, never larger than needed. */
+    ck_assert_int_le((int64_t)o.width * o.height, IO_MAX_PIXELS);
+    ck_assert_int_le(o.width, IO_MAX_SIDE);
+    ck_assert_int_le(o.height, IO_MAX_SIDE);
+    ck_assert_int_eq(o.image_w, (int)(((int64_t)W * o.zoom_num + o.zoom_den - 1) / o.zoom_den));
+    int longest = o.image_w > o.image_h ? o.image_w : o.image_h;
+    ck_assert_msg(longest >= 448, "%dx%d shown at only %d px", W, H, longest);
+    /* Text scales with the picture: legible when fitted to a 1000-px screen. */
+    ck_assert_int_ge(o.text_px, 13);
+    ck_assert_msg(o.text_px * 1000 / (o.width > o.height ? o.width : o.height) >= 12 ||
+                  o.text_px >= 13, "text %d px on %dx%d", o.text_px, o.width, o.height);
+    /* The panel grows the picture by a bounded share. */
+    ck_assert_msg(o.image_y <= o.image_h / 3 + 10 * o.text_px, "panel %d px over %d px", o.image_y, o.image_h);
+    /* Labels inside the image and never overlapping; every region has a box and most a label. */
+    ck_assert_int_eq(o.n_labels + o.unlabelled, NR);
+    for (int i = 0; i < o.n_labels; i++) {
+        overlay_rect r = o.label_rect[i];
+        ck_assert(r.x >= o.image_x && r.y >= o.image_y && r.x + r.w <= o.image_x + o.image_w &&
+                  r.y + r.h <= o.image_y + o.image_h);
+        for (int j = 0; j < i; j++) {
+            overlay_rect q = o.label_rect[j];
+            ck_assert(!(r.x < q.x + q.w && q.x < r.x + r.w && r.y < q.y + q.h && q.y < r.y + r.h));
+        }
+    }
+    ck_assert_int_ge(o.n_labels, NR / 2);
+    const char *dir = getenv("INSP_OVERLAY_SAMPLES");
+    if (dir && dir[0]) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/overlay_%s_%dx%d.png", dir, tag, W, H);
+        ck_assert_msg(io_write_png_rgb8(path, o.rgb, o.width, o.height, err, sizeof err) == 0, "%s", err);
+    }
+    overlay_free(&o);
+    free(grey);
+    free(amap);
+    free(lab);
+}
+
+static const int overlay_sizes[][2] = {{64, 64}, {200, 120}, {640, 480}, {2048, 2048}, {4096, 1024},
+                                       {16384, 16384}};
+
+START_TEST(test_overlay_sizes)
+{
+    /* FreeType with the packaged font when present, and the bitmap fallback, at every size. */
+    char note[512];
+    ov_font *ft = ov_font_open(NULL, note, sizeof note);
+    ck_assert_ptr_nonnull(ft);
+    ov_font *bm = ov_font_open("/nonexistent/font.ttf", note, sizeof note);
+    ck_assert(ov_font_is_bitmap(bm));
+    ck_assert_ptr_nonnull(strstr(note, "bitmap"));
+    int W = overlay_sizes[_i][0], H = overlay_sizes[_i][1];
+    render_size(W, H, ft, ov_font_is_bitmap(ft) ? "bitmap" : "ft");
+    if (W <= 2048)
+        render_size(W, H, bm, "bitmap");
+    ov_font_close(ft);
+    ov_font_close(bm);
+}
+END_TEST
+
+START_TEST(test_overlay_writer_limit)
+{
+    /* A picture that would exceed the canvas limit is reduced by a whole factor, as happens at
+     * 16384 x 16384 against IO_MAX_PIXELS; the map's maximum survives the reduction. */
+    enum { W = 1000, H = 1000 };
+    uint8_t *rgb = calloc((size_t)W * H * 3, 1);
+    float *amap = calloc((size_t)W * H, sizeof *amap);
+    ck_assert(rgb && amap);
+    amap[500 * W + 501] = 4.0f;   /* one hot pixel */
+    insp_image iv = rgb_view(rgb, W, H);
+    insp_image av = {.struct_size = sizeof av, .width = W, .height = H, .channels = 1,
+                     .pixel = INSP_PIX_F32, .row_stride = W * 4, .data = amap, .roi_w = W, .roi_h = H};
+    const char *names[] = {"normal", "scratch"};
+    overlay_input in = {.image = &iv, .anomaly = &av, .pixel_threshold = 2, .image_threshold = 0.5f,
+                        .heat_floor = -1, .class_names = names, .class_count = 2, .score = 0.2f,
+                        .decision = INSP_DECISION_OK, .max_pixels = (int64_t)W * H};
+    overlay_image o;
+    char err[256];
+    ck_assert_msg(overlay_render(&in, &o, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(o.zoom_num, 1);
+    ck_assert_int_eq(o.zoom_den, 2);
+    ck_assert_int_le((int64_t)o.width * o.height, (int64_t)W * H);
+    const uint8_t *p = o.rgb + ((size_t)(o.image_y + 250) * (size_t)o.width + (size_t)(o.image_x + 250)) * 3;
+    ck_assert_msg(p[0] > 60 && p[1] < 30, "the hot pixel vanished in the reduction: %d,%d,%d", p[0], p[1], p[2]);
     overlay_free(&o);
     free(rgb);
+    free(amap);
 }
 END_TEST
 
@@ -604,8 +771,9 @@ START_TEST(test_cli_run_options)
     ck_assert_int_eq(c.threads, 4);
     ck_assert_int_eq(c.quiet, 1);
     ck_assert_int_eq(c.n_params, 2);
-    ck_assert_str_eq(c.params[0], "pixel_threshold=1.5");
-    ck_assert_str_eq(c.params[1], "image_threshold=0.4");
+    ck_assert_str_eq(c.params[0].key, "pixel_threshold");
+    ck_assert_str_eq(c.params[0].value, "1.5");
+    ck_assert_str_eq(c.params[1].arg, "image_threshold=0.4");
     ck_assert_int_eq(c.has_roi, 1);
     ck_assert_int_eq(c.roi[0], 1);
     ck_assert_int_eq(c.roi[3], 40);
@@ -733,19 +901,19 @@ START_TEST(test_insp_end_to_end)
 
     /* 0: all OK; the default module next to insp is used. */
     ck_assert_int_eq(insp("run --recipe recipe.yaml dark.png"), INSP_EXIT_OK);
-    ck_assert_ptr_nonnull(strstr(slurp_text(tmp("out.txt")), "[1/1] dark.png: score="));
+    ck_assert_ptr_nonnull(strstr(slurp_text(tmp("out.txt")), "[1/1] dark.png: OK  score "));
     /* 1: one NG; files for each image, repeated stems disambiguated. */
     ck_assert_int_eq(insp("run --module fake_good.so --recipe recipe.yaml --out res "
                           "dark.png bad.png sub/dark.png"), INSP_EXIT_NG);
-    const char *files[] = {"res/bad.json", "res/bad_anomaly.tif", "res/bad_labels.tif",
-                           "res/bad_overlay.png", "res/dark.json", "res/dark_2.json",
-                           "res/summary.json"};
+    const char *files[] = {"res/bad.png.json", "res/bad.png.anomaly.tif", "res/bad.png.labels.tif",
+                           "res/bad.png.overlay.png", "res/dark.png.json", "res/sub/dark.png.json",
+                           "res/sub/dark.png.overlay.png", "res/summary.json", "res/summary.csv"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         struct stat st;
         ck_assert_msg(stat(tmp(files[i]), &st) == 0 && st.st_size > 0, "missing %s", files[i]);
     }
     /* The per-image JSON is valid and carries the odd type name intact. */
-    const char *text = slurp_text(tmp("res/bad.json"));
+    const char *text = slurp_text(tmp("res/bad.png.json"));
     dp_json *doc;
     dp_err e;
     ck_assert_msg(dp_json_parse(text, strlen(text), "bad.json", &doc, &e) == DP_OK, "%s", e.msg);
@@ -764,7 +932,7 @@ START_TEST(test_insp_end_to_end)
     /* The anomaly map round-trips: the bright block reads 4.0. */
     io_image map;
     char err[256];
-    ck_assert_msg(io_read_image(tmp("res/bad_anomaly.tif"), &map, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(io_read_image(tmp("res/bad.png.anomaly.tif"), &map, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(map.pixel, IO_F32);
     ck_assert_float_eq(((float *)map.data)[12 * 48 + 18], 4.0f);
     ck_assert_float_lt(((float *)map.data)[12 * 48 + 30], 1.0f);
@@ -773,7 +941,7 @@ START_TEST(test_insp_end_to_end)
     ck_assert_msg(dp_json_parse(text, strlen(text), "summary", &doc, &e) == DP_OK, "%s", e.msg);
     ck_assert_int_eq(dp_json_get(doc, "ng")->integer, 1);
     ck_assert_int_eq(dp_json_get(doc, "exit_code")->integer, 1);
-    ck_assert_str_eq(dp_json_get(&dp_json_get(doc, "results")->items[2], "stem")->string, "dark_2");
+    ck_assert_str_eq(dp_json_get(&dp_json_get(doc, "results")->items[2], "name")->string, "sub/dark.png");
     dp_json_free(doc);
 
     /* 4: an unreadable image among good ones; the others still run. */
@@ -782,7 +950,7 @@ START_TEST(test_insp_end_to_end)
                      INSP_EXIT_IMAGE);
     text = slurp_text(tmp("out.txt"));
     ck_assert_ptr_nonnull(strstr(text, "[2/3] junk.png: FAILED"));
-    ck_assert_ptr_nonnull(strstr(text, "[3/3] dark.png: score="));
+    ck_assert_ptr_nonnull(strstr(text, "[3/3] dark.png: OK"));
     /* 4 also for a plugin-refused image (ROI outside), with the plugin's message. */
     ck_assert_int_eq(insp("run --module fake_good.so --recipe recipe.yaml --roi 40,0,20,5 dark.png"),
                      INSP_EXIT_IMAGE);
@@ -797,9 +965,13 @@ START_TEST(test_insp_end_to_end)
     ck_assert_int_eq(insp("run --module fake_good.so --recipe recipe.yaml --set nope=1 dark.png"),
                      INSP_EXIT_USAGE);
     ck_assert_ptr_nonnull(strstr(slurp_text(tmp("out.txt")), "parameter nope"));
+    /* a misspelt standard name is refused before the plugin is even loaded */
+    ck_assert_int_eq(insp("run --module fake_major.so --recipe recipe.yaml --set image_treshold=0.5 dark.png"),
+                     INSP_EXIT_USAGE);
+    ck_assert_ptr_nonnull(strstr(slurp_text(tmp("out.txt")), "did you mean image_threshold?"));
     /* --set reaches the tool: a high image threshold turns the NG part OK. */
     ck_assert_int_eq(insp("run --module fake_good.so --recipe recipe.yaml -q "
-                          "--set image_threshold=0.9999 bad.png"), INSP_EXIT_OK);
+                          "--set image_threshold=0.9999 --set thresholds.pixel=4 bad.png"), INSP_EXIT_OK);
     ck_assert_str_eq(slurp_text(tmp("out.txt")), "");
     /* info. */
     ck_assert_int_eq(insp("info fake_good.so --recipe recipe.yaml"), INSP_EXIT_OK);
@@ -812,11 +984,337 @@ START_TEST(test_insp_end_to_end)
 }
 END_TEST
 
+
+/* ---------- issue 10/11 host items ---------- */
+
+START_TEST(test_cli_set_checks)
+{
+    insp_cli c;
+    char err[512];
+    /* A 511-byte and a 600-byte key: a usage error, never a crash (was SIGSEGV). */
+    static char arg[700];
+    for (int len = 65; len <= 600; len += 446) {
+        memset(arg, 'k', (size_t)len);
+        snprintf(arg + len, sizeof arg - (size_t)len, "=1");
+        ck_assert_int_eq(parse(&c, err, sizeof err, "run", "--recipe", "r", "--set", arg, "a.png", NULL), -1);
+        ck_assert_msg(strstr(err, "too long"), "%s", err);
+    }
+    /* Recipe names are accepted and mapped to the runtime names. */
+    ck_assert_int_eq(parse(&c, err, sizeof err, "run", "--recipe", "r", "--set", "thresholds.image=0.6",
+                           "--set", "threads=3", "--set", "thresholds.min_region_area=10",
+                           "--set", "thresholds.pixel=1.5", "--set", "my_plugin_knob=x", "a.png", NULL), 0);
+    ck_assert_str_eq(c.params[0].key, "image_threshold");
+    ck_assert_str_eq(c.params[0].value, "0.6");
+    ck_assert_str_eq(c.params[1].key, "num_threads");
+    ck_assert_str_eq(c.params[2].key, "min_region_area");
+    ck_assert_str_eq(c.params[3].key, "pixel_threshold");
+    ck_assert_str_eq(c.params[4].key, "my_plugin_knob");   /* the plugin's own: checked later */
+    ck_assert_int_eq(c.params[4].standard, 0);
+    insp_cli_free(&c);
+    /* Values of standard names are checked here, before any model loads. */
+    static const char *const bad[][2] = {
+        {"image_threshold=abc", "not a decimal number from 0 to 1"},
+        {"thresholds.image=1.5", "thresholds.image: '1.5'"},
+        {"image_threshold=0x1p-2", "not a decimal"},
+        {"pixel_threshold=-1", ">= 0"},
+        {"pixel_threshold=nan", "not a decimal"},
+        {"min_region_area=2.5", "whole number"},
+        {"num_threads=0", "1 to 4096"},
+        {"image_treshold=0.5", "did you mean image_threshold?"},
+        {"threshold.image=0.5", "did you mean thresholds.image?"},
+        {"bad key=1", "may only contain"},
+        {"=1", "needs KEY=VALUE"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(parse(&c, err, sizeof err, "run", "--recipe", "r", "--set", bad[i][0], "a.png", NULL), -1);
+        ck_assert_msg(strstr(err, bad[i][1]), "%s: '%s' lacks '%s'", bad[i][0], err, bad[i][1]);
+    }
+    ck_assert_str_eq(insp_cli_param_name("thresholds.image"), "image_threshold");
+    ck_assert_str_eq(insp_cli_param_name("other"), "other");
+}
+END_TEST
+
+START_TEST(test_cli_range_keeps_meaning)
+{
+    insp_cli c;
+    char err[512];
+    static const char *const bad[] = {"0:1e-50", "0:1e39", "-1e39:0", "1:1.00000001", "nan:1",
+                                      "0:inf", "0x10:20", "5", "0:", "1e-45:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(parse(&c, err, sizeof err, "run", "--recipe", "r", "--range", bad[i], "a.png", NULL) == -1,
+                      "--range %s accepted", bad[i]);
+        ck_assert_msg(strstr(err, "--range needs LO:HI"), "%s", err);
+    }
+    ck_assert_int_eq(parse(&c, err, sizeof err, "run", "--recipe", "r", "--range", "-0.5:1e3", "a.png", NULL), 0);
+    ck_assert_float_eq(c.range[0], -0.5f);
+    ck_assert_float_eq(c.range[1], 1000.0f);
+    insp_cli_free(&c);
+}
+END_TEST
+
+START_TEST(test_cli_recipe_where_plugin_expected)
+{
+    insp_cli c;
+    char err[512];
+    ck_assert_int_eq(parse(&c, err, sizeof err, "info", "recipes/demo.yaml", NULL), -1);
+    ck_assert_msg(strstr(err, "is a recipe, not a plugin; type: insp info --recipe recipes/demo.yaml"), "%s", err);
+    ck_assert_int_eq(parse(&c, err, sizeof err, "run", "r.yml", "a.png", NULL), -1);
+    ck_assert_msg(strstr(err, "did you mean --recipe r.yml?"), "%s", err);
+    ck_assert_int_eq(parse(&c, err, sizeof err, "run", "--recipe", "r", "--jsonl", "--csv", "-", "a", NULL), -1);
+    ck_assert_int_eq(parse(&c, err, sizeof err, "run", "--version", NULL), 0);
+    ck_assert_int_eq(c.command, INSP_CMD_VERSION);
+    insp_cli_free(&c);
+}
+END_TEST
+
+static void touch(const char *rel)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp(rel));
+    for (char *p = path + strlen(tmpdir) + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(path, 0777);
+            *p = '/';
+        }
+    write_text(path, "x");
+}
+
+static const char *input_name(const insp_inputs *in, int i)
+{
+    ck_assert_int_lt(i, in->count);
+    return in->items[i].name;
+}
+
+START_TEST(test_inputs_folders_and_names)
+{
+    REQUIRE_BUILT();
+    touch("ds/test/good/000.png");
+    touch("ds/test/crack/000.png");
+    touch("ds/test/crack/001.JPG");
+    touch("ds/test/crack/001_mask.png");
+    touch("ds/test/crack/notes.txt");
+    touch("ds/test/b.bmp");
+    ck_assert_int_eq(mkfifo(tmp("ds/test/crack/pipe.png"), 0666), 0);
+    insp_inputs in;
+    char err[512];
+    const char *dir[] = {tmp("ds/test")};
+    ck_assert_msg(insp_inputs_collect(dir, 1, NULL, 0, &in, err, sizeof err) == 0, "%s", err);
+    /* recursive, sorted byte-wise, folders kept, the FIFO and the text file skipped */
+    ck_assert_int_eq(in.count, 5);
+    ck_assert_str_eq(input_name(&in, 0), "b.bmp");
+    ck_assert_str_eq(input_name(&in, 1), "crack/000.png");
+    ck_assert_str_eq(input_name(&in, 2), "crack/001.JPG");
+    ck_assert_str_eq(input_name(&in, 3), "crack/001_mask.png");
+    ck_assert_str_eq(input_name(&in, 4), "good/000.png");
+    ck_assert_int_eq(in.skipped, 2);
+    insp_inputs_free(&in);
+    const char *ex[] = {"*_mask.png", "good/*"};
+    ck_assert_int_eq(insp_inputs_collect(dir, 1, ex, 2, &in, err, sizeof err), 0);
+    ck_assert_int_eq(in.count, 3);
+    ck_assert_str_eq(input_name(&in, 2), "crack/001.JPG");
+    insp_inputs_free(&in);
+    /* files given one by one: names relative to their deepest common folder, the same stem in
+     * two folders stays apart, a repeated file is inspected once */
+    const char *files[] = {tmp("ds/test/crack/000.png"), tmp("ds/test/good/000.png"),
+                           tmp("ds/test/good/../crack/000.png")};
+    ck_assert_int_eq(insp_inputs_collect(files, 3, NULL, 0, &in, err, sizeof err), 0);
+    ck_assert_int_eq(in.count, 2);
+    ck_assert_int_eq(in.duplicates, 1);
+    ck_assert_str_eq(input_name(&in, 0), "crack/000.png");
+    ck_assert_str_eq(input_name(&in, 1), "good/000.png");
+    insp_inputs_free(&in);
+    const char *one[] = {tmp("ds/test/crack/000.png")};
+    ck_assert_int_eq(insp_inputs_collect(one, 1, NULL, 0, &in, err, sizeof err), 0);
+    ck_assert_str_eq(input_name(&in, 0), "000.png");
+    insp_inputs_free(&in);
+    /* a folder with only a subfolder keeps that subfolder in the names */
+    touch("ds2/only/a.png");
+    const char *d2[] = {tmp("ds2")};
+    ck_assert_int_eq(insp_inputs_collect(d2, 1, NULL, 0, &in, err, sizeof err), 0);
+    ck_assert_str_eq(input_name(&in, 0), "only/a.png");
+    insp_inputs_free(&in);
+    /* names that would take the run's own files are refused up front */
+    touch("ds3/summary");
+    const char *s1[] = {tmp("ds3/summary")};
+    ck_assert_int_eq(insp_inputs_collect(s1, 1, NULL, 0, &in, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "summary.json, the run's own file"), "%s", err);
+    touch("ds4/summary.json/a.png");
+    touch("ds4/b.png");
+    const char *s2[] = {tmp("ds4")};
+    ck_assert_int_eq(insp_inputs_collect(s2, 1, NULL, 0, &in, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "rename it"), "%s", err);
+    /* a folder without images */
+    ck_assert_int_eq(mkdir(tmp("empty"), 0777), 0);
+    const char *s3[] = {tmp("empty")};
+    ck_assert_int_eq(insp_inputs_collect(s3, 1, NULL, 0, &in, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "holds no images"), "%s", err);
+    ck_assert(insp_is_image_name("a.TIFF") && insp_is_image_name("x.jpeg") && !insp_is_image_name(".png"));
+}
+END_TEST
+
+START_TEST(test_recipe_hint_caret)
+{
+    REQUIRE_BUILT();
+    write_text(tmp("bad.yaml"), "recipe_version: 1\nproduct: Bracket: BR-220\n\tdefects: [a]\n");
+    char msg[512], out[2048];
+    snprintf(msg, sizeof msg, "%s:2:17: YAML syntax error: mapping values are not allowed in this context",
+             tmp("bad.yaml"));
+    ck_assert_int_eq(insp_recipe_hint(tmp("bad.yaml"), msg, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "insp: hint: usually an unquoted value that contains ': '"), "%s", out);
+    ck_assert_msg(strstr(out, "      2 | product: Bracket: BR-220\n        |                 ^\n"), "%s", out);
+    /* tabs are shown, one column each */
+    snprintf(msg, sizeof msg, "%s:3:1: YAML syntax error: found character that cannot start any token",
+             tmp("bad.yaml"));
+    ck_assert_int_eq(insp_recipe_hint(tmp("bad.yaml"), msg, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "tab") && strstr(out, "| \xe2\x86\x92" "defects: [a]\n        | ^\n"), "%s", out);
+    /* other messages, other files: nothing */
+    ck_assert_int_eq(insp_recipe_hint(tmp("bad.yaml"), "no position here", out, sizeof out), -1);
+    ck_assert_str_eq(out, "");
+    ck_assert_ptr_nonnull(insp_yaml_problem_hint("did not find expected key"));
+    ck_assert_ptr_null(insp_yaml_problem_hint("something else"));
+}
+END_TEST
+
+/* Runs insp with stdout and stderr in separate files; returns the exit code. */
+static int insp2(const char *args)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cd '%s' && timeout 60 ./insp %s > stdout.txt 2> stderr.txt", tmpdir, args);
+    int st = system(cmd);
+    ck_assert_msg(WIFEXITED(st), "insp did not exit normally: %d", st);
+    ck_assert_msg(WEXITSTATUS(st) != 124, "insp hung: %s", args);
+    return WEXITSTATUS(st);
+}
+
+START_TEST(test_insp_never_blocks_on_fifos)
+{
+    REQUIRE_BUILT();
+    make_png("ok.png", 20, -1);
+    ck_assert_int_eq(mkfifo(tmp("fifo.png"), 0666), 0);
+    ck_assert_int_eq(insp2("run --module fake_good.so --recipe recipe.yaml fifo.png ok.png"), INSP_EXIT_IMAGE);
+    const char *text = slurp_text(tmp("stderr.txt"));
+    ck_assert_msg(strstr(text, "fifo.png: FAILED (read): fifo.png: is a FIFO (named pipe), not a regular file"), "%s", text);
+    ck_assert_ptr_nonnull(strstr(text, "[2/2] ok.png: OK"));
+    ck_assert_int_eq(insp2("run --module fake_good.so --recipe recipe.yaml --mask fifo.png ok.png"), INSP_EXIT_SETUP);
+    ck_assert_ptr_nonnull(strstr(slurp_text(tmp("stderr.txt")), "--mask: fifo.png: is a FIFO"));
+}
+END_TEST
+
+START_TEST(test_insp_machine_readable)
+{
+    REQUIRE_BUILT();
+    mkdir(tmp("m"), 0777);
+    make_png("m/dark.png", 20, -1);
+    make_png("m/bad.png", 20, 17);
+    make_png("m/summary.png", 20, 17);
+    ck_assert_int_eq(insp2("run --module fake_good.so --recipe recipe.yaml --jsonl --out mres "
+                           "--csv m.csv m"), INSP_EXIT_NG);
+    /* stdout: one JSON record per line, images in order, then the summary */
+    char *text = slurp_text(tmp("stdout.txt"));
+    const char *names[] = {"bad.png", "dark.png", "summary.png"};
+    int line = 0;
+    for (char *p = text, *nl; *p; p = nl + 1, line++) {
+        nl = strchr(p, '\n');
+        ck_assert_ptr_nonnull(nl);
+        *nl = '\0';
+        dp_json *doc;
+        dp_err e;
+        ck_assert_msg(dp_json_parse(p, strlen(p), "jsonl", &doc, &e) == DP_OK, "line %d: %s", line, e.msg);
+        if (line < 3) {
+            ck_assert_str_eq(dp_json_get(doc, "type")->string, "image");
+            ck_assert_str_eq(dp_json_get(doc, "name")->string, names[line]);
+            const dp_json *reason = dp_json_get(doc, "reason");
+            ck_assert_ptr_nonnull(reason);
+            const dp_json *thr = dp_json_get(doc, "thresholds");
+            ck_assert_double_eq_tol(dp_json_get(thr, "image")->number, 0.5, 1e-6);
+            ck_assert_double_eq_tol(dp_json_get(thr, "pixel")->number, 2.0, 1e-6);
+            ck_assert_int_eq(dp_json_get(thr, "min_region_area")->integer, 1);
+            const dp_json *map = dp_json_get(doc, "map");
+            if (line != 1) {   /* bad.png, summary.png: the bright block reads 4.0 */
+                ck_assert_str_eq(dp_json_get(doc, "decision")->string, "NG");
+                ck_assert_double_eq_tol(dp_json_get(map, "max")->number, 4.0, 1e-6);
+                ck_assert_msg(strstr(dp_json_get(reason, "text")->string,
+                                     "NG: score 0.999 >= image threshold 0.500; 1 region over pixel threshold 2 and at least 1 px: 1 say"),
+                              "%s", dp_json_get(reason, "text")->string);
+                ck_assert_int_eq(dp_json_get(reason, "regions")->integer, 1);
+                ck_assert_int_eq(dp_json_get(&dp_json_get(doc, "regions")->items[0], "id")->integer, 1);
+                ck_assert_int_eq(dp_json_get(&dp_json_get(reason, "region_types")->items[0], "class_id")->integer, 2);
+            } else {
+                ck_assert_str_eq(dp_json_get(doc, "decision")->string, "OK");
+                ck_assert_msg(strstr(dp_json_get(reason, "text")->string, "OK: score 0.078 < image threshold 0.500; no region"),
+                              "%s", dp_json_get(reason, "text")->string);
+            }
+            ck_assert_ptr_nonnull(dp_json_get(dp_json_get(doc, "timing_ms"), "inspect"));
+            char want[64];
+            snprintf(want, sizeof want, "%s.overlay.png", names[line]);
+            ck_assert_str_eq(dp_json_get(dp_json_get(doc, "outputs"), "overlay")->string, want);
+        } else {
+            ck_assert_int_eq(line, 3);
+            ck_assert_str_eq(dp_json_get(doc, "type")->string, "summary");
+            ck_assert_int_eq(dp_json_get(doc, "ng")->integer, 2);
+            ck_assert_ptr_nonnull(dp_json_get(dp_json_get(doc, "timing_ms"), "load"));
+        }
+        dp_json_free(doc);
+    }
+    ck_assert_int_eq(line, 4);
+    /* summary.png's record and the run summary do not collide */
+    text = slurp_text(tmp("mres/summary.png.json"));
+    ck_assert_ptr_nonnull(strstr(text, "\"type\": \"image\""));
+    text = slurp_text(tmp("mres/summary.json"));
+    ck_assert_ptr_nonnull(strstr(text, "\"type\": \"summary\""));
+    /* the CSV: header and one row per image, same in --out and --csv */
+    text = slurp_text(tmp("m.csv"));
+    ck_assert_msg(strncmp(text, "image,name,status,decision,score,image_threshold,map_max,pixel_threshold,", 70) == 0, "%s", text);
+    ck_assert_ptr_nonnull(strstr(text, "\"m/bad.png\",\"bad.png\",\"ok\",\"NG\",0.999"));
+    ck_assert_ptr_nonnull(strstr(text, ",0.5,4,2,1,1,\"NG: score 0.999 >= image threshold 0.500;"));
+    int rows = 0;
+    for (const char *p = text; *p; p++)
+        rows += *p == '\n';
+    ck_assert_int_eq(rows, 4);
+    char csv2[65536];
+    snprintf(csv2, sizeof csv2, "%s", text);
+    ck_assert_str_eq(slurp_text(tmp("mres/summary.csv")), csv2);
+    /* stderr: progress with the reason, and the separate times */
+    text = slurp_text(tmp("stderr.txt"));
+    ck_assert_msg(strstr(text, "[1/3] bad.png: NG  score 0.999 >= 0.500; 1 region: 1 say"), "%s", text);
+    ck_assert_ptr_nonnull(strstr(text, "insp: time: load "));
+    ck_assert_ptr_nonnull(strstr(text, " ms/image"));
+    /* -q silences progress; --csv - writes the CSV to stdout */
+    ck_assert_int_eq(insp2("run -q --module fake_good.so --recipe recipe.yaml --csv - m/dark.png"), INSP_EXIT_OK);
+    ck_assert_str_eq(slurp_text(tmp("stderr.txt")), "");
+    ck_assert_ptr_nonnull(strstr(slurp_text(tmp("stdout.txt")), "\"m/dark.png\",\"dark.png\",\"ok\",\"OK\""));
+}
+END_TEST
+
+START_TEST(test_insp_version_verbose_info)
+{
+    REQUIRE_BUILT();
+    make_png("v.png", 20, 17);
+    ck_assert_int_eq(insp2("--version"), 0);
+    char *text = slurp_text(tmp("stdout.txt"));
+    ck_assert_msg(strstr(text, "insp " INSP_HOST_VERSION " (dapo-inspect reference host), plugin ABI 1.0"), "%s", text);
+    ck_assert_ptr_nonnull(strstr(text, "plugin org.dapo-inspect.fake 0.0.1"));
+    ck_assert_int_eq(insp2("run -v --module fake_good.so --recipe recipe.yaml --out vres v.png"), INSP_EXIT_NG);
+    text = slurp_text(tmp("stderr.txt"));
+    ck_assert_msg(strstr(text, "insp: plugin org.dapo-inspect.fake 0.0.1 from"), "%s", text);
+    ck_assert_ptr_nonnull(strstr(text, "read 48x32, 3 channels u8"));
+    ck_assert_ptr_nonnull(strstr(text, "  inspect "));
+    ck_assert_ptr_nonnull(strstr(text, "  #1 say \"hi\" \\ back: box 17,10 5x6"));
+    ck_assert_ptr_nonnull(strstr(text, "overlay font: "));
+    ck_assert_ptr_nonnull(strstr(text, "  wrote vres/v.png.{json,overlay.png,anomaly.tif,labels.tif}"));
+    ck_assert_int_eq(insp2("info recipe.yaml"), INSP_EXIT_USAGE);
+    ck_assert_ptr_nonnull(strstr(slurp_text(tmp("stderr.txt")), "type: insp info --recipe recipe.yaml"));
+    ck_assert_int_eq(insp2("info --module fake_good.so --recipe recipe.yaml"), 0);
+    ck_assert_ptr_nonnull(strstr(slurp_text(tmp("stdout.txt")), "image_threshold  0.5        (recipe: thresholds.image)"));
+}
+END_TEST
+
 Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
     TCase *tc = tcase_create("loader");
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 900);
     tcase_add_unchecked_fixture(tc, build_all, remove_all);
     tcase_add_test(tc, test_loader_accepts_good);
     tcase_add_test(tc, test_loader_refuses_wrong_major);
@@ -828,7 +1326,8 @@ Suite *loader_suite(void)
     tcase_add_test(tc, test_loader_arguments_and_truncation);
     tcase_add_test(tc, test_loader_bare_name_is_current_directory);
     tcase_add_test(tc, test_overlay_synthetic);
-    tcase_add_test(tc, test_overlay_large_image_scales_text);
+    tcase_add_loop_test(tc, test_overlay_sizes, 0, (int)(sizeof overlay_sizes / sizeof overlay_sizes[0]));
+    tcase_add_test(tc, test_overlay_writer_limit);
     tcase_add_test(tc, test_overlay_base_conversion);
     tcase_add_test(tc, test_json_escaping);
     tcase_add_test(tc, test_json_structure);
@@ -837,6 +1336,14 @@ Suite *loader_suite(void)
     tcase_add_test(tc, test_cli_info_and_help);
     tcase_add_loop_test(tc, test_cli_usage_errors, 0, (int)(sizeof bad_lines / sizeof bad_lines[0]));
     tcase_add_test(tc, test_insp_end_to_end);
+    tcase_add_test(tc, test_cli_set_checks);
+    tcase_add_test(tc, test_cli_range_keeps_meaning);
+    tcase_add_test(tc, test_cli_recipe_where_plugin_expected);
+    tcase_add_test(tc, test_inputs_folders_and_names);
+    tcase_add_test(tc, test_recipe_hint_caret);
+    tcase_add_test(tc, test_insp_never_blocks_on_fifos);
+    tcase_add_test(tc, test_insp_machine_readable);
+    tcase_add_test(tc, test_insp_version_verbose_info);
     suite_add_tcase(s, tc);
     return s;
 }

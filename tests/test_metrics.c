@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../calibration/metrics.h"
+#include "metrics.h"
 
 #define EPS 1e-12
 

@@ -404,14 +404,14 @@ START_TEST(cli_with_plugin)
     ck_assert(WIFEXITED(rc));
     printf("  insp run exit code %d\n", WEXITSTATUS(rc));
     ck_assert(WEXITSTATUS(rc) == 0 || WEXITSTATUS(rc) == 1);
-    const char *files[] = { "a.json", "a_anomaly.tif", "a_labels.tif", "a_overlay.png", "c_gray.json", "summary.json" };
+    const char *files[] = { "a.png.json", "a.png.anomaly.tif", "a.png.labels.tif", "a.png.overlay.png", "c_gray.tif.json", "summary.json", "summary.csv" };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/out/%s", g_dir, files[i]);
         ck_assert_msg(access(path, R_OK) == 0, "missing %s", path);
     }
     char err[512];
     io_image map;
-    snprintf(path, sizeof path, "%s/out/a_anomaly.tif", g_dir);
+    snprintf(path, sizeof path, "%s/out/a.png.anomaly.tif", g_dir);
     ck_assert_msg(io_read_image(path, &map, err, sizeof err) == 0, "%s", err);
     ck_assert(map.pixel == IO_F32 && map.channels == 1 && map.width == 150 && map.height == 97);
     io_image_free(&map);
@@ -420,6 +420,26 @@ START_TEST(cli_with_plugin)
              build, module, g_dir, g_dir, golden_path("tiny/inputs/a.png"), g_dir);
     rc = system(cmd);
     ck_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 3);
+    /* the loader asks for passive OpenMP waits unless the host chose: insp (no OpenMP runtime of
+     * its own) reports what the plugin's runtime was loaded with */
+    const char *waits[][2] = { { "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT", "wait policy PASSIVE (OMP_WAIT_POLICY)" },
+                               { "env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active", "wait policy active (OMP_WAIT_POLICY)" } };
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s %s/insp info %s --recipe %s > %s/info.txt 2>&1", waits[i][0],
+                 build, module, recipe, g_dir);
+        rc = system(cmd);
+        ck_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+        snprintf(path, sizeof path, "%s/info.txt", g_dir);
+        FILE *f = fopen(path, "r");
+        ck_assert_ptr_nonnull(f);
+        char line[1024], runtime[1024] = "";
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "runtime", 7) == 0)
+                snprintf(runtime, sizeof runtime, "%s", line);
+        fclose(f);
+        printf("  insp info (%s): %s", waits[i][0], runtime);
+        ck_assert_msg(strstr(runtime, waits[i][1]) != NULL, "runtime line \"%s\" lacks \"%s\"", runtime, waits[i][1]);
+    }
 }
 END_TEST
 

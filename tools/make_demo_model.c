@@ -593,9 +593,10 @@ int main(int argc, char **argv)
         int64_t np = 0;
         for (size_t i = 0; i < clip.n; i++)
             np += numel(&clip.t[i]);
-        printf("%s: UNTRAINED %s demo model (seed %" PRIu64 "), %zu CLIP tensors "
-               "(%.1f M parameters, F16), %zu DAPO tensors (F32)\n",
-               outdir, cfg->name, seed, clip.n, (double)np / 1e6, dapo.n);
+        /* "demo model", not "demo demo model", for the default configuration */
+        printf("%s: UNTRAINED %s%smodel (seed %" PRIu64 "), %zu CLIP tensors "
+               "(%.1f M parameters, F16), %zu DAPO tensors (F32)\n", outdir, cfg->name,
+               strcmp(cfg->name, "demo") == 0 ? " " : " demo ", seed, clip.n, (double)np / 1e6, dapo.n);
     }
     free(ts.sum);
     free(ts.sumsq);
