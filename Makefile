@@ -21,6 +21,10 @@ TOOL_SRC   := $(wildcard tools/*.c)
 # Host side (sdk_shim): insp_main.c is the CLI's main; the rest is a host library that the CLI,
 # the tools and the tests link.
 HOST_SRC   := $(filter-out sdk_shim/insp_main.c,$(wildcard sdk_shim/*.c))
+# The HALCON layer (sdk_shim/halcon): the runtime stand-in and the dapoinspect operators. The
+# tests link both (and export the stand-in's API with -rdynamic, as libhalcon does, so that an
+# operator library loaded through HALCONEXTENSIONS resolves against it).
+HALCON_SRC := $(wildcard sdk_shim/halcon/*.c)
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 
 REL := build/rel
@@ -58,10 +62,10 @@ build/suites.inc: $(TEST_SRC)
 	@mkdir -p build
 	@for f in $(TEST_SRC); do n=$${f#tests/test_}; echo "SUITE($${n%.c})"; done > $@.tmp && mv $@.tmp $@
 
-$(REL)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(REL)/%.o) $(TESTLIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
-	$(CC) $(BASE) $(OPT) -Ibuild -Itests/support -o $@ tests/check_main.c $(filter %.o,$^) $(REL)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
-$(SANB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(SANB)/%.o) $(TESTLIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
-	$(CC) $(BASE) $(SAN) -Ibuild -Itests/support -o $@ tests/check_main.c $(filter %.o,$^) $(SANB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
+$(REL)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(REL)/%.o) $(TESTLIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(HALCON_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
+	$(CC) $(BASE) $(OPT) -rdynamic -Ibuild -Itests/support -o $@ tests/check_main.c $(filter %.o,$^) $(REL)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
+$(SANB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(SANB)/%.o) $(TESTLIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(HALCON_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
+	$(CC) $(BASE) $(SAN) -rdynamic -Ibuild -Itests/support -o $@ tests/check_main.c $(filter %.o,$^) $(SANB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
 
 $(REL)/tests/%.o $(SANB)/tests/%.o: BASE += -Itests/support
 
