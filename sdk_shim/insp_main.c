@@ -53,9 +53,16 @@ static void host_log(void *user, int32_t level, const char *msg)
     fprintf(stderr, "insp: plugin %s: %s\n", level >= 0 && level <= 3 ? names[level] : "log", msg);
 }
 
-/* "<dir of /proc/self/exe>/libdapo_inspect.so" into buf (caller-owned). */
+/* The plugin insp loads without --module, into buf (caller-owned): $DAPO_INSPECT_PLUGIN if set;
+ * else libdapo_inspect.so next to the insp binary (the build tree); else, in an installed insp
+ * (built with INSP_PLUGIN_DIR, see `make install`), the installed plugin. */
 static int default_module_path(char *buf, size_t cap)
 {
+    const char *env = getenv("DAPO_INSPECT_PLUGIN");
+    if (env && *env) {
+        int w = snprintf(buf, cap, "%s", env);
+        return w > 0 && (size_t)w < cap ? 0 : -1;
+    }
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0)
@@ -66,6 +73,11 @@ static int default_module_path(char *buf, size_t cap)
         return -1;
     *slash = '\0';
     int w = snprintf(buf, cap, "%s/%s", exe, DEFAULT_MODULE);
+#ifdef INSP_PLUGIN_DIR
+    struct stat sb;
+    if (w > 0 && (size_t)w < cap && stat(buf, &sb) != 0)
+        w = snprintf(buf, cap, "%s/%s", INSP_PLUGIN_DIR, DEFAULT_MODULE);
+#endif
     return w > 0 && (size_t)w < cap ? 0 : -1;
 }
 
