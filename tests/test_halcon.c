@@ -9,6 +9,7 @@
 #include <check.h>
 #include <math.h>
 #include <png.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <limits.h>
@@ -482,6 +483,45 @@ END_TEST
  * The operators on the fake plugin
  */
 
+struct worker {
+    const hs_tuple *tool;
+    Herror err;
+    double score;
+};
+
+/* Applies the tool three times to the same synthetic image (a thread of a HALCON program). */
+static void *apply_worker(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < 3; i++) {
+        hs_objs *img = hs_objs_new(), *out[3] = {hs_objs_new(), hs_objs_new(), hs_objs_new()};
+        hs_tuple *ctl = hs_tuple_new(), *oc[4] = {hs_tuple_new(), hs_tuple_new(), hs_tuple_new(),
+                                                  hs_tuple_new()};
+        uint8_t px[32 * 24];
+        for (int k = 0; k < 32 * 24; k++)
+            px[k] = (uint8_t)(k * 3);
+        const void *planes[1] = {px};
+        char msg[512];
+        hs_obj *o = hs_gen_image(BYTE_IMAGE, 32, 24, 1, planes, NULL, 0, msg, sizeof msg);
+        hs_objs_append(img, o);
+        hs_obj_unref(o);
+        hs_tuple_append_h(ctl, hs_tuple_get(w->tool, 0)->par.h);
+        w->err = hs_call(hs_find_operator("apply_inspection_tool"), &img, 1, out, 3, &ctl, 1, oc,
+                         4, msg, sizeof msg);
+        if (w->err == H_MSG_TRUE)
+            w->score = hs_tuple_get(oc[0], 0)->par.d;
+        hs_objs_free(img);
+        hs_tuple_free(ctl);
+        for (int k = 0; k < 3; k++)
+            hs_objs_free(out[k]);
+        for (int k = 0; k < 4; k++)
+            hs_tuple_free(oc[k]);
+        if (w->err != H_MSG_TRUE)
+            break;
+    }
+    return NULL;
+}
+
 START_TEST(operators_fake)
 {
     const char *plugin = fake_plugin();
@@ -599,6 +639,21 @@ START_TEST(operators_fake)
     c = apply(fl, tool);
     ck_assert_msg(c->err == H_MSG_TRUE, "%s", c->msg);
     call_free(c);
+
+    /* reentrant: one tool applied from several threads at once gives the same result */
+    enum { THREADS = 3 };
+    struct worker w[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){.tool = tool, .score = -1};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, apply_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(w[i].err == H_MSG_TRUE, "thread %d: %d", i, w[i].err);
+        ck_assert(w[i].score == w[0].score);
+    }
+    printf("  %d threads applying one tool: identical scores %.4f\n", THREADS, w[0].score);
 
     /* clear_inspection_tool, then every use is refused */
     c = call_new("clear_inspection_tool");
