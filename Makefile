@@ -163,4 +163,62 @@ calibrate-demo: all
 clean:
 	rm -rf build
 
+
+# --- halcon + packaging (issue 7) -------------------------------------------------------------
+# The HALCON layer (sdk_shim/halcon: the runtime stand-in and the dapoinspect operators), the
+# installed tree, the Debian package and the HALCON extension package. Tests: suites `halcon`
+# and `install` (the latter shells out to `make install`, `make halcon-package`, `make deb`).
+VERSION      := 0.1.0
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+LIBEXECDIR   ?= $(PREFIX)/libexec
+PLUGINDIR    ?= $(LIBDIR)/dapo-inspect
+INCLUDEDIR   ?= $(PREFIX)/include
+DATADIR      ?= $(PREFIX)/share/dapo-inspect
+DOCDIR       ?= $(PREFIX)/share/doc/dapo-inspect
+MANDIR       ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+HALCON_SRC   := $(wildcard sdk_shim/halcon/*.c)
+HALCON_OUT   := build/halcon
+
+# The tests link the stand-in and the operators, and export the stand-in's API (-rdynamic) as
+# libhalcon does, so an operator library loaded through HALCONEXTENSIONS resolves against it.
+$(REL)/check_all: $(HALCON_SRC:%.c=$(REL)/%.o)
+$(SANB)/check_all: $(HALCON_SRC:%.c=$(SANB)/%.o)
+CHECKLIBS += -rdynamic
+check: $(HALCON_OUT)/libdapoinspect.so $(HALCON_OUT)/dapoinspect.html build/inst/insp build/inst/insp-calibrate
+
+# The operator library of the extension package: operators + loader; the HALCON interface
+# symbols stay undefined, the host process (HALCON, here the stand-in) provides them.
+$(HALCON_OUT)/libdapoinspect.so: sdk_shim/halcon/dapoinspect_ops.c sdk_shim/loader.c $(wildcard sdk_shim/halcon/*.h) sdk_shim/loader.h sdk_shim/include/insp_tool.h
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(INC_host) $(OPT) -shared -o $@ sdk_shim/halcon/dapoinspect_ops.c sdk_shim/loader.c -ldl -lpthread
+$(HALCON_OUT)/dapoinspect.html: sdk_shim/halcon/def/dapoinspect.def packaging/def2html.py
+	@mkdir -p $(@D)
+	python3 packaging/def2html.py $< $@ dapoinspect
+
+# The installed insp also looks for the plugin in PLUGINDIR (rebuilt when PLUGINDIR changes).
+build/inst/plugindir: FORCE
+	@mkdir -p $(@D); echo '$(PLUGINDIR)' | cmp -s - $@ || echo '$(PLUGINDIR)' > $@
+build/inst/insp: sdk_shim/insp_main.c $(HOST_SRC:%.c=$(REL)/%.o) build/inst/plugindir
+	$(CC) $(BASE) $(INC_host) $(OPT) -DINSP_PLUGIN_DIR='"$(PLUGINDIR)"' -o $@ sdk_shim/insp_main.c $(HOST_SRC:%.c=$(REL)/%.o) $(LIBS) -ldl
+build/inst/insp-calibrate: calibration/calibrate_main.c $(CALIB_SRC) $(wildcard calibration/*.h) $(HOST_SRC:%.c=$(REL)/%.o) build/inst/plugindir
+	$(CC) $(BASE) $(INC_calib) $(OPT) -DINSP_PLUGIN_DIR='"$(PLUGINDIR)"' -o $@ calibration/calibrate_main.c $(CALIB_SRC) $(HOST_SRC:%.c=$(REL)/%.o) $(LIBS) -ldl
+
+INSTALL_ENV = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' BINDIR='$(BINDIR)' PLUGINDIR='$(PLUGINDIR)' \
+  LIBEXECDIR='$(LIBEXECDIR)' INCLUDEDIR='$(INCLUDEDIR)' PKGCONFIGDIR='$(PKGCONFIGDIR)' \
+  DATADIR='$(DATADIR)' DOCDIR='$(DOCDIR)' MANDIR='$(MANDIR)' VERSION='$(VERSION)'
+install: build/libdapo_inspect.so build/inst/insp build/inst/insp-calibrate build/make_demo_model build/make_demo_images $(HALCON_OUT)/libdapoinspect.so $(HALCON_OUT)/dapoinspect.html
+	$(INSTALL_ENV) sh packaging/install.sh install
+uninstall:
+	$(INSTALL_ENV) sh packaging/install.sh uninstall
+deb: build/libdapo_inspect.so build/make_demo_model build/make_demo_images $(HALCON_OUT)/libdapoinspect.so $(HALCON_OUT)/dapoinspect.html
+	VERSION='$(VERSION)' MAKE='$(MAKE)' OUT=build sh packaging/build_deb.sh
+halcon-package: build/libdapo_inspect.so $(HALCON_OUT)/libdapoinspect.so $(HALCON_OUT)/dapoinspect.html
+	OUT='$(HALCON_OUT)' sh packaging/halcon_package.sh
+.PHONY: install uninstall deb halcon-package FORCE
+FORCE:
+
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -1274,7 +1274,8 @@ static int usage(const char *msg)
         "  --cost-escape X     cost of an escape in false rejects, for the cost rule (default 10)\n"
         "  --split S           all (default), test or train parts of the set\n"
         "  --protocol P        both (default), native or reference (518 x 518 maps and masks)\n"
-        "  --plugin SO         the plugin (default: libdapo_inspect.so beside this program)\n"
+        "  --plugin SO         the plugin (default: $DAPO_INSPECT_PLUGIN, else libdapo_inspect.so\n"
+        "                      beside this program)\n"
         "  --no-verify         do not load each written recipe in the plugin to check it\n"
         "  -q                  no progress line\n"
         "Exit codes: 0 done, 1 done but some parts were left out, 2 usage, 3 plugin or recipe\n"
@@ -1282,24 +1283,17 @@ static int usage(const char *msg)
     return 2;
 }
 
+/* The plugin when --plugin is not given (loader.h: $DAPO_INSPECT_PLUGIN, else beside this
+ * program); an installed build also looks in INSP_PLUGIN_DIR. */
 static void default_plugin(char *buf, size_t cap)
 {
-    char exe[PATH_MAX - 32];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *sl = strrchr(exe, '/');
-        if (sl) {
-            *sl = 0;
-            snprintf(buf, cap, "%s/libdapo_inspect.so", exe);
-            if (access(buf, R_OK) == 0)
-                return;
-            snprintf(buf, cap, "%s/../libdapo_inspect.so", exe);
-            if (access(buf, R_OK) == 0)
-                return;
-        }
-    }
-    snprintf(buf, cap, "libdapo_inspect.so");
+#ifdef INSP_PLUGIN_DIR
+    const char *installed = INSP_PLUGIN_DIR;
+#else
+    const char *installed = NULL;
+#endif
+    if (insp_loader_default_path(installed, buf, cap) != 0)
+        snprintf(buf, cap, "%s", INSP_PLUGIN_FILE);
 }
 
 int calib_main(int argc, char **argv)

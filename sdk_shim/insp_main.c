@@ -25,7 +25,6 @@
 #include "overlay.h"
 #include "recipe_hint.h"
 
-#define DEFAULT_MODULE "libdapo_inspect.so"
 #define MSG_SIZE INSP_ERRBUF_SIZE
 #define MAX_CLASSES 65
 
@@ -146,20 +145,15 @@ static void ticker_stop(ticker *t)
     t->running = 0;
 }
 
-/* "<dir of /proc/self/exe>/libdapo_inspect.so" into buf (caller-owned). */
+/* The plugin insp loads without --module (loader.h): an installed insp is built with
+ * INSP_PLUGIN_DIR (see `make install`) and also looks there. */
 static int default_module_path(char *buf, size_t cap)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return -1;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    int w = snprintf(buf, cap, "%s/%s", exe, DEFAULT_MODULE);
-    return w > 0 && (size_t)w < cap ? 0 : -1;
+#ifdef INSP_PLUGIN_DIR
+    return insp_loader_default_path(INSP_PLUGIN_DIR, buf, cap);
+#else
+    return insp_loader_default_path(NULL, buf, cap);
+#endif
 }
 
 /* mkdir -p; path borrowed. */

@@ -3,6 +3,8 @@
 #include "loader.h"
 
 #include <dlfcn.h>
+#include <limits.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -192,4 +194,27 @@ void insp_loader_close(insp_module *m)
         dlclose(m->handle);
     free(m->path);
     memset(m, 0, sizeof *m);
+}
+
+int insp_loader_default_path(const char *installed_dir, char *buf, size_t cap)
+{
+    const char *env = getenv("DAPO_INSPECT_PLUGIN");
+    if (env && *env) {
+        int w = snprintf(buf, cap, "%s", env);
+        return w > 0 && (size_t)w < cap ? 0 : -1;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    struct stat sb;
+    int w = snprintf(buf, cap, "%s/%s", exe, INSP_PLUGIN_FILE);
+    if (installed_dir && w > 0 && (size_t)w < cap && stat(buf, &sb) != 0)
+        w = snprintf(buf, cap, "%s/%s", installed_dir, INSP_PLUGIN_FILE);
+    return w > 0 && (size_t)w < cap ? 0 : -1;
 }

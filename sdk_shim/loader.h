@@ -26,6 +26,13 @@ typedef struct insp_module {
  * OMP_WAIT_POLICY yourself to choose. */
 insp_status insp_loader_open(const char *so_path, insp_module *out, char *err, size_t err_cap);
 
+/* The plugin's file name, and the one way a host finds it when the user names none: into buf
+ * (caller-owned, cap bytes) $DAPO_INSPECT_PLUGIN if set; else libdapo_inspect.so beside the
+ * running program (the build tree); else, when installed_dir is not NULL and that file is
+ * absent, installed_dir/libdapo_inspect.so (an installed host). 0, or -1 if it does not fit. */
+#define INSP_PLUGIN_FILE "libdapo_inspect.so"
+int insp_loader_default_path(const char *installed_dir, char *buf, size_t cap);
+
 /* Unloads the plugin and zeroes *m. Every tool and result of it must be released before.
  * NULL or an already closed module is a no-op. */
 void insp_loader_close(insp_module *m);
