@@ -904,9 +904,9 @@ static void same_as_cli(call *c, const char *out_dir, const char *stem, int roi_
     }
     /* maps: the CLI writes the inspected rectangle; the operator the whole image */
     io_image amap, labels;
-    snprintf(path, sizeof path, "%s/%s_anomaly.tif", out_dir, stem);
+    snprintf(path, sizeof path, "%s/%s.anomaly.tif", out_dir, stem);
     ck_assert_msg(io_read_image(path, &amap, err, sizeof err) == 0, "%s", err);
-    snprintf(path, sizeof path, "%s/%s_labels.tif", out_dir, stem);
+    snprintf(path, sizeof path, "%s/%s.labels.tif", out_dir, stem);
     ck_assert_msg(io_read_image(path, &labels, err, sizeof err) == 0, "%s", err);
     Himage a, l;
     ck_assert_int_eq(hs_obj_image(hs_objs_get(c->out_obj[0], 0), 1, &a), 0);
@@ -987,11 +987,7 @@ START_TEST(same_as_insp_run)
         ck_assert_msg(io_read_image(path, &f, err, sizeof err) == 0, "%s", err);
         call *c = apply(halcon_image(&f, NULL, 0), tool);
         ck_assert_msg(c->err == H_MSG_TRUE, "%s: %s", files[i], c->msg);
-        char stem[64];
-        snprintf(stem, sizeof stem, "%.*s", (int)(strrchr(files[i], '.') - files[i]), files[i]);
-        if (strstr(files[i], ".tif"))   /* insp names the second demo_00_metal "demo_00_metal_2" */
-            snprintf(stem + strlen(stem), sizeof stem - strlen(stem), "%s",
-                     strcmp(files[i], "demo_00_metal.tif") == 0 ? "_2" : "");
+        const char *stem = files[i];    /* insp names results after the file, extension kept */
         printf("  %s: %s %dx%dx%d\n", files[i], f.pixel == IO_U8 ? "byte" : f.pixel == IO_U16 ? "uint2" : "real",
                f.width, f.height, f.channels);
         same_as_cli(c, tmp("cli"), stem, 0, 0);
@@ -1000,7 +996,7 @@ START_TEST(same_as_insp_run)
     }
     call *c = apply(halcon_image(&im, dom, nd), tool);
     ck_assert_msg(c->err == H_MSG_TRUE, "%s", c->msg);
-    same_as_cli(c, tmp("cli_roi"), "demo_00_metal", X0, Y0);
+    same_as_cli(c, tmp("cli_roi"), "demo_00_metal.png", X0, Y0);
     call_free(c);
     free(dom);
     io_image_free(&im);
