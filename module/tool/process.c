@@ -60,13 +60,41 @@ static dp_status to_network(const uint8_t *crop, int cw, int ch, int S, uint8_t 
     return st;
 }
 
-/* The model's head for image b of the last batch, maps at out_w x out_h into amap/types. */
-static dp_status head(insp_tool *t, int b, int out_w, int out_h, float *amap, uint16_t *types,
-                      float *score, float *class_scores, dp_err *e)
+/* No NaN or infinity may reach a decision: every comparison with NaN is false, so a NaN score
+ * would pass as "below the threshold" and a NaN map pixel as "not defective" (a silent OK).
+ * Finite but extreme weights overflow inside the towers, so the head's outputs are checked
+ * here, per image or tile, before anything is compared. where: "the image" or "tile i". */
+static dp_status check_finite(const insp_tool *t, const char *where, float score,
+                              const float *class_scores, const float *amap, int w, int h,
+                              dp_err *e)
+{
+    const char *hint = "; the model files produce overflow (DAPO or CLIP weights extreme or "
+                       "corrupt): no decision was made";
+    if (!isfinite(score))
+        return dp_fail(e, DP_E_MODEL, "model output for %s: image score = %g (not finite)%s",
+                       where, score, hint);
+    for (int k = 0; k < t->n_classes; k++)
+        if (!isfinite(class_scores[k]))
+            return dp_fail(e, DP_E_MODEL, "model output for %s: score of class %d (%s) = %g "
+                           "(not finite)%s", where, k, t->class_names[k], class_scores[k], hint);
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        if (!isfinite(amap[i]))
+            return dp_fail(e, DP_E_MODEL, "model output for %s: anomaly map at (x %d, y %d) = "
+                           "%g (not finite)%s", where, (int)(i % (size_t)w), (int)(i / (size_t)w),
+                           amap[i], hint);
+    return DP_OK;
+}
+
+/* The model's head for image b of the last batch, maps at out_w x out_h into amap/types;
+ * fails (DP_E_MODEL) when any output is not finite. where: for the message. */
+static dp_status head(insp_tool *t, int b, const char *where, int out_w, int out_h, float *amap,
+                      uint16_t *types, float *score, float *class_scores, dp_err *e)
 {
     dp_head_out out = { .anomaly = amap, .defect_type = types, .class_scores = class_scores };
     dp_status st = dp_model_head(t->model, b, out_w, out_h, &out, e);
     *score = out.score;
+    if (!st)
+        st = check_finite(t, where, out.score, class_scores, amap, out_w, out_h, e);
     return st;
 }
 
@@ -97,7 +125,7 @@ static insp_status run_whole(insp_tool *t, int rw, int rh, float *amap, uint16_t
     dp_status st = dp_model_run(t->model, t->pre, 1, &e);
     double t2 = now_ms();
     if (!st)
-        st = head(t, 0, rw, rh, amap, types, &cs->score, cs->classes, &e);
+        st = head(t, 0, "the image", rw, rh, amap, types, &cs->score, cs->classes, &e);
     if (st)
         return dp_report(&e, DP_STAGE_RUN, err, cap);
     double t3 = now_ms();
@@ -182,7 +210,10 @@ static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t
         for (int b = 0; b < nb; b++) {
             const dp_tile *tl = &t->tiles[first + b];
             float score;
-            if ((st = head(t, b, tl->w, tl->h, t->tile_map, t->tile_types, &score, tile_classes, &e)))
+            char where[48];
+            snprintf(where, sizeof where, "tile %d (x %d, y %d)", first + b, tl->x, tl->y);
+            if ((st = head(t, b, where, tl->w, tl->h, t->tile_map, t->tile_types, &score,
+                           tile_classes, &e)))
                 return dp_report(&e, DP_STAGE_RUN, err, cap);
             if (score > cs->score)
                 cs->score = score;

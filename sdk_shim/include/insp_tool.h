@@ -121,7 +121,10 @@ enum {
     INSP_E_UNSUPPORTED = 2,  /* valid request this plugin does not handle (see caps), e.g.
                                 planar input without INSP_CAP_PLANAR */
     INSP_E_RECIPE = 3,       /* recipe missing, unreadable or invalid (message: file:line:col) */
-    INSP_E_MODEL = 4,        /* model files missing, misshapen, non-finite or inconsistent */
+    INSP_E_MODEL = 4,        /* model files missing, misshapen, non-finite or inconsistent;
+                                from tool_process: the model produced a NaN or infinite score,
+                                class score or anomaly-map value (extreme weights overflow), so
+                                no decision was made: never an OK on non-finite numbers */
     INSP_E_IMAGE = 5,        /* image view invalid: size, channels, pixel type, stride, alignment,
                                 ROI outside the image, mask stride, value range */
     INSP_E_NOMEM = 6,        /* allocation failed or a size exceeds the plugin's limits */

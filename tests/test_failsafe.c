@@ -1,0 +1,208 @@
+/* Fail-safe behaviour at the plugin boundary (issue 10): inputs and faults that once gave a
+ * silent OK, a hang or a crash. Driven through the loader and the insp_api table like a host,
+ * on the golden tiny model; model and recipe variants are written into a temp dir. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "golden.h"
+#include "imageio.h"
+#include "json.h"
+#include "loader.h"
+
+static insp_module g_mod;
+static const insp_api *A;
+static char g_dir[256];
+
+static const char *plugin_path(void)
+{
+    const char *p = getenv("DAPO_PLUGIN");
+    return p && *p ? p : "build/libdapo_inspect.so";
+}
+
+static void setup(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/dp_failsafe_XXXXXX");
+    ck_assert(mkdtemp(g_dir));
+    char err[INSP_ERRBUF_SIZE];
+    ck_assert_msg(insp_loader_open(plugin_path(), &g_mod, err, sizeof err) == INSP_OK, "%s", err);
+    A = g_mod.api;
+}
+
+static void teardown(void)
+{
+    insp_loader_close(&g_mod);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    ck_assert(system(cmd) == 0);
+}
+
+/* "<tmp>/<name>" in a rotation of 4 static buffers. */
+static const char *tmp_path(const char *name)
+{
+    static char bufs[4][512];
+    static int next;
+    char *b = bufs[next++ & 3];
+    snprintf(b, 512, "%s/%s", g_dir, name);
+    return b;
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f, "cannot write %s", path);
+    ck_assert(fwrite(data, 1, n, f) == n);
+    ck_assert(fclose(f) == 0);
+}
+
+static void *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f, "cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc((size_t)len + 1);
+    ck_assert(p && fread(p, 1, (size_t)len, f) == (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return p;
+}
+
+/* A recipe for the tiny model with the given dapo file (NULL: golden), written to <tmp>/<name>.
+ * `body` follows the model section verbatim (defects etc.). Returns the path (static rotation). */
+static const char *recipe_with(const char *name, const char *dapo, const char *body)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "recipe_version: 1\nproduct: failsafe\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
+             "  dapo: %s\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
+             "precision: f32\ninput_size: 112\nthreads: 2\n%s",
+             golden_dir(), dapo ? dapo : golden_path("tiny/dapo.safetensors"), models_dir(), body);
+    const char *path = tmp_path(name);
+    write_file(path, text, strlen(text));
+    return path;
+}
+
+static const char *DEFECTS = "defects: [hole, scratch]\n";
+
+static insp_tool *create_ok(const char *recipe)
+{
+    char err[INSP_ERRBUF_SIZE];
+    insp_tool *t = NULL;
+    insp_status st = A->tool_create(NULL, recipe, &t, err, sizeof err);
+    ck_assert_msg(st == INSP_OK, "tool_create: %s", err);
+    return t;
+}
+
+/* The golden tiny image a.png as packed RGB8 (caller frees with io_image_free). */
+static io_image golden_rgb(void)
+{
+    char err[512];
+    io_image raw, rgb;
+    ck_assert_msg(io_read_image(golden_path("tiny/inputs/a.png"), &raw, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(io_to_rgb8(&raw, &rgb, err, sizeof err) == 0, "%s", err);
+    io_image_free(&raw);
+    return rgb;
+}
+
+static insp_image view_of(const io_image *im)
+{
+    insp_image v;
+    memset(&v, 0, sizeof v);
+    v.struct_size = sizeof v;
+    v.width = im->width;
+    v.height = im->height;
+    v.channels = 3;
+    v.pixel = INSP_PIX_U8;
+    v.row_stride = (ptrdiff_t)im->width * 3;
+    v.data = im->data;
+    return v;
+}
+
+/* Copies the golden tiny dapo.safetensors to out_path with every F32 element of the tensors
+ * whose name starts with `prefix` set to `value` (finite: the file stays valid). */
+static void dapo_variant(const char *out_path, const char *prefix, float value)
+{
+    size_t n;
+    uint8_t *b = read_file(golden_path("tiny/dapo.safetensors"), &n);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | b[i];
+    dp_json *doc = NULL;
+    dp_err e;
+    ck_assert_msg(dp_json_parse((const char *)b + 8, (size_t)hlen, "dapo header", &doc, &e) == DP_OK,
+                  "%s", e.msg);
+    int changed = 0;
+    for (size_t k = 0; k < doc->count; k++) {
+        if (strncmp(doc->keys[k], prefix, strlen(prefix)) != 0)
+            continue;
+        const dp_json *off = dp_json_get(&doc->items[k], "data_offsets");
+        const dp_json *dt = dp_json_get(&doc->items[k], "dtype");
+        ck_assert(off && off->count == 2 && dt && strcmp(dt->string, "F32") == 0);
+        for (int64_t o = off->items[0].integer; o < off->items[1].integer; o += 4)
+            memcpy(b + 8 + hlen + o, &value, 4);
+        changed++;
+    }
+    ck_assert_int_gt(changed, 0);
+    dp_json_free(doc);
+    write_file(out_path, b, n);
+    free(b);
+}
+
+/* ---- item 5: non-finite model outputs never reach a decision ---- */
+
+static void expect_nonfinite_refused(const char *prefix, float value, const char *tiling)
+{
+    const char *dapo = tmp_path("extreme_dapo.safetensors");
+    dapo_variant(dapo, prefix, value);
+    char body[512];
+    snprintf(body, sizeof body, "%s%s", DEFECTS, tiling);
+    insp_tool *t = create_ok(recipe_with("extreme.yaml", dapo, body));
+    io_image im = golden_rgb();
+    insp_image v = view_of(&im);
+    char err[INSP_ERRBUF_SIZE];
+    insp_result *r = (insp_result *)1;
+    insp_status st = A->tool_process(t, &v, &r, err, sizeof err);
+    printf("  %s = %g%s: %s: %s\n", prefix, value, tiling[0] ? " (tiled)" : "", A->status_name(st), err);
+    ck_assert_int_eq(st, INSP_E_MODEL);
+    ck_assert_ptr_null(r);
+    ck_assert_ptr_nonnull(strstr(err, "not finite"));
+    ck_assert_ptr_nonnull(strstr(err, "no decision"));
+    io_image_free(&im);
+    A->tool_destroy(t);
+}
+
+START_TEST(extreme_adapter_weights_are_an_error)
+{
+    expect_nonfinite_refused("linear_adapter.fc.", 3.0e38f, "");
+    expect_nonfinite_refused("linear_adapter.fc.", 3.0e38f,
+                             "tiling: {mode: grid, tile: 64, overlap: 8, batch: 2}\n");
+}
+END_TEST
+
+START_TEST(extreme_visual_prompts_are_an_error)
+{
+    expect_nonfinite_refused("visual_prompt.", 3.0e38f, "");
+}
+END_TEST
+
+Suite *failsafe_suite(void)
+{
+    Suite *s = suite_create("failsafe");
+    TCase *tc = tcase_create("boundary");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, extreme_adapter_weights_are_an_error);
+    tcase_add_test(tc, extreme_visual_prompts_are_an_error);
+    suite_add_tcase(s, tc);
+    return s;
+}
