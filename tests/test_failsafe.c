@@ -195,6 +195,111 @@ START_TEST(extreme_visual_prompts_are_an_error)
 }
 END_TEST
 
+/* ---- item 6: non-finite F32 input and an all-zero mask are refused, never a silent OK ---- */
+
+static insp_tool *make_tool(const char *body)
+{
+    return create_ok(recipe_with("tool.yaml", NULL, body));
+}
+
+/* process must fail with `code` and a message containing `fragment`; result stays NULL. */
+static void expect_process_fails(insp_tool *t, const insp_image *v, insp_status code,
+                                 const char *fragment)
+{
+    char err[INSP_ERRBUF_SIZE];
+    insp_result *r = (insp_result *)1;
+    insp_status st = A->tool_process(t, v, &r, err, sizeof err);
+    printf("  process -> %s: %s\n", A->status_name(st), err);
+    ck_assert_int_eq(st, code);
+    ck_assert_ptr_null(r);
+    ck_assert_msg(strstr(err, fragment), "message \"%s\" lacks \"%s\"", err, fragment);
+}
+
+static void expect_process_ok(insp_tool *t, const insp_image *v)
+{
+    char err[INSP_ERRBUF_SIZE];
+    insp_result *r = NULL;
+    insp_status st = A->tool_process(t, v, &r, err, sizeof err);
+    ck_assert_msg(st == INSP_OK, "process: %s", err);
+    A->result_release(r);
+}
+
+START_TEST(nonfinite_f32_input_refused)
+{
+    insp_tool *t = make_tool(DEFECTS);
+    io_image im = golden_rgb();
+    const int W = im.width, H = im.height;
+    float *f = malloc((size_t)W * H * 3 * sizeof *f);
+    for (int i = 0; i < W * H * 3; i++)
+        f[i] = ((const uint8_t *)im.data)[i] / 255.0f;
+    insp_image v = view_of(&im);
+    v.pixel = INSP_PIX_F32;
+    v.row_stride = (ptrdiff_t)W * 12;
+    v.data = f;
+    expect_process_ok(t, &v);
+    /* one NaN, one +Inf: named with position and channel */
+    f[((size_t)9 * W + 17) * 3 + 1] = NAN;
+    expect_process_fails(t, &v, INSP_E_IMAGE, "(x 17, y 9), channel 1 is NaN");
+    f[((size_t)9 * W + 17) * 3 + 1] = 0.5f;
+    f[((size_t)40 * W + 3) * 3 + 2] = INFINITY;
+    expect_process_fails(t, &v, INSP_E_IMAGE, "(x 3, y 40), channel 2 is +Inf");
+    /* a NaN outside the ROI or under a masked-out pixel is never read: fine */
+    v.roi_x = 10; v.roi_y = 0; v.roi_w = 40; v.roi_h = 30;
+    expect_process_ok(t, &v);
+    v.roi_w = 0;
+    uint8_t *mask = malloc((size_t)W * H);
+    memset(mask, 1, (size_t)W * H);
+    mask[(size_t)40 * W + 3] = 0;
+    v.mask = mask;
+    v.mask_stride = W;
+    expect_process_ok(t, &v);
+    v.mask = NULL;
+    /* all-NaN and all -Inf frames */
+    for (int i = 0; i < W * H * 3; i++)
+        f[i] = NAN;
+    expect_process_fails(t, &v, INSP_E_IMAGE, "(x 0, y 0), channel 0 is NaN");
+    for (int i = 0; i < W * H * 3; i++)
+        f[i] = -INFINITY;
+    expect_process_fails(t, &v, INSP_E_IMAGE, "(x 0, y 0), channel 0 is -Inf");
+    /* planar grey-level check: the bad sample is found in the right plane */
+    for (int i = 0; i < W * H * 3; i++)
+        f[i] = 0.25f;
+    f[(size_t)2 * W * H + (size_t)5 * W + 6] = NAN;
+    v.planar = 1;
+    v.row_stride = (ptrdiff_t)W * 4;
+    v.plane_stride = (ptrdiff_t)W * H * 4;
+    expect_process_fails(t, &v, INSP_E_IMAGE, "(x 6, y 5), channel 2 is NaN");
+    /* the tool stays usable */
+    v = view_of(&im);
+    expect_process_ok(t, &v);
+    free(mask);
+    free(f);
+    io_image_free(&im);
+    A->tool_destroy(t);
+}
+END_TEST
+
+START_TEST(all_zero_mask_refused)
+{
+    insp_tool *t = make_tool(DEFECTS);
+    io_image im = golden_rgb();
+    insp_image v = view_of(&im);
+    uint8_t *mask = calloc((size_t)im.width * im.height, 1);
+    v.mask = mask;
+    v.mask_stride = im.width;
+    expect_process_fails(t, &v, INSP_E_IMAGE, "nothing to inspect");
+    /* one kept pixel outside the ROI does not count either */
+    mask[0] = 1;
+    v.roi_x = 20; v.roi_y = 20; v.roi_w = 30; v.roi_h = 30;
+    expect_process_fails(t, &v, INSP_E_IMAGE, "nothing to inspect");
+    mask[(size_t)25 * im.width + 25] = 1;
+    expect_process_ok(t, &v);
+    free(mask);
+    io_image_free(&im);
+    A->tool_destroy(t);
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -203,6 +308,8 @@ Suite *failsafe_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, extreme_adapter_weights_are_an_error);
     tcase_add_test(tc, extreme_visual_prompts_are_an_error);
+    tcase_add_test(tc, nonfinite_f32_input_refused);
+    tcase_add_test(tc, all_zero_mask_refused);
     suite_add_tcase(s, tc);
     return s;
 }

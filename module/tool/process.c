@@ -251,6 +251,23 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
         dp_fail(&e, DP_E_ARG, "%s", msg);
         return dp_report(&e, DP_STAGE_IMAGE, err, cap);
     }
+    /* Never a silent OK on an image with nothing to judge: an all-zero mask inspects nothing,
+     * and a NaN or infinite F32 sample has no grey value (it would read as black or white). */
+    if (!dp_image_mask_any(img, rx, ry, rw, rh)) {
+        dp_fail(&e, DP_E_ARG, "image.mask: every pixel of the inspected rectangle (x %d, y %d, "
+                "width %d, height %d) is masked out: nothing to inspect; expected a mask that keeps "
+                "at least one pixel (nonzero byte)", rx, ry, rw, rh);
+        return dp_report(&e, DP_STAGE_IMAGE, err, cap);
+    }
+    int bad_x, bad_y, bad_c;
+    float bad;
+    if (dp_image_find_nonfinite(img, rx, ry, rw, rh, &bad_x, &bad_y, &bad_c, &bad)) {
+        dp_fail(&e, DP_E_ARG, "image.data: F32 sample at (x %d, y %d), channel %d is %s (first "
+                "non-finite sample of the inspected pixels); expected finite values (a NaN or "
+                "an infinity has no grey value: the frame is refused, not clipped)",
+                bad_x, bad_y, bad_c, isnan(bad) ? "NaN" : bad > 0 ? "+Inf" : "-Inf");
+        return dp_report(&e, DP_STAGE_IMAGE, err, cap);
+    }
     if ((int64_t)rw * rh > DP_MAX_IMAGE_PIXELS) {
         dp_fail(&e, DP_E_ARG, "inspected area %dx%d = %lld pixels exceeds the limit of %lld "
                 "(2^28); pass a smaller ROI", rw, rh, (long long)rw * rh,

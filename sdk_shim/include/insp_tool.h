@@ -126,7 +126,10 @@ enum {
                                 class score or anomaly-map value (extreme weights overflow), so
                                 no decision was made: never an OK on non-finite numbers */
     INSP_E_IMAGE = 5,        /* image view invalid: size, channels, pixel type, stride, alignment,
-                                ROI outside the image, mask stride, value range */
+                                ROI outside the image, mask stride, value range; a NaN or
+                                infinite F32 sample among the inspected pixels (the message
+                                names the first one: x, y, channel); a mask that keeps no pixel
+                                of the inspected rectangle ("nothing to inspect") */
     INSP_E_NOMEM = 6,        /* allocation failed or a size exceeds the plugin's limits */
     INSP_E_INTERNAL = 7,     /* a bug or a failed internal invariant; the tool stays usable */
     INSP_E_ABI = 8,          /* a struct_size is too small or the versions do not match */
@@ -223,9 +226,15 @@ typedef struct insp_result insp_result;
  *                 own signed mask_stride; nonzero = inspect. Masked-out pixels are neutralised
  *                 before inference (their content cannot drive the score), read 0 in the anomaly
  *                 map, 0 in the label map and never belong to a region. Needs INSP_CAP_MASK.
+ *                 A mask that keeps no pixel of the inspected rectangle is refused
+ *                 (INSP_E_IMAGE, "nothing to inspect"): an image with nothing inspected is
+ *                 never an OK.
  *   value_min, value_max  the sample values shown as black and white. Both 0 = the default of
  *                 the pixel type: U8 0..255, U16 0..65535, F32 0..1. Example: a 12-bit camera
  *                 delivering U16 sets 0 and 4095. value_max > value_min otherwise.
+ *                 Samples outside the range are clamped to black/white; F32 samples must be
+ *                 finite: a NaN or an infinity in an inspected (unmasked, inside the ROI) pixel
+ *                 is refused with INSP_E_IMAGE naming the first one, never clamped.
  *   flags         INSP_IMAGE_* bits; unknown bits => INSP_E_IMAGE.
  *
  * Output (result_anomaly_map, result_label_map), filled by the plugin: the host sets
