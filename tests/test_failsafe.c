@@ -300,6 +300,43 @@ START_TEST(all_zero_mask_refused)
 }
 END_TEST
 
+/* ---- item 3: a FIFO (or any non-regular file) never blocks tool creation ---- */
+
+static void expect_create_fails(const char *recipe, insp_status code, const char *fragment)
+{
+    char err[INSP_ERRBUF_SIZE];
+    insp_tool *t = (insp_tool *)1;
+    insp_status st = A->tool_create(NULL, recipe, &t, err, sizeof err);
+    printf("  create -> %s: %s\n", A->status_name(st), err);
+    ck_assert_int_eq(st, code);
+    ck_assert_ptr_null(t);
+    ck_assert_msg(strstr(err, fragment), "message \"%s\" lacks \"%s\"", err, fragment);
+}
+
+START_TEST(fifo_files_refused_without_blocking)
+{
+    /* nobody ever opens the write end: a blocking open or read would hang forever */
+    const char *fifo = tmp_path("pipe");
+    ck_assert(mkfifo(fifo, 0600) == 0);
+    expect_create_fails(fifo, INSP_E_RECIPE, "is a FIFO (named pipe); expected the recipe");
+    char body[1024];
+    snprintf(body, sizeof body,
+             "recipe_version: 1\nproduct: p\nmodel: {clip: %s/tiny/clip.safetensors, dapo: %s/tiny/"
+             "dapo.safetensors, vocabulary: %s}\nprecision: f32\ninput_size: 112\n%s",
+             golden_dir(), golden_dir(), fifo, DEFECTS);
+    const char *recipe = tmp_path("fifo_vocab.yaml");
+    write_file(recipe, body, strlen(body));
+    expect_create_fails(recipe, INSP_E_MODEL, "is a FIFO (named pipe); expected the CLIP merges file");
+    snprintf(body, sizeof body,
+             "recipe_version: 1\nproduct: p\nmodel: {clip: %s/tiny/clip.safetensors, dapo: %s}\n"
+             "precision: f32\ninput_size: 112\n%s", golden_dir(), fifo, DEFECTS);
+    write_file(recipe, body, strlen(body));
+    expect_create_fails(recipe, INSP_E_MODEL, "not a regular file");
+    /* a character device as the recipe */
+    expect_create_fails("/dev/zero", INSP_E_RECIPE, "is a character device");
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -310,6 +347,7 @@ Suite *failsafe_suite(void)
     tcase_add_test(tc, extreme_visual_prompts_are_an_error);
     tcase_add_test(tc, nonfinite_f32_input_refused);
     tcase_add_test(tc, all_zero_mask_refused);
+    tcase_add_test(tc, fifo_files_refused_without_blocking);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,6 +3,7 @@
  * with the CLIP pattern and byte-level BPE. */
 #include "tokenizer.h"
 #include "model_testing.h"
+#include "dp_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -178,20 +179,6 @@ static void pair_put(dp_tokenizer *tok, int32_t a, int32_t b, uint32_t rank, int
 /* ---------------------------------------------------------------------------------------- */
 /* Loading */
 
-static const char *errno_text(int e)
-{
-    switch (e) {
-    case ENOENT: return "no such file";
-    case EACCES: return "permission denied";
-    case EISDIR: return "is a directory";
-    case ENOTDIR: return "a path component is not a directory";
-    case ELOOP: return "too many symbolic links";
-    case ENAMETOOLONG: return "path too long";
-    case EMFILE: case ENFILE: return "too many open files";
-    default: return "cannot be opened";
-    }
-}
-
 /* zlib's message without the "<fd:N>: " it prefixes for gzdopen'ed files. */
 static const char *zlib_text(const char *m)
 {
@@ -211,12 +198,9 @@ static dp_status read_gz(const char *path, char **out, size_t *out_len, dp_err *
 {
     *out = NULL;
     *out_len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return dp_fail(err, DP_E_IO, "%s: cannot open the CLIP merges file: %s (errno %d)", path,
-                       errno_text(e), e);
-    }
+    int fd = dp_open_regular(path, "the CLIP merges file (vocabulary)", NULL, err);
+    if (fd < 0)
+        return DP_E_IO;
     gzFile gz = gzdopen(fd, "rb");
     if (!gz) {
         close(fd);

@@ -4,6 +4,7 @@
  * "<file>:<line>:<col>: <key path>: <found>; expected <what>", because its reader is a line
  * engineer fixing a recipe on a night shift. Parsing is locale-independent. */
 #include "recipe.h"
+#include "dp_file.h"
 
 #include "model_config.h"
 #include "number.h"
@@ -1016,22 +1017,11 @@ dp_status dp_recipe_parse(const char *text, size_t len, const char *name_for_mes
 static dp_status read_file(const char *path, char **text, size_t *len, dp_err *err)
 {
     char why[128];
-    int fd;
-    do
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        int e = errno;
-        if (strerror_r(e, why, sizeof why) != 0)
-            snprintf(why, sizeof why, "error %d", e);
-        return dp_fail(err, DP_E_IO, "%s: cannot open the recipe: %s", path, why);
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-        close(fd);
-        return dp_fail(err, DP_E_IO, "%s: is a directory, not a recipe file", path);
-    }
-    if (S_ISREG(st.st_mode) && st.st_size > DP_RECIPE_MAX_BYTES) {
+    int fd = dp_open_regular(path, "the recipe", &st, err);
+    if (fd < 0)
+        return DP_E_IO;
+    if (st.st_size > DP_RECIPE_MAX_BYTES) {
         close(fd);
         return dp_fail(err, DP_E_FORMAT, "%s: %lld bytes; expected a recipe of at most %d "
                        "bytes (1 MiB); is this the right file?", path, (long long)st.st_size,
