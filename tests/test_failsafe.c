@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "golden.h"
@@ -337,6 +338,109 @@ START_TEST(fifo_files_refused_without_blocking)
 }
 END_TEST
 
+/* ---- item 4: num_threads under the tool's lock; a rebuild never loads changed files ---- */
+
+static float score_of(insp_tool *t, const insp_image *v)
+{
+    char err[INSP_ERRBUF_SIZE];
+    insp_result *r = NULL;
+    insp_status st = A->tool_process(t, v, &r, err, sizeof err);
+    ck_assert_msg(st == INSP_OK, "process: %s", err);
+    float s = A->result_score(r);
+    A->result_release(r);
+    return s;
+}
+
+typedef struct proc_loop { insp_tool *tool; const insp_image *img; int n, failures; float ref, worst; } proc_loop;
+
+static void *process_loop(void *arg)
+{
+    proc_loop *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        char err[INSP_ERRBUF_SIZE];
+        insp_result *r = NULL;
+        if (A->tool_process(p->tool, p->img, &r, err, sizeof err) != INSP_OK) {
+            p->failures++;
+            continue;
+        }
+        float d = fabsf(A->result_score(r) - p->ref);
+        if (!(d <= p->worst))
+            p->worst = d;
+        A->result_release(r);
+    }
+    return NULL;
+}
+
+START_TEST(set_threads_concurrent_with_process)
+{
+    insp_tool *t = make_tool(DEFECTS);
+    io_image im = golden_rgb();
+    insp_image v = view_of(&im);
+    proc_loop p = { t, &v, 8, 0, score_of(t, &v), 0 };
+    pthread_t th;
+    ck_assert(pthread_create(&th, NULL, process_loop, &p) == 0);
+    int set_ok = 0;
+    for (int i = 0; i < 6; i++) {
+        char err[INSP_ERRBUF_SIZE];
+        set_ok += A->tool_set_param(t, INSP_PARAM_NUM_THREADS, i % 2 ? "2" : "1", err, sizeof err) == INSP_OK;
+        set_ok += A->tool_set_param(t, INSP_PARAM_PIXEL_THRESHOLD, i % 2 ? "1.5" : "2.5", err, sizeof err) == INSP_OK;
+    }
+    pthread_join(th, NULL);
+    printf("  %d process calls during 6 thread-count changes: %d failures, max score change %g\n",
+           p.n, p.failures, p.worst);
+    ck_assert_int_eq(set_ok, 12);
+    ck_assert_int_eq(p.failures, 0);
+    ck_assert(p.worst < 1e-5f);
+    io_image_free(&im);
+    A->tool_destroy(t);
+}
+END_TEST
+
+START_TEST(set_threads_refuses_changed_model_files)
+{
+    /* the tool's dapo file is a private copy that the test then changes */
+    const char *dapo = tmp_path("dapo_copy.safetensors");
+    size_t n;
+    void *bytes = read_file(golden_path("tiny/dapo.safetensors"), &n);
+    write_file(dapo, bytes, n);
+    free(bytes);
+    insp_tool *t = create_ok(recipe_with("copy.yaml", dapo, DEFECTS));
+    io_image im = golden_rgb();
+    insp_image v = view_of(&im);
+    float before = score_of(t, &v);
+    char err[INSP_ERRBUF_SIZE], buf[INSP_PARAM_VALUE_SIZE];
+    /* unchanged files: the rebuild is allowed */
+    ck_assert_msg(A->tool_set_param(t, INSP_PARAM_NUM_THREADS, "1", err, sizeof err) == INSP_OK, "%s", err);
+    /* rewritten in place (same inode and size, new content and mtime) */
+    dapo_variant(dapo, "linear_adapter.fc.0.weight", 0.5f);
+    struct timespec later[2] = { { 0, UTIME_OMIT }, { time(NULL) + 10, 0 } };
+    ck_assert(utimensat(AT_FDCWD, dapo, later, 0) == 0);
+    insp_status st = A->tool_set_param(t, INSP_PARAM_NUM_THREADS, "2", err, sizeof err);
+    printf("  rewritten: %s: %s\n", A->status_name(st), err);
+    ck_assert_int_eq(st, INSP_E_MODEL);
+    ck_assert_ptr_nonnull(strstr(err, "changed on disk"));
+    ck_assert_ptr_nonnull(strstr(err, dapo));
+    /* replaced by another file (new inode) */
+    const char *other = tmp_path("other.safetensors");
+    dapo_variant(other, "linear_adapter.fc.1.weight", 0.25f);
+    ck_assert(rename(other, dapo) == 0);
+    st = A->tool_set_param(t, INSP_PARAM_NUM_THREADS, "2", err, sizeof err);
+    printf("  replaced: %s: %s\n", A->status_name(st), err);
+    ck_assert_int_eq(st, INSP_E_MODEL);
+    /* removed */
+    ck_assert(unlink(dapo) == 0);
+    st = A->tool_set_param(t, INSP_PARAM_NUM_THREADS, "2", err, sizeof err);
+    printf("  removed: %s: %s\n", A->status_name(st), err);
+    ck_assert_int_eq(st, INSP_E_MODEL);
+    /* the tool is unchanged: same thread count, same model, same score */
+    ck_assert(A->tool_get_param(t, INSP_PARAM_NUM_THREADS, buf, sizeof buf, err, sizeof err) == INSP_OK);
+    ck_assert_str_eq(buf, "1");
+    ck_assert_float_eq_tol(score_of(t, &v), before, 1e-6);
+    io_image_free(&im);
+    A->tool_destroy(t);
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -348,6 +452,8 @@ Suite *failsafe_suite(void)
     tcase_add_test(tc, nonfinite_f32_input_refused);
     tcase_add_test(tc, all_zero_mask_refused);
     tcase_add_test(tc, fifo_files_refused_without_blocking);
+    tcase_add_test(tc, set_threads_concurrent_with_process);
+    tcase_add_test(tc, set_threads_refuses_changed_model_files);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -49,3 +49,28 @@ int dp_open_regular(const char *path, const char *what, struct stat *st_out, dp_
         *st_out = st;
     return fd;
 }
+
+int dp_file_identity(const char *path, dp_file_id *id, dp_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        char why[128];
+        if (strerror_r(e, why, sizeof why) != 0)
+            snprintf(why, sizeof why, "error %d", e);
+        dp_fail(err, DP_E_IO, "%s: cannot stat: %s", path, why);
+        return -1;
+    }
+    id->dev = (unsigned long long)st.st_dev;
+    id->ino = (unsigned long long)st.st_ino;
+    id->size = (long long)st.st_size;
+    id->mtime_sec = (long long)st.st_mtim.tv_sec;
+    id->mtime_nsec = (long long)st.st_mtim.tv_nsec;
+    return 0;
+}
+
+int dp_file_id_same(const dp_file_id *a, const dp_file_id *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
+}

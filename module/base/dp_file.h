@@ -16,4 +16,19 @@ int dp_open_regular(const char *path, const char *what, struct stat *st, dp_err 
 /* "a FIFO", "a directory", "a character device", ... for a st_mode (static storage). */
 const char *dp_file_kind(unsigned mode);
 
+/* What identifies one version of a file on disk: device, inode, size and modification time
+ * (nanoseconds). Replacing a file (new inode) or rewriting it (new mtime, usually a new size)
+ * changes it. */
+typedef struct dp_file_id {
+    unsigned long long dev, ino;
+    long long size, mtime_sec, mtime_nsec;
+} dp_file_id;
+
+/* Fills *id for path (following symbolic links). 0, or -1 with err failed (DP_E_IO) when the
+ * file cannot be stat'ed. path: borrowed. */
+int dp_file_identity(const char *path, dp_file_id *id, dp_err *err);
+
+/* 1 when a and b are the same version of a file. */
+int dp_file_id_same(const dp_file_id *a, const dp_file_id *b);
+
 #endif

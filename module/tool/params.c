@@ -24,7 +24,8 @@ static const dp_param_def PARAMS[DP_PARAM_COUNT] = {
         DP_MAX_REGION_AREA, 0, "px", "defect regions smaller than this many input pixels are dropped"},
     [DP_PARAM_NUM_THREADS] = {
         INSP_PARAM_NUM_THREADS, "threads", DP_PARAM_INT, 1, DP_MAX_THREADS, 0, "",
-        "worker threads per process call (changing it rebuilds the model's kernels)"},
+        "worker threads per process call (changing it rebuilds the model's kernels from the "
+        "model files, refused if they changed on disk since the tool was created)"},
 };
 
 const dp_param_def *dp_param_def_of(dp_param_id id)

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "dp_file.h"
 #include "dp_limits.h"
 #include "insp_tool.h"
 #include "model.h"
@@ -18,7 +19,11 @@ struct insp_tool {
     dp_recipe recipe;               /* owned */
     insp_host host;                 /* copy; host.log may be NULL */
     dp_model *model;                /* owned */
-    pthread_mutex_t lock;           /* process() runs one image at a time on the model arena */
+    /* the clip, dapo and vocabulary files as they were when the model was loaded: a rebuild
+     * (num_threads) re-reads them and refuses files that changed since */
+    dp_file_id model_files[3];
+    pthread_mutex_t lock;           /* process() runs one image at a time on the model arena;
+                                       set_param changes parameters and swaps models under it */
     int threads;
     float image_threshold, pixel_threshold;
     int min_region_area;

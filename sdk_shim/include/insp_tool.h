@@ -62,7 +62,9 @@
  *   3. Different tools are fully independent and may be used concurrently from any threads.
  *   4. On one tool, tool_process calls may overlap each other only if api->caps has
  *      INSP_CAP_CONCURRENT_PROCESS; otherwise the host serialises them (e.g. one mutex per tool).
- *      tool_set_param must not overlap any other call on the same tool. tool_get_param,
+ *      tool_set_param should not overlap other calls on the same tool; if it does (a host
+ *      bug), it takes the tool's lock and stays memory-safe: a tool_process already running
+ *      finishes with the old values. tool_get_param,
  *      tool_param_schema, tool_info, tool_class_count and tool_class_name may overlap each other
  *      and tool_process.
  *   5. Result accessors are read-only and may be called from any thread, concurrently.
@@ -190,7 +192,12 @@ enum {
 /* Standard parameter keys. A plugin that has the concept uses these names (so generic hosts
  * such as the insp CLI can set them); it may add its own keys. Values are strings: numbers in
  * C-locale notation ("0.5", never "0,5", whatever the process locale), booleans "true"/"false". */
-#define INSP_PARAM_NUM_THREADS     "num_threads"      /* int >= 1: worker threads per process */
+#define INSP_PARAM_NUM_THREADS     "num_threads"      /* int >= 1: worker threads per process;
+                                                         a change rebuilds the model's kernels from
+                                                         the model files, which must be unchanged
+                                                         since tool_create (same inode, size and
+                                                         modification time), else INSP_E_MODEL and
+                                                         the tool keeps its model */
 #define INSP_PARAM_IMAGE_THRESHOLD "image_threshold"  /* float: score >= it => NG */
 #define INSP_PARAM_PIXEL_THRESHOLD "pixel_threshold"  /* float, anomaly-map units: defect pixels */
 #define INSP_PARAM_MIN_REGION_AREA "min_region_area"  /* int pixels: smaller regions dropped */
