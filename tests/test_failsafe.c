@@ -441,6 +441,65 @@ START_TEST(set_threads_refuses_changed_model_files)
 }
 END_TEST
 
+/* ---- item 15: the host can cancel a process call (ABI 1.1 tool_cancel) ---- */
+
+typedef struct cancel_run { insp_tool *tool; const insp_image *img; insp_status st; insp_result *r; char err[INSP_ERRBUF_SIZE]; } cancel_run;
+
+static void *process_once(void *arg)
+{
+    cancel_run *c = arg;
+    c->st = A->tool_process(c->tool, c->img, &c->r, c->err, sizeof c->err);
+    return NULL;
+}
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+START_TEST(cancel_stops_a_long_call)
+{
+    ck_assert(INSP_API_HAS(A, tool_cancel) && A->tool_cancel && A->abi_minor >= 1);
+    ck_assert_str_eq(A->status_name(INSP_E_CANCELLED), "INSP_E_CANCELLED");
+    ck_assert_int_eq(A->tool_cancel(NULL), INSP_E_ARG);
+    /* tile 28 on 640 x 480: hundreds of tiles, many seconds, the runaway call */
+    insp_tool *t = make_tool("defects: [hole, scratch]\ntiling: {mode: grid, tile: 28, overlap: 3}\n");
+    const int W = 640, H = 480;
+    uint8_t *px = malloc((size_t)W * H);
+    for (int i = 0; i < W * H; i++)
+        px[i] = (uint8_t)(i * 7 % 251);
+    insp_image v = { .struct_size = sizeof v, .width = W, .height = H, .channels = 1,
+                     .pixel = INSP_PIX_U8, .row_stride = W, .data = px };
+    cancel_run c = { t, &v, -1, (insp_result *)1, "" };
+    pthread_t th;
+    double t0 = mono_ms();
+    ck_assert(pthread_create(&th, NULL, process_once, &c) == 0);
+    usleep(300 * 1000);
+    double t_cancel = mono_ms();
+    ck_assert_int_eq(A->tool_cancel(t), INSP_OK);
+    pthread_join(th, NULL);
+    double t_end = mono_ms();
+    printf("  cancelled after %.0f ms: %s: %s; returned %.1f ms after tool_cancel\n",
+           t_cancel - t0, A->status_name(c.st), c.err, t_end - t_cancel);
+    ck_assert_int_eq(c.st, INSP_E_CANCELLED);
+    ck_assert_ptr_null(c.r);
+    ck_assert_ptr_nonnull(strstr(c.err, "cancelled by the host"));
+    /* a cancel does not outlive the calls it was meant for; the tool still works */
+    ck_assert_int_eq(A->tool_cancel(t), INSP_OK);
+    insp_image small = v;
+    small.roi_x = 0; small.roi_y = 0; small.roi_w = 60; small.roi_h = 40;
+    char err[INSP_ERRBUF_SIZE];
+    insp_result *r = NULL;
+    ck_assert_msg(A->tool_process(t, &small, &r, err, sizeof err) == INSP_OK, "%s", err);
+    ck_assert(isfinite(A->result_score(r)));
+    A->result_release(r);
+    free(px);
+    A->tool_destroy(t);
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -454,6 +513,7 @@ Suite *failsafe_suite(void)
     tcase_add_test(tc, fifo_files_refused_without_blocking);
     tcase_add_test(tc, set_threads_concurrent_with_process);
     tcase_add_test(tc, set_threads_refuses_changed_model_files);
+    tcase_add_test(tc, cancel_stops_a_long_call);
     suite_add_tcase(s, tc);
     return s;
 }

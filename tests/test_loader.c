@@ -239,7 +239,7 @@ END_TEST
 START_TEST(test_loader_refuses_null_table_and_member)
 {
     REQUIRE_BUILT();
-    expect_refused(tmp("fake_refuse.so"), "refused ABI 1.0", "returned NULL", NULL);
+    expect_refused(tmp("fake_refuse.so"), "refused ABI 1.1", "returned NULL", NULL);
     expect_refused(tmp("fake_nullmember.so"), "lacks result_timing (NULL)", NULL);
 }
 END_TEST

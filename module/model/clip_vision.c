@@ -231,7 +231,8 @@ static void global_embedding(dp_vision *v, int batch)
     }
 }
 
-dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, dp_err *err)
+dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, const dp_cancel *cancel,
+                        dp_err *err)
 {
     if (!pre || batch < 1 || batch > v->opt.max_batch)
         return dp_fail(err, DP_E_ARG, "vision batch %d: expected 1..%d images", batch, v->opt.max_batch);
@@ -259,6 +260,10 @@ dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, dp_err *err)
         dp_layernorm(v->nn, patch, GG, W, W, v->ln_pre_g, v->ln_pre_b, DP_LAYERNORM_EPS, patch, W, DP_C_F32);
     }
     for (int i = 0; i < v->cfg.vision_layers; i++) {
+        char where[48];
+        snprintf(where, sizeof where, "before vision block %d", i + 1);
+        if (dp_cancel_check(cancel, where, err))
+            return DP_E_CANCELLED;
         set_prompts(v, batch, i);
         dp_status st = dp_block_run(v->nn, &v->blocks[i], v->attn, &v->arena, batch, T, v->opt.dt,
                                     &v->attn_seconds, err);

@@ -60,6 +60,10 @@ dp_status dp_model_assemble(dp_nn *nn, dp_vision *vision, dp_text_features *text
 
 /* pre: [batch][3][S][S] normalised images (borrowed). */
 dp_status dp_model_run(dp_model *m, const float *pre, int batch, dp_err *err);
+/* The same, stopping with DP_E_CANCELLED before a transformer block when cancel (borrowed,
+ * may be NULL) says so; the last run's results are then undefined. */
+dp_status dp_model_run_cancellable(dp_model *m, const float *pre, int batch,
+                                   const dp_cancel *cancel, dp_err *err);
 
 /* The DAPO head for image b (0..batch-1) of the last dp_model_run: per-layer patch
  * probabilities, their sum, the image score, and maps at out_w x out_h (bilinear,

@@ -14,7 +14,7 @@ static const char *status_name(insp_status s)
     static const char *const names[] = { "INSP_OK", "INSP_E_ARG", "INSP_E_UNSUPPORTED",
                                          "INSP_E_RECIPE", "INSP_E_MODEL", "INSP_E_IMAGE",
                                          "INSP_E_NOMEM", "INSP_E_INTERNAL", "INSP_E_ABI",
-                                         "INSP_E_BUFFER" };
+                                         "INSP_E_BUFFER", "INSP_E_CANCELLED" };
     return s >= 0 && s < (insp_status)(sizeof names / sizeof names[0]) ? names[s] : "INSP_E_UNKNOWN";
 }
 
@@ -220,6 +220,14 @@ static insp_status result_timing(const insp_result *r, insp_timing *out)
     return INSP_OK;
 }
 
+static insp_status tool_cancel(insp_tool *t)
+{
+    if (!t)
+        return INSP_E_ARG;
+    dp_tool_cancel(t);
+    return INSP_OK;
+}
+
 static const insp_api api_v1 = {
     .struct_size = sizeof(insp_api),
     .abi_major = INSP_ABI_MAJOR,
@@ -251,6 +259,8 @@ static const insp_api api_v1 = {
     .result_region_count = result_region_count,
     .result_region = result_region,
     .result_timing = result_timing,
+    /* since ABI 1.1 */
+    .tool_cancel = tool_cancel,
 };
 
 const insp_api *insp_get_api_v1(uint32_t host_major, uint32_t host_minor)

@@ -108,8 +108,9 @@ static int ensure(void **buf, size_t *cap, size_t bytes, char *err, size_t ecap,
     return -1;
 }
 
-static insp_status run_whole(insp_tool *t, int rw, int rh, float *amap, uint16_t *types,
-                             call_scores *cs, insp_timing *tm, char *err, size_t cap)
+static insp_status run_whole(insp_tool *t, const dp_cancel *cancel, int rw, int rh, float *amap,
+                             uint16_t *types, call_scores *cs, insp_timing *tm, char *err,
+                             size_t cap)
 {
     const int S = t->recipe.input_size;
     insp_status ist = INSP_OK;
@@ -122,7 +123,7 @@ static insp_status run_whole(insp_tool *t, int rw, int rh, float *amap, uint16_t
     if (to_network(t->rgb, rw, rh, S, t->tile_u8, t->resize_ws, t->resize_ws_cap, t->pre, &e))
         return dp_report(&e, DP_STAGE_IMAGE, err, cap);
     double t1 = now_ms();
-    dp_status st = dp_model_run(t->model, t->pre, 1, &e);
+    dp_status st = dp_model_run_cancellable(t->model, t->pre, 1, cancel, &e);
     double t2 = now_ms();
     if (!st)
         st = head(t, 0, "the image", rw, rh, amap, types, &cs->score, cs->classes, &e);
@@ -135,8 +136,9 @@ static insp_status run_whole(insp_tool *t, int rw, int rh, float *amap, uint16_t
     return INSP_OK;
 }
 
-static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t *types,
-                             call_scores *cs, insp_timing *tm, char *err, size_t cap)
+static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int rh, float *amap,
+                             uint16_t *types, call_scores *cs, insp_timing *tm, char *err,
+                             size_t cap)
 {
     const dp_recipe *r = &t->recipe;
     const int S = r->input_size, B = r->batch, n = t->n_classes;
@@ -177,6 +179,10 @@ static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t
 
     for (int first = 0; first < count; first += B) {
         int nb = count - first < B ? count - first : B;
+        char checkpoint[64];
+        snprintf(checkpoint, sizeof checkpoint, "before tile %d of %d", first + 1, count);
+        if ((st = dp_cancel_check(cancel, checkpoint, &e)))
+            return dp_report(&e, DP_STAGE_RUN, err, cap);
         double t0 = now_ms();
         int bad = 0;
         dp_err te;
@@ -204,7 +210,7 @@ static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t
         if (bad)
             return dp_report(&te, DP_STAGE_IMAGE, err, cap);
         double t1 = now_ms();
-        if ((st = dp_model_run(t->model, t->pre, B, &e)))
+        if ((st = dp_model_run_cancellable(t->model, t->pre, B, cancel, &e)))
             return dp_report(&e, DP_STAGE_RUN, err, cap);
         double t2 = now_ms();
         for (int b = 0; b < nb; b++) {
@@ -239,6 +245,8 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
                             size_t cap)
 {
     double t_start = now_ms();
+    /* tool_cancel from now on stops this call, also while it waits for the lock */
+    const dp_cancel cancel = { &t->cancel_count, atomic_load(&t->cancel_count) };
     *out = NULL;
     dp_err e;
     int hx, hy, hw, hh;
@@ -316,8 +324,8 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
     }
     res->timing.preprocess_ms = now_ms() - t0;
     ist = t->recipe.tiling == DP_TILING_GRID
-              ? run_tiled(t, rw, rh, res->anomaly, t->types, &cs, &res->timing, err, cap)
-              : run_whole(t, rw, rh, res->anomaly, t->types, &cs, &res->timing, err, cap);
+              ? run_tiled(t, &cancel, rw, rh, res->anomaly, t->types, &cs, &res->timing, err, cap)
+              : run_whole(t, &cancel, rw, rh, res->anomaly, t->types, &cs, &res->timing, err, cap);
     if (ist)
         goto out;
     double t_post = now_ms();

@@ -8,6 +8,7 @@ insp_status dp_status_to_insp(dp_status st, dp_stage stage)
     switch (st) {
     case DP_OK: return INSP_OK;
     case DP_E_NOMEM: return INSP_E_NOMEM;
+    case DP_E_CANCELLED: return INSP_E_CANCELLED;
     default: break;
     }
     if (stage == DP_STAGE_RECIPE)

@@ -297,6 +297,11 @@ insp_status dp_tool_set_param(insp_tool *t, const char *key, const char *value, 
     return INSP_OK;
 }
 
+void dp_tool_cancel(insp_tool *t)
+{
+    atomic_fetch_add(&t->cancel_count, 1u);
+}
+
 insp_status dp_tool_get_param(const insp_tool *t, const char *key, char *buf, size_t buf_cap,
                               char *err, size_t cap)
 {

@@ -3,6 +3,7 @@
 #define DP_TOOL_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "dp_file.h"
@@ -22,6 +23,7 @@ struct insp_tool {
     /* the clip, dapo and vocabulary files as they were when the model was loaded: a rebuild
      * (num_threads) re-reads them and refuses files that changed since */
     dp_file_id model_files[3];
+    atomic_uint cancel_count;       /* bumped by tool_cancel; a process call stops when it moved */
     pthread_mutex_t lock;           /* process() runs one image at a time on the model arena;
                                        set_param changes parameters and swaps models under it */
     int threads;
@@ -73,6 +75,8 @@ insp_status dp_tool_get_param(const insp_tool *t, const char *key, char *buf, si
 insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **out, char *err,
                             size_t cap);
 void dp_result_free(insp_result *r);
+/* Makes the tool_process calls running now return INSP_E_CANCELLED (any thread). */
+void dp_tool_cancel(insp_tool *t);
 /* Grows *buf to hold `bytes` (contents not kept). */
 int dp_grow(void **buf, size_t *cap, size_t bytes);
 void dp_tool_log(const insp_tool *t, int32_t level, const char *fmt, ...)

@@ -93,7 +93,7 @@ extern "C" {
 #endif
 
 #define INSP_ABI_MAJOR 1          /* incompatible change => new entry symbol name */
-#define INSP_ABI_MINOR 0          /* members appended only */
+#define INSP_ABI_MINOR 1          /* members appended only (1.1: tool_cancel, INSP_E_CANCELLED) */
 
 /* Gives the entry symbol default visibility even when the plugin is built with
  * -fvisibility=hidden (a version script alone cannot export a hidden symbol). */
@@ -135,8 +135,11 @@ enum {
     INSP_E_NOMEM = 6,        /* allocation failed or a size exceeds the plugin's limits */
     INSP_E_INTERNAL = 7,     /* a bug or a failed internal invariant; the tool stays usable */
     INSP_E_ABI = 8,          /* a struct_size is too small or the versions do not match */
-    INSP_E_BUFFER = 9        /* a caller's output buffer is too small; the message says how
+    INSP_E_BUFFER = 9,       /* a caller's output buffer is too small; the message says how
                                 many bytes are needed; the output holds a truncated value */
+    /* since ABI 1.1 */
+    INSP_E_CANCELLED = 10    /* tool_process stopped by tool_cancel; no result (never a partial
+                                one); the tool stays usable */
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -421,6 +424,18 @@ typedef struct insp_api {
     insp_status (*result_region)(const insp_result *result, int32_t i, insp_region *out);
     /* Fills *out with the stage timings (host sets out->struct_size first). */
     insp_status (*result_timing)(const insp_result *result, insp_timing *out);
+
+    /* --- since ABI 1.1 (check with INSP_API_HAS before use) -------------------------------- */
+
+    /* Asks every tool_process call on this tool that is running (or waiting for the tool)
+     * when tool_cancel is called to stop: each returns INSP_E_CANCELLED with *out NULL at its
+     * next check point (before every batch of tiles and before every transformer block of
+     * the vision tower: at most one block of one batch later). Never a partial result. Calls
+     * that start after tool_cancel returns are not affected; the tool stays usable. Any
+     * thread, concurrently with any call on the same tool except tool_destroy (a watchdog or
+     * a UI thread). A deadline is a host timer that calls tool_cancel. Returns INSP_OK, or
+     * INSP_E_ARG for a NULL tool. */
+    insp_status (*tool_cancel)(insp_tool *tool);
 } insp_api;
 #define INSP_API_SIZE_1_0 ((uint32_t)(offsetof(insp_api, result_timing) + sizeof(void (*)(void))))
 
