@@ -500,6 +500,58 @@ START_TEST(cancel_stops_a_long_call)
 }
 END_TEST
 
+/* ---- item 17: destroyed and released handles are refused while detectable ---- */
+
+START_TEST(dead_handles_refused)
+{
+    insp_tool *t = make_tool(DEFECTS);
+    io_image im = golden_rgb();
+    insp_image v = view_of(&im);
+    char err[INSP_ERRBUF_SIZE], buf[INSP_PARAM_VALUE_SIZE];
+    insp_result *r = NULL;
+    ck_assert_msg(A->tool_process(t, &v, &r, err, sizeof err) == INSP_OK, "%s", err);
+    /* a released result read, then released again: refused, no crash (under ASan the freed
+     * block is still in quarantine, and the tag check reads it uninstrumented on purpose) */
+    A->result_release(r);
+    ck_assert(isnan(A->result_score(r)));
+    ck_assert_int_eq(A->result_decision(r), INSP_DECISION_NG);
+    ck_assert_int_eq(A->result_class_count(r), 0);
+    ck_assert_int_eq(A->result_region_count(r), 0);
+    const char *name = NULL;
+    ck_assert_int_eq(A->result_class(r, 0, &name, NULL), INSP_E_ARG);
+    insp_image m = { .struct_size = sizeof m };
+    ck_assert_int_eq(A->result_anomaly_map(r, &m), INSP_E_ARG);
+    ck_assert_int_eq(A->result_label_map(r, &m), INSP_E_ARG);
+    insp_timing tm = { .struct_size = sizeof tm };
+    ck_assert_int_eq(A->result_timing(r, &tm), INSP_E_ARG);
+    ck_assert_int_eq(A->result_thresholds(r, NULL, NULL), INSP_E_ARG);
+    A->result_release(r);
+    /* a destroyed tool, then destroyed again */
+    A->tool_destroy(t);
+    insp_result *r2 = (insp_result *)1;
+    ck_assert_int_eq(A->tool_process(t, &v, &r2, err, sizeof err), INSP_E_ARG);
+    printf("  process on a destroyed tool: %s\n", err);
+    ck_assert_ptr_null(r2);
+    ck_assert_ptr_nonnull(strstr(err, "not a live tool"));
+    ck_assert_int_eq(A->tool_set_param(t, INSP_PARAM_PIXEL_THRESHOLD, "1", err, sizeof err), INSP_E_ARG);
+    ck_assert_int_eq(A->tool_get_param(t, INSP_PARAM_PIXEL_THRESHOLD, buf, sizeof buf, err, sizeof err), INSP_E_ARG);
+    ck_assert_int_eq(A->tool_class_count(t), 0);
+    ck_assert_ptr_null(A->tool_class_name(t, 0));
+    ck_assert_ptr_null(A->tool_param_schema(t));
+    insp_tool_info info = { .struct_size = sizeof info };
+    ck_assert_int_eq(A->tool_info(t, &info, err, sizeof err), INSP_E_ARG);
+    ck_assert_int_eq(A->tool_cancel(t), INSP_E_ARG);
+    A->tool_destroy(t);
+    /* something that never was a handle */
+    uint64_t junk[64] = { 0 };
+    ck_assert_int_eq(A->tool_process((insp_tool *)junk, &v, &r2, err, sizeof err), INSP_E_ARG);
+    ck_assert(isnan(A->result_score((insp_result *)junk)));
+    A->tool_destroy((insp_tool *)junk);
+    A->result_release((insp_result *)junk);
+    io_image_free(&im);
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -514,6 +566,7 @@ Suite *failsafe_suite(void)
     tcase_add_test(tc, set_threads_concurrent_with_process);
     tcase_add_test(tc, set_threads_refuses_changed_model_files);
     tcase_add_test(tc, cancel_stops_a_long_call);
+    tcase_add_test(tc, dead_handles_refused);
     suite_add_tcase(s, tc);
     return s;
 }

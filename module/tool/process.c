@@ -375,6 +375,7 @@ out:
         return ist;
     }
     res->timing.total_ms = now_ms() - t_start;
+    res->tag = DP_RESULT_TAG_LIVE;
     dp_copy_err(err, cap, "");
     *out = res;
     return INSP_OK;

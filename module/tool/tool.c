@@ -49,6 +49,7 @@ void dp_tool_destroy(insp_tool *t)
 {
     if (!t)
         return;
+    t->tag = DP_HANDLE_TAG_DEAD;
     dp_model_free(t->model);
     if (t->class_names)
         for (int i = 0; i < t->n_classes; i++)
@@ -212,6 +213,7 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
     dp_tool_log(t, INSP_LOG_INFO, "%s: model loaded in %.0f ms (text prompts %.0f ms), %d threads, %s",
                 r->path, t->model->load_seconds * 1e3, t->model->text_seconds * 1e3, t->threads, t->precision);
     dp_copy_err(err, cap, "");
+    t->tag = DP_TOOL_TAG_LIVE;
     *out = t;
     return INSP_OK;
 }

@@ -16,7 +16,19 @@
 #include "tiling.h"
 
 
+/* Handle tags. A live handle carries its tag; destroy/release overwrite it with
+ * DP_HANDLE_TAG_DEAD just before the memory is freed, so a destroyed tool or a released result
+ * passed back in is refused (INSP_E_ARG) as long as the freed block has not been reused:
+ * best effort, without global state. The tag sits after the first 32 bytes because
+ * allocators keep their own data there in a freed block (glibc: tcache and bin links, up to
+ * 4 pointers; ASan: the free context). */
+#define DP_TOOL_TAG_LIVE   UINT64_C(0x4c4f4f5450414444)   /* "DDAPTOOL" */
+#define DP_RESULT_TAG_LIVE UINT64_C(0x5345525041504444)   /* "DDAPRES" */
+#define DP_HANDLE_TAG_DEAD UINT64_C(0x444145444541440a)
+
 struct insp_tool {
+    unsigned char allocator_reserved[32];   /* see the handle tags above */
+    uint64_t tag;                   /* DP_TOOL_TAG_LIVE from tool_create to tool_destroy */
     dp_recipe recipe;               /* owned */
     insp_host host;                 /* copy; host.log may be NULL */
     dp_model *model;                /* owned */
@@ -51,6 +63,8 @@ struct insp_tool {
 };
 
 struct insp_result {
+    unsigned char allocator_reserved[32];   /* see the handle tags above */
+    uint64_t tag;                   /* DP_RESULT_TAG_LIVE from tool_process to result_release */
     float score;
     int32_t decision;
     float image_threshold, pixel_threshold;
@@ -75,6 +89,11 @@ insp_status dp_tool_get_param(const insp_tool *t, const char *key, char *buf, si
 insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **out, char *err,
                             size_t cap);
 void dp_result_free(insp_result *r);
+/* 1 when t / r is a live handle of this plugin (tag check; see the handle tags above). Reads
+ * the tag without AddressSanitizer instrumentation: a handle that was already freed is exactly
+ * what these detect. */
+int dp_tool_live(const insp_tool *t);
+int dp_result_live(const insp_result *r);
 /* Makes the tool_process calls running now return INSP_E_CANCELLED (any thread). */
 void dp_tool_cancel(insp_tool *t);
 /* Grows *buf to hold `bytes` (contents not kept). */

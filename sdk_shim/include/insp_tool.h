@@ -328,7 +328,14 @@ typedef struct insp_host {
 
 /* ------------------------------------------------------------------------------------------
  * The function table. All v1.0 function members are non-NULL. Functions that take a handle
- * return INSP_E_ARG when it is NULL; functions without a status return a neutral value then.
+ * return INSP_E_ARG when it is NULL; functions without a status return a neutral value then
+ * (the same as for NULL: 0, NULL, NaN score, NG decision; destroy/release do nothing).
+ * Handles carry a tag that tool_destroy / result_release overwrite before freeing, so a
+ * destroyed tool or a released result passed back in (double destroy or release, a result
+ * read after release) is treated like NULL as long as its memory has not been reused. This is
+ * a best-effort safety net for host bugs, not a contract: a freed block that the allocator has
+ * handed out again cannot be told apart, so a host must still not use a handle after
+ * destroying or releasing it.
  */
 typedef struct insp_api {
     uint32_t struct_size;         /* sizeof(insp_api) as the plugin knows it */
