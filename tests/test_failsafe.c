@@ -18,6 +18,7 @@
 #include "imageio.h"
 #include "json.h"
 #include "loader.h"
+#include "status.h"
 
 static insp_module g_mod;
 static const insp_api *A;
@@ -552,6 +553,105 @@ START_TEST(dead_handles_refused)
 }
 END_TEST
 
+/* ---- item 12: error text is one UTF-8 line, whatever the files contain ---- */
+
+/* 1 when s is valid UTF-8 without C0/DEL/C1 controls or U+2028/2029. */
+static int one_clean_line(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (n == 0 || c < 0x20 || c == 0x7F)
+            return 0;
+        uint32_t v = n == 1 ? c : c & (0x7F >> n);
+        for (int i = 1; i < n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            v = v << 6 | (p[i] & 0x3F);
+        }
+        if ((v >= 0x80 && v <= 0x9F) || v == 0x2028 || v == 0x2029 || (v >= 0xD800 && v <= 0xDFFF))
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
+START_TEST(sanitize_line_unit)
+{
+    char out[64];
+    dp_sanitize_line(out, sizeof out, "a\nb\x1b[31mc\r\td\x7f");
+    ck_assert_str_eq(out, "a\\nb\\x1B[31mc\\r\\td\\x7F");
+    dp_sanitize_line(out, sizeof out, "bad \xff\xfe end \xc3");
+    ck_assert_str_eq(out, "bad \\xFF\\xFE end \\xC3");
+    dp_sanitize_line(out, sizeof out, "nel\xc2\x85 ls\xe2\x80\xa8 ok \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    ck_assert_str_eq(out, "nel\\u0085 ls\\u2028 ok \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    /* overlong encodings and surrogates are not UTF-8 */
+    dp_sanitize_line(out, sizeof out, "\xc0\xaf\xed\xa0\x80");
+    ck_assert_str_eq(out, "\\xC0\\xAF\\xED\\xA0\\x80");
+    /* truncation keeps whole characters and whole escapes */
+    char small[6];
+    dp_sanitize_line(small, sizeof small, "ab\xe2\x82\xac");   /* "ab" + 3-byte euro: 5 + NUL */
+    ck_assert_str_eq(small, "ab\xe2\x82\xac");
+    dp_sanitize_line(small, sizeof small, "abc\xe2\x82\xac");
+    ck_assert_str_eq(small, "abc");
+    dp_sanitize_line(small, sizeof small, "abcd\n");   /* the 2-byte escape does not fit */
+    ck_assert_str_eq(small, "abcd");
+    dp_sanitize_line(small, 1, "abc");
+    ck_assert_str_eq(small, "");
+    dp_sanitize_line(NULL, 10, "abc");
+    dp_sanitize_line(out, sizeof out, NULL);
+    ck_assert_str_eq(out, "");
+}
+END_TEST
+
+/* A safetensors file with one tensor whose name carries a line break and terminal escapes and
+ * whose offsets do not match its shape: the loader's message names the tensor. */
+static void write_evil_safetensors(const char *path)
+{
+    const char *hdr = "{\"evil\\nname\\u001b[2J\\u001b]0;pwned\\u0007\\u0085x\": "
+                      "{\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 4]}}";
+    size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8;
+    uint8_t *b = calloc(8 + padded + 8, 1);
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    memcpy(b + 8, hdr, hl);
+    memset(b + 8 + hl, ' ', padded - hl);
+    write_file(path, b, 8 + padded + 8);
+    free(b);
+}
+
+START_TEST(error_text_is_one_line)
+{
+    const char *evil = tmp_path("evil.safetensors");
+    write_evil_safetensors(evil);
+    char err[INSP_ERRBUF_SIZE];
+    insp_tool *t = (insp_tool *)1;
+    insp_status st = A->tool_create(NULL, recipe_with("evil.yaml", evil, DEFECTS), &t, err, sizeof err);
+    printf("  crafted tensor name: %s: %s\n", A->status_name(st), err);
+    ck_assert_int_eq(st, INSP_E_MODEL);
+    ck_assert_msg(one_clean_line(err), "not one clean UTF-8 line: %s", err);
+    ck_assert_ptr_nonnull(strstr(err, "evil\\nname\\x1B[2J"));
+    /* a recipe path with a newline and bytes that are not UTF-8 */
+    st = A->tool_create(NULL, "/nonexistent/a\nb\xff.yaml", &t, err, sizeof err);
+    printf("  path: %s: %s\n", A->status_name(st), err);
+    ck_assert_int_eq(st, INSP_E_RECIPE);
+    ck_assert(one_clean_line(err));
+    ck_assert_ptr_nonnull(strstr(err, "a\\nb\\xFF.yaml"));
+    /* set_param echoing its key and value */
+    insp_tool *tool = make_tool(DEFECTS);
+    st = A->tool_set_param(tool, INSP_PARAM_PIXEL_THRESHOLD, "1\n\x1b[2J", err, sizeof err);
+    printf("  set_param value: %s: %s\n", A->status_name(st), err);
+    ck_assert_int_eq(st, INSP_E_ARG);
+    ck_assert(one_clean_line(err));
+    ck_assert_ptr_nonnull(strstr(err, "1\\n\\x1B[2J"));
+    st = A->tool_set_param(tool, "key\r\nInjected: yes", "1", err, sizeof err);
+    ck_assert_int_eq(st, INSP_E_ARG);
+    ck_assert(one_clean_line(err));
+    A->tool_destroy(tool);
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -567,6 +667,10 @@ Suite *failsafe_suite(void)
     tcase_add_test(tc, set_threads_refuses_changed_model_files);
     tcase_add_test(tc, cancel_stops_a_long_call);
     tcase_add_test(tc, dead_handles_refused);
+    tcase_add_test(tc, error_text_is_one_line);
     suite_add_tcase(s, tc);
+    TCase *units = tcase_create("units");
+    tcase_add_test(units, sanitize_line_unit);
+    suite_add_tcase(s, units);
     return s;
 }

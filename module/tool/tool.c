@@ -29,11 +29,12 @@ void dp_tool_log(const insp_tool *t, int32_t level, const char *fmt, ...)
 {
     if (!t->host.log)
         return;
-    char line[512];
+    char raw[512], line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    dp_sanitize_line(line, sizeof line, raw);   /* the log gets one UTF-8 line, like err */
     t->host.log(t->host.user, level, line);
 }
 

@@ -49,7 +49,11 @@
  *   owned by the caller. If err != NULL and err_cap > 0 the plugin always leaves a
  *   NUL-terminated UTF-8 string there: "" on success, otherwise one line without a trailing
  *   newline that names what was wrong and where (file:line:column for recipes, the parameter
- *   name and value, the image field), truncated to fit. err may be NULL (then err_cap is
+ *   name and value, the image field), truncated to fit (never inside a character). Text copied
+ *   from files or arguments (paths, tensor names, parameter values) cannot break the line:
+ *   control characters are written as escapes (a backslash and n, r, t, x1B, u0085, u2028)
+ *   and bytes that are not UTF-8 as a backslash and xFF. Log messages (insp_host.log) follow
+ *   the same rule. err may be NULL (then err_cap is
  *   ignored). INSP_ERRBUF_SIZE is the recommended size. There is no global or thread-local
  *   "last error". The plugin never calls exit/abort, never installs signal handlers, never
  *   writes to stdout/stderr and lets no C++ exception cross this interface: failures are
