@@ -652,6 +652,60 @@ START_TEST(error_text_is_one_line)
 }
 END_TEST
 
+/* ---- item 9: one parse-and-validate path for thresholds, checked as the stored float ---- */
+
+START_TEST(thresholds_checked_as_float)
+{
+    const struct { const char *yaml; const char *fragment; } bad[] = {
+        { "thresholds: {image: 0.99999999999}\n", "thresholds.image: 0.99999999999 (rounds to 1 as a 32-bit float" },
+        { "thresholds: {image: 1e-50}\n", "thresholds.image: 1e-50 (rounds to 0 as a 32-bit float" },
+        { "thresholds: {pixel: 3.9999999999}\n", "thresholds.pixel: 3.9999999999 (rounds to 4" },
+        { "thresholds: {pixel: 1e-60}\n", "(rounds to 0" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "%s%s", DEFECTS, bad[i].yaml);
+        expect_create_fails(recipe_with("thr.yaml", NULL, body), INSP_E_RECIPE, bad[i].fragment);
+    }
+    expect_create_fails(recipe_with("thr.yaml", NULL, "defects: [{name: hole, pixel_threshold: 1e-50}]\n"),
+                        INSP_E_RECIPE, "defects[1].pixel_threshold: 1e-50 (rounds to 0");
+    /* set_param: the same verdicts, the same reasons */
+    insp_tool *t = make_tool(DEFECTS);
+    char err[INSP_ERRBUF_SIZE], buf[INSP_PARAM_VALUE_SIZE];
+    const struct { const char *key, *value, *fragment; } bad_set[] = {
+        { INSP_PARAM_IMAGE_THRESHOLD, "0.99999999999", "(rounds to 1 as a 32-bit float" },
+        { INSP_PARAM_IMAGE_THRESHOLD, "1e-50", "(rounds to 0 as a 32-bit float" },
+        { INSP_PARAM_PIXEL_THRESHOLD, "3.9999999999", "(rounds to 4" },
+        { INSP_PARAM_MIN_REGION_AREA, "08", "(a leading zero" },
+        { INSP_PARAM_MIN_REGION_AREA, "1.5", "(not a whole number)" },
+        { INSP_PARAM_IMAGE_THRESHOLD, "0,5", "(not a decimal number)" },
+    };
+    for (size_t i = 0; i < sizeof bad_set / sizeof bad_set[0]; i++) {
+        insp_status st = A->tool_set_param(t, bad_set[i].key, bad_set[i].value, err, sizeof err);
+        printf("  set %s=%s: %s: %s\n", bad_set[i].key, bad_set[i].value, A->status_name(st), err);
+        ck_assert_int_eq(st, INSP_E_ARG);
+        ck_assert_msg(strstr(err, bad_set[i].fragment), "\"%s\" lacks \"%s\"", err, bad_set[i].fragment);
+    }
+    /* the spellings a recipe accepts, set_param accepts, and they give the same stored value */
+    const char *good[] = { ".5", "5e-1", "0.5", "0.9999999", "1e-7" };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "%sthresholds: {image: %s}\n", DEFECTS, good[i]);
+        insp_tool *r = create_ok(recipe_with("good.yaml", NULL, body));
+        char from_recipe[INSP_PARAM_VALUE_SIZE];
+        ck_assert(A->tool_get_param(r, INSP_PARAM_IMAGE_THRESHOLD, from_recipe, sizeof from_recipe, err, sizeof err) == INSP_OK);
+        A->tool_destroy(r);
+        ck_assert_msg(A->tool_set_param(t, INSP_PARAM_IMAGE_THRESHOLD, good[i], err, sizeof err) == INSP_OK, "%s", err);
+        ck_assert(A->tool_get_param(t, INSP_PARAM_IMAGE_THRESHOLD, buf, sizeof buf, err, sizeof err) == INSP_OK);
+        ck_assert_str_eq(buf, from_recipe);
+        /* what get_param returns, set_param takes back */
+        ck_assert_msg(A->tool_set_param(t, INSP_PARAM_IMAGE_THRESHOLD, buf, err, sizeof err) == INSP_OK,
+                      "get_param gave \"%s\", set_param refused it: %s", buf, err);
+    }
+    A->tool_destroy(t);
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -668,6 +722,7 @@ Suite *failsafe_suite(void)
     tcase_add_test(tc, cancel_stops_a_long_call);
     tcase_add_test(tc, dead_handles_refused);
     tcase_add_test(tc, error_text_is_one_line);
+    tcase_add_test(tc, thresholds_checked_as_float);
     suite_add_tcase(s, tc);
     TCase *units = tcase_create("units");
     tcase_add_test(units, sanitize_line_unit);

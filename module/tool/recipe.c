@@ -241,31 +241,31 @@ static dp_status get_int(const ctx *c, const yaml_node_t *n, const char *path, i
     return DP_OK;
 }
 
-/* Numbers strictly between lo and hi: every float key of the schema is an open interval. */
-static dp_status get_float_open(const ctx *c, const yaml_node_t *n, const char *path, double lo,
-                                double hi, float *out)
+/* A threshold of the parameter table (every float key of the schema is an open interval),
+ * read at `path` through the table's one parse-and-validate path (dp_param_value), so a recipe
+ * and set_param accept exactly the same values, checked as the float the tool keeps. */
+static dp_status get_float_param(const ctx *c, const yaml_node_t *n, const char *path,
+                                 dp_param_id id, float *out)
 {
-    char expected[80], t[FOUND_BYTES + 8];
-    snprintf(expected, sizeof expected, "a number greater than %g and less than %g", lo, hi);
+    const dp_param_def *d = dp_param_def_of(id);
+    char expected[80], t[FOUND_BYTES + 8], why[96];
+    snprintf(expected, sizeof expected, "a number greater than %g and less than %g", d->min, d->max);
     if (!is_plain(n) || is_null(n))
         return fail_type(c, n, path, expected);
-    dp_number v = dp_scan_number(sval(n), slen(n));
-    if (!v.ok)
+    if (!dp_scan_number(sval(n), slen(n)).ok)
         return fail_type(c, n, path, expected);
-    if (!(v.d > lo && v.d < hi)) {
+    double v;
+    if (dp_param_value(id, sval(n), slen(n), &v, why, sizeof why)) {
         clip_text(sval(n), slen(n), t, sizeof t);
-        return fail_node(c, n, path, "%s (out of range); expected %s", t, expected);
+        return fail_node(c, n, path, "%s (%s); expected %s", t, why, expected);
     }
-    *out = (float)v.d;
+    *out = (float)v;   /* exact: v is the float value */
     return DP_OK;
 }
 
-/* A threshold that is also a runtime parameter: its key and range come from the parameter
- * table, so a recipe and set_param accept the same values. */
 static dp_status get_param(const ctx *c, const yaml_node_t *n, dp_param_id id, float *out)
 {
-    const dp_param_def *d = dp_param_def_of(id);
-    return get_float_open(c, n, d->recipe_key, d->min, d->max, out);
+    return get_float_param(c, n, dp_param_def_of(id)->recipe_key, id, out);
 }
 
 /* Offset of the first C0/C1 control character or DEL in s[0..n), or -1. */
@@ -690,7 +690,7 @@ static dp_status parse_defect(const ctx *c, const yaml_node_t *n, const char *pa
             return missing(c, n, path, "name", "the defect name, e.g. name: scratch");
         if (v[D_PIXEL_THRESHOLD]) {
             join_key(sub, sizeof sub, path, "pixel_threshold");
-            s = get_float_open(c, v[D_PIXEL_THRESHOLD], sub, 0.0, DP_ANOMALY_MAP_MAX, &d->pixel_threshold);
+            s = get_float_param(c, v[D_PIXEL_THRESHOLD], sub, DP_PARAM_PIXEL_THRESHOLD, &d->pixel_threshold);
             if (s != DP_OK)
                 return s;
         }
