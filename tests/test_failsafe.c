@@ -19,6 +19,7 @@
 #include "json.h"
 #include "loader.h"
 #include "status.h"
+#include "tokenizer.h"
 
 static insp_module g_mod;
 static const insp_api *A;
@@ -706,6 +707,44 @@ START_TEST(thresholds_checked_as_float)
 }
 END_TEST
 
+/* ---- item 7: defect names are unique as the tokenizer reads them ---- */
+
+START_TEST(normalize_unit)
+{
+    char *out = NULL;
+    dp_err e;
+    ck_assert(dp_tokenizer_normalize("  \xc3\x89" "clat&amp;amp;X\xe3\x80\x80\xc2\xa0 Y ", &out, &e) == DP_OK);
+    ck_assert_str_eq(out, "\xc3\xa9" "clat&x y");   /* unescaped twice, like dp_tokenize */
+    free(out);
+    ck_assert(dp_tokenizer_normalize("\xff", &out, &e) == DP_E_ARG);
+    ck_assert_ptr_null(out);
+}
+END_TEST
+
+START_TEST(defect_names_folded_by_tokenizer_refused)
+{
+    const struct { const char *list, *fragment; } dup[] = {
+        { "[\"\xc3\x89" "clat\", \"\xc3\xa9" "clat\"]", "defects[2]: \"\xc3\xa9" "clat\" repeats defects[1] \"\xc3\x89" "clat\"" },
+        { "[scratch, \"scratch\xc2\xa0\"]", "repeats defects[1] \"scratch\"" },
+        { "[\"dirt & dust\", \"dirt &amp; dust\"]", "\"dirt &amp; dust\" repeats defects[1] \"dirt & dust\"" },
+        { "[\"faulty imprint\", \"faulty\xe3\x80\x80imprint\"]", "reads both as \"faulty imprint\"" },
+    };
+    for (size_t i = 0; i < sizeof dup / sizeof dup[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "defects: %s\n", dup[i].list);
+        expect_create_fails(recipe_with("dup.yaml", NULL, body), INSP_E_RECIPE, dup[i].fragment);
+    }
+    expect_create_fails(recipe_with("dup.yaml", NULL, "defects: [hole, \"Normal&nbsp;\"]\n"),
+                        INSP_E_RECIPE, "the normal state");
+    expect_create_fails(recipe_with("dup.yaml", NULL, "defects: [hole, \"&nbsp;\"]\n"),
+                        INSP_E_RECIPE, "reads as empty text");
+    /* distinct names still load */
+    insp_tool *t = create_ok(recipe_with("ok.yaml", NULL, "defects: [\"\xc3\xa9" "clat\", eclat, \"dirt & dust\"]\n"));
+    ck_assert_int_eq(A->tool_class_count(t), 4);
+    A->tool_destroy(t);
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -723,9 +762,11 @@ Suite *failsafe_suite(void)
     tcase_add_test(tc, dead_handles_refused);
     tcase_add_test(tc, error_text_is_one_line);
     tcase_add_test(tc, thresholds_checked_as_float);
+    tcase_add_test(tc, defect_names_folded_by_tokenizer_refused);
     suite_add_tcase(s, tc);
     TCase *units = tcase_create("units");
     tcase_add_test(units, sanitize_line_unit);
+    tcase_add_test(units, normalize_unit);
     suite_add_tcase(s, units);
     return s;
 }

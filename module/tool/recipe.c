@@ -8,6 +8,7 @@
 
 #include "model_config.h"
 #include "number.h"
+#include "tokenizer.h"
 #include "params.h"
 
 #include <errno.h>
@@ -634,23 +635,6 @@ static dp_status parse_thresholds(const ctx *c, const yaml_node_t *n, dp_recipe 
     return s;
 }
 
-/* Lower-cased with space runs folded, for comparing names the way the tokenizer sees them. */
-static int same_name(const char *a, const char *b)
-{
-    for (;;) {
-        while (*a == ' ' && a[1] == ' ')
-            a++;
-        while (*b == ' ' && b[1] == ' ')
-            b++;
-        if (lower_ascii((unsigned char)*a) != lower_ascii((unsigned char)*b))
-            return 0;
-        if (!*a)
-            return 1;
-        a++;
-        b++;
-    }
-}
-
 static dp_status check_name(const ctx *c, const yaml_node_t *n, const char *path,
                             const char *name)
 {
@@ -665,11 +649,22 @@ static dp_status check_name(const ctx *c, const yaml_node_t *n, const char *path
     if (name[0] == ' ' || name[len - 1] == ' ')
         return fail_node(c, n, path, "\"%s\" (leading or trailing space); expected a name "
                          "without surrounding spaces", t);
-    for (size_t i = 0; i < NKEYS(RESERVED_NAMES); i++)
-        if (eq_nocase(name, len, RESERVED_NAMES[i]))
-            return fail_node(c, n, path, "\"%s\" (the normal state, which DAPO adds by "
-                             "itself); expected defect types only", t);
-    return DP_OK;
+    /* the model sees the name as the tokenizer cleans it: check that form */
+    char *seen = NULL;
+    dp_err e;
+    if (dp_tokenizer_normalize(name, &seen, &e) != DP_OK)
+        return e.code == DP_E_NOMEM ? nomem(c) : fail_node(c, n, path, "\"%s\" (%s); expected "
+                                                           "UTF-8 text", t, e.msg);
+    dp_status s = DP_OK;
+    if (!seen[0])
+        s = fail_node(c, n, path, "\"%s\" (reads as empty text once HTML entities and spaces "
+                      "are cleaned, as the model's tokenizer does); expected a visible name", t);
+    for (size_t i = 0; s == DP_OK && i < NKEYS(RESERVED_NAMES); i++)
+        if (strcmp(seen, RESERVED_NAMES[i]) == 0)
+            s = fail_node(c, n, path, "\"%s\" (the normal state, which DAPO adds by "
+                          "itself); expected defect types only", t);
+    free(seen);
+    return s;
 }
 
 static dp_status parse_defect(const ctx *c, const yaml_node_t *n, const char *path,
@@ -728,28 +723,45 @@ static dp_status parse_defects(const ctx *c, const yaml_node_t *n, dp_recipe *r)
     if (!r->defects)
         return nomem(c);
     const yaml_node_t *where[DP_MAX_DEFECTS];
-    for (size_t i = 0; i < count; i++) {
+    /* names as the tokenizer reads them (HTML unescape, whitespace collapse, Unicode lower
+     * case): two names with the same form would be two identical classes, the second never
+     * labelling a pixel */
+    char *seen[DP_MAX_DEFECTS] = { 0 };
+    dp_status s = DP_OK;
+    for (size_t i = 0; s == DP_OK && i < count; i++) {
         char sub[KEYPATH_BYTES];
         snprintf(sub, sizeof sub, "defects[%zu]", i + 1);
         const yaml_node_t *item = node_at(c, items[i]);
         if (!item)
             return dp_fail(c->err, DP_E_INTERNAL, "%s: libyaml returned a broken document",
                            c->file);
-        dp_status s = parse_defect(c, item, sub, &r->defects[i]);
+        s = parse_defect(c, item, sub, &r->defects[i]);
         r->n_defects = (int)i + 1;   /* so dp_recipe_free releases this entry too */
         if (s != DP_OK)
-            return s;
+            break;
         where[i] = item;
+        dp_err e;
+        if (dp_tokenizer_normalize(r->defects[i].name, &seen[i], &e) != DP_OK) {
+            s = nomem(c);   /* the name was checked as UTF-8 by check_name */
+            break;
+        }
         for (size_t j = 0; j < i; j++)
-            if (same_name(r->defects[j].name, r->defects[i].name)) {
-                char t[FOUND_BYTES + 8];
+            if (strcmp(seen[j], seen[i]) == 0) {
+                char t[FOUND_BYTES + 8], tj[FOUND_BYTES + 8], ts[FOUND_BYTES + 8];
                 clip_text(r->defects[i].name, strlen(r->defects[i].name), t, sizeof t);
-                return fail_node(c, item, sub, "\"%s\" repeats defects[%zu] at line %zu "
-                                 "(names compare ignoring case); expected each defect once",
-                                 t, j + 1, (size_t)where[j]->start_mark.line + 1);
+                clip_text(r->defects[j].name, strlen(r->defects[j].name), tj, sizeof tj);
+                clip_text(seen[i], strlen(seen[i]), ts, sizeof ts);
+                s = fail_node(c, item, sub, "\"%s\" repeats defects[%zu] \"%s\" at line %zu "
+                              "(the model's tokenizer reads both as \"%s\": names compare "
+                              "after HTML unescape, whitespace folding and lower case); "
+                              "expected each defect once", t, j + 1, tj,
+                              (size_t)where[j]->start_mark.line + 1, ts);
+                break;
             }
     }
-    return DP_OK;
+    for (size_t i = 0; i < count; i++)
+        free(seen[i]);
+    return s;
 }
 
 static dp_status parse_root(const ctx *c, const yaml_node_t *root, dp_recipe *r)
