@@ -745,6 +745,75 @@ START_TEST(defect_names_folded_by_tokenizer_refused)
 }
 END_TEST
 
+/* ---- item 8: a recipe roi past the image is reported; squashing a long area is logged ---- */
+
+typedef struct log_sink { pthread_mutex_t mu; int warnings; char last[1024]; } log_sink;
+
+static void collect_log(void *user, int32_t level, const char *msg)
+{
+    log_sink *l = user;
+    pthread_mutex_lock(&l->mu);
+    if (level == INSP_LOG_WARN) {
+        l->warnings++;
+        snprintf(l->last, sizeof l->last, "%s", msg);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+START_TEST(recipe_roi_past_image_reported)
+{
+    io_image im = golden_rgb();   /* 150 x 97 */
+    insp_image v = view_of(&im);
+    const char *rois[] = { "roi: {x: 100, y: 0, width: 100, height: 50}\n",
+                           "roi: {x: 0, y: 90, width: 20, height: 20}\n",
+                           "roi: {x: 200, y: 0}\n" };
+    for (size_t i = 0; i < 3; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "%s%s", DEFECTS, rois[i]);
+        insp_tool *t = create_ok(recipe_with("roi.yaml", NULL, body));
+        expect_process_fails(t, &v, INSP_E_IMAGE, "runs past the 150x97 image");
+        A->tool_destroy(t);
+    }
+    /* inside the image: fine, and the map covers exactly the roi */
+    char body[256];
+    snprintf(body, sizeof body, "%sroi: {x: 100, y: 47, width: 50, height: 50}\n", DEFECTS);
+    insp_tool *t = create_ok(recipe_with("roi.yaml", NULL, body));
+    char err[INSP_ERRBUF_SIZE];
+    insp_result *r = NULL;
+    ck_assert_msg(A->tool_process(t, &v, &r, err, sizeof err) == INSP_OK, "%s", err);
+    insp_image m = { .struct_size = sizeof m };
+    ck_assert(A->result_anomaly_map(r, &m) == INSP_OK);
+    ck_assert(m.width == 50 && m.height == 50 && m.roi_x == 100 && m.roi_y == 47);
+    A->result_release(r);
+    A->tool_destroy(t);
+    io_image_free(&im);
+}
+END_TEST
+
+START_TEST(squash_of_long_area_logged)
+{
+    log_sink sink = { PTHREAD_MUTEX_INITIALIZER, 0, "" };
+    insp_host host = { sizeof host, &sink, collect_log };
+    char err[INSP_ERRBUF_SIZE];
+    insp_tool *t = NULL;
+    ck_assert_msg(A->tool_create(&host, recipe_with("sq.yaml", NULL, DEFECTS), &t, err, sizeof err) == INSP_OK, "%s", err);
+    io_image im = golden_rgb();   /* 150 x 97: 1.5:1, no warning */
+    insp_image v = view_of(&im);
+    expect_process_ok(t, &v);
+    int before = sink.warnings;
+    ck_assert_int_eq(before, 0);
+    v.roi_x = 0; v.roi_y = 0; v.roi_w = 150; v.roi_h = 30;   /* 5:1 */
+    expect_process_ok(t, &v);
+    printf("  log: %s\n", sink.last);
+    ck_assert_int_eq(sink.warnings, 1);
+    ck_assert_ptr_nonnull(strstr(sink.last, "150x30 area is squashed to 112x112"));
+    expect_process_ok(t, &v);
+    ck_assert_int_eq(sink.warnings, 1);   /* once per tool */
+    io_image_free(&im);
+    A->tool_destroy(t);
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -763,6 +832,8 @@ Suite *failsafe_suite(void)
     tcase_add_test(tc, error_text_is_one_line);
     tcase_add_test(tc, thresholds_checked_as_float);
     tcase_add_test(tc, defect_names_folded_by_tokenizer_refused);
+    tcase_add_test(tc, recipe_roi_past_image_reported);
+    tcase_add_test(tc, squash_of_long_area_logged);
     suite_add_tcase(s, tc);
     TCase *units = tcase_create("units");
     tcase_add_test(units, sanitize_line_unit);

@@ -35,10 +35,17 @@ static int effective_roi(const insp_tool *t, const insp_image *img, int hx, int 
     int rx = r->roi_x, ry = r->roi_y;
     int rw = r->roi_w > 0 ? r->roi_w : img->width - rx;
     int rh = r->roi_h > 0 ? r->roi_h : img->height - ry;
+    /* reported, never clipped: a host ROI in the same situation is refused too */
+    if (rw < 1 || rh < 1 || (int64_t)rx + rw > img->width || (int64_t)ry + rh > img->height) {
+        snprintf(msg, msg_cap, "%s: roi (x %d, y %d, width %d, height %d) runs past the %dx%d "
+                 "image (it would end at x %lld, y %lld); expected a rectangle inside the image "
+                 "(width or height 0 = to the edge)", r->path, r->roi_x, r->roi_y, r->roi_w,
+                 r->roi_h, img->width, img->height, (long long)rx + (rw > 0 ? rw : 0),
+                 (long long)ry + (rh > 0 ? rh : 0));
+        return -1;
+    }
     int x0 = hx > rx ? hx : rx, y0 = hy > ry ? hy : ry;
     int x1 = hx + hw < rx + rw ? hx + hw : rx + rw, y1 = hy + hh < ry + rh ? hy + hh : ry + rh;
-    if (x1 > img->width) x1 = img->width;
-    if (y1 > img->height) y1 = img->height;
     if (x1 - x0 < 1 || y1 - y0 < 1) {
         snprintf(msg, msg_cap, "the recipe's roi (x %d, y %d, width %d, height %d) does not overlap "
                  "the inspected part of the %dx%d image (x %d, y %d, width %d, height %d)",
@@ -108,11 +115,21 @@ static int ensure(void **buf, size_t *cap, size_t bytes, char *err, size_t ecap,
     return -1;
 }
 
+/* Squashing a ROI whose sides differ more than this stretches what the model sees so much that
+ * the host is told (once per tool, through its log). */
+#define SQUASH_WARN_ASPECT 2.0
+
 static insp_status run_whole(insp_tool *t, const dp_cancel *cancel, int rw, int rh, float *amap,
                              uint16_t *types, call_scores *cs, insp_timing *tm, char *err,
                              size_t cap)
 {
     const int S = t->recipe.input_size;
+    double aspect = rw > rh ? (double)rw / rh : (double)rh / rw;
+    if (aspect > SQUASH_WARN_ASPECT && !atomic_exchange(&t->squash_warned, 1))
+        dp_tool_log(t, INSP_LOG_WARN, "%s: a %dx%d area is squashed to %dx%d (tiling: none), so "
+                    "the model sees it stretched %.1f times in one direction and small defects "
+                    "shrink; use tiling: grid or an roi (logged once per tool)", t->recipe.path,
+                    rw, rh, S, S, aspect);
     insp_status ist = INSP_OK;
     size_t ws = dp_resize_u8_workspace(rw, rh, S, S, 3, DP_FILTER_BICUBIC);
     if (ensure((void **)&t->resize_ws, &t->resize_ws_cap, ws, err, cap, &ist) ||

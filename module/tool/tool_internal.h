@@ -36,6 +36,7 @@ struct insp_tool {
      * (num_threads) re-reads them and refuses files that changed since */
     dp_file_id model_files[3];
     atomic_uint cancel_count;       /* bumped by tool_cancel; a process call stops when it moved */
+    atomic_int squash_warned;       /* the host was told that a very wide/tall area is squashed */
     pthread_mutex_t lock;           /* process() runs one image at a time on the model arena;
                                        set_param changes parameters and swaps models under it */
     int threads;
