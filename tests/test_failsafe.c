@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@
 #include "loader.h"
 #include "status.h"
 #include "tokenizer.h"
+#include "tool_internal.h"
 
 static insp_module g_mod;
 static const insp_api *A;
@@ -814,6 +816,79 @@ START_TEST(squash_of_long_area_logged)
 }
 END_TEST
 
+/* ---- item 13: what a tool keeps between calls is bounded ---- */
+
+static insp_image grey_frame(uint8_t **px, int w, int h)
+{
+    *px = malloc((size_t)w * h);
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        (*px)[i] = (uint8_t)(i * 2654435761u >> 24);
+    insp_image v = { .struct_size = sizeof v, .width = w, .height = h, .channels = 1,
+                     .pixel = INSP_PIX_U8, .row_stride = w, .data = *px };
+    return v;
+}
+
+/* The tool's own accounting, in process (core library, works under ASan too). */
+START_TEST(scratch_released_after_large_image)
+{
+    char err[INSP_ERRBUF_SIZE];
+    insp_tool *t = NULL;
+    ck_assert_msg(dp_tool_create(NULL, recipe_with("scratch.yaml", NULL, DEFECTS), &t, err, sizeof err) == INSP_OK, "%s", err);
+    io_image im = golden_rgb();
+    insp_image small = view_of(&im);
+    insp_result *r = NULL;
+    ck_assert_msg(dp_tool_process(t, &small, &r, err, sizeof err) == INSP_OK, "%s", err);
+    dp_result_free(r);
+    size_t kept_small = dp_tool_scratch_bytes(t);
+    uint8_t *px;
+    insp_image big = grey_frame(&px, 4096, 4096);
+    ck_assert_msg(dp_tool_process(t, &big, &r, err, sizeof err) == INSP_OK, "%s", err);
+    dp_result_free(r);
+    size_t kept_big = dp_tool_scratch_bytes(t);
+    ck_assert_msg(dp_tool_process(t, &small, &r, err, sizeof err) == INSP_OK, "%s", err);
+    dp_result_free(r);
+    size_t kept_after = dp_tool_scratch_bytes(t);
+    printf("  scratch kept: %zu bytes after 150x97, %zu after 4096x4096, %zu after 150x97 again (limit %zu)\n",
+           kept_small, kept_big, kept_after, DP_TOOL_SCRATCH_KEEP_BYTES);
+    ck_assert_uint_le(kept_small, DP_TOOL_SCRATCH_KEEP_BYTES);
+    ck_assert_uint_le(kept_big, DP_TOOL_SCRATCH_KEEP_BYTES);
+    ck_assert_uint_le(kept_after, kept_small);
+    free(px);
+    io_image_free(&im);
+    dp_tool_destroy(t);
+}
+END_TEST
+
+/* Through the loader: the process's heap drops back after the large image (mallinfo2; skipped
+ * under AddressSanitizer, whose allocator does not report there). */
+START_TEST(heap_drops_back_after_large_image)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    printf("  heap accounting skipped under ASan (scratch_released_after_large_image covers it)\n");
+#else
+    insp_tool *t = make_tool(DEFECTS);
+    io_image im = golden_rgb();
+    insp_image small = view_of(&im);
+    expect_process_ok(t, &small);
+    struct mallinfo2 a = mallinfo2();
+    size_t before = a.uordblks + a.hblkhd;
+    uint8_t *px;
+    insp_image big = grey_frame(&px, 4096, 4096);
+    char err[INSP_ERRBUF_SIZE];
+    insp_result *r = NULL;
+    ck_assert_msg(A->tool_process(t, &big, &r, err, sizeof err) == INSP_OK, "%s", err);
+    A->result_release(r);
+    free(px);
+    struct mallinfo2 b = mallinfo2();
+    size_t after = b.uordblks + b.hblkhd;
+    printf("  heap in use: %.1f MB before a 4096x4096 image, %.1f MB after it\n", before / 1e6, after / 1e6);
+    ck_assert_msg(after < before + ((size_t)8 << 20), "heap grew by %zu bytes", after - before);
+    io_image_free(&im);
+    A->tool_destroy(t);
+#endif
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -834,6 +909,8 @@ Suite *failsafe_suite(void)
     tcase_add_test(tc, defect_names_folded_by_tokenizer_refused);
     tcase_add_test(tc, recipe_roi_past_image_reported);
     tcase_add_test(tc, squash_of_long_area_logged);
+    tcase_add_test(tc, scratch_released_after_large_image);
+    tcase_add_test(tc, heap_drops_back_after_large_image);
     suite_add_tcase(s, tc);
     TCase *units = tcase_create("units");
     tcase_add_test(units, sanitize_line_unit);

@@ -21,6 +21,12 @@
 /* Largest minimum region area a recipe or a host may set, in input pixels. */
 #define DP_MAX_REGION_AREA 100000000
 
+/* Per-call working memory a tool keeps between tool_process calls (ROI as RGB8, resized tiles,
+ * stitching accumulators, label and region workspaces). Above it, the buffers are released
+ * after the call, so one huge image does not pin gigabytes until tool_destroy; calls on
+ * images up to about 5 megapixels (whole) keep theirs and allocate nothing. */
+#define DP_TOOL_SCRATCH_KEEP_BYTES ((size_t)64 << 20)
+
 /* Worker threads of one tool. */
 #define DP_MAX_THREADS 256
 

@@ -386,6 +386,7 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
     if (n_total > n_regions)
         dp_tool_log(t, INSP_LOG_WARN, "%d defect regions found, the %d strongest reported", n_total, n_regions);
 out:
+    dp_tool_trim_scratch(t);   /* one huge image must not pin its buffers until tool_destroy */
     pthread_mutex_unlock(&t->lock);
     if (ist) {
         dp_result_free(res);

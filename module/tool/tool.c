@@ -46,6 +46,25 @@ static void free_scratch(insp_tool *t)
     free(t->region_ws); free(t->tiles);
 }
 
+size_t dp_tool_scratch_bytes(const insp_tool *t)
+{
+    return t->rgb_cap + t->tile_u8_cap + t->tile_crop_cap + t->resize_ws_cap + t->pre_cap +
+           t->tile_map_cap + t->acc_cap + t->types_cap + t->region_ws_cap + t->tiles_cap;
+}
+
+void dp_tool_trim_scratch(insp_tool *t)
+{
+    if (dp_tool_scratch_bytes(t) <= DP_TOOL_SCRATCH_KEEP_BYTES)
+        return;
+    free_scratch(t);
+    t->rgb = t->tile_u8 = t->tile_crop = t->resize_ws = t->region_ws = NULL;
+    t->pre = t->tile_map = t->acc = t->wsum = t->best_w = NULL;
+    t->types = t->tile_types = NULL;
+    t->tiles = NULL;
+    t->rgb_cap = t->tile_u8_cap = t->tile_crop_cap = t->resize_ws_cap = t->pre_cap = 0;
+    t->tile_map_cap = t->acc_cap = t->types_cap = t->region_ws_cap = t->tiles_cap = 0;
+}
+
 void dp_tool_destroy(insp_tool *t)
 {
     if (!t)

@@ -48,7 +48,8 @@ struct insp_tool {
     char *schema;                   /* JSON, owned */
     char model_desc[160];
     const char *precision;          /* "f32" / "bf16", static */
-    /* per-call scratch, grown under `lock` and kept: steady state allocates only results */
+    /* per-call scratch, grown under `lock` and kept up to DP_TOOL_SCRATCH_KEEP_BYTES in total
+     * (dp_tool_trim_scratch after each call): steady state allocates only results */
     uint8_t *rgb; size_t rgb_cap;           /* ROI as RGB8 */
     uint8_t *tile_u8; size_t tile_u8_cap;   /* [batch][S][S][3] resized tiles */
     uint8_t *tile_crop; size_t tile_crop_cap; /* [batch] packed tile crops */
@@ -90,6 +91,10 @@ insp_status dp_tool_get_param(const insp_tool *t, const char *key, char *buf, si
 insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **out, char *err,
                             size_t cap);
 void dp_result_free(insp_result *r);
+/* Bytes of per-call scratch the tool holds; dp_tool_trim_scratch releases all of it when that
+ * exceeds DP_TOOL_SCRATCH_KEEP_BYTES (call under t->lock, after a call). */
+size_t dp_tool_scratch_bytes(const insp_tool *t);
+void dp_tool_trim_scratch(insp_tool *t);
 /* 1 when t / r is a live handle of this plugin (tag check; see the handle tags above). Reads
  * the tag without AddressSanitizer instrumentation: a handle that was already freed is exactly
  * what these detect. */

@@ -401,7 +401,9 @@ typedef struct insp_api {
 
     /* Inspects one image (borrowed for the call). On success *out is a new result owned by
      * the caller (release with result_release); on failure *out is NULL and the tool stays
-     * usable. Does not retain any pointer from image. */
+     * usable. Does not retain any pointer from image. The tool keeps its working memory
+     * between calls only up to 64 MiB (about a 5-megapixel image squashed whole); above that it
+     * is released when the call returns, so one huge image does not stay resident. */
     insp_status (*tool_process)(insp_tool *tool, const insp_image *image, insp_result **out,
                                 char *err, size_t err_cap);
 
