@@ -19,6 +19,7 @@
 #include "imageio.h"
 #include "json.h"
 #include "loader.h"
+#include "safetensors.h"
 #include "status.h"
 #include "tokenizer.h"
 #include "tool_internal.h"
@@ -889,6 +890,49 @@ START_TEST(heap_drops_back_after_large_image)
 }
 END_TEST
 
+/* ---- item 14: safetensors header parsing is bounded by the header's size ---- */
+
+START_TEST(huge_safetensors_header_refused_quickly)
+{
+    /* a 96 MiB header (sparse file): refused from its length field, nothing parsed */
+    const char *path = tmp_path("huge_header.safetensors");
+    uint64_t hlen = (uint64_t)96 << 20;
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (uint8_t)(hlen >> (8 * i));
+    write_file(path, len8, 8);
+    ck_assert(truncate(path, (off_t)(8 + hlen)) == 0);
+    dp_safetensors *st = (dp_safetensors *)1;
+    dp_err e;
+    ck_assert_int_eq(dp_st_open(path, &st, &e), DP_E_FORMAT);
+    ck_assert_ptr_null(st);
+    printf("  96 MiB header: %s\n", e.msg);
+    ck_assert_ptr_nonnull(strstr(e.msg, "DP_ST_MAX_HEADER_BYTES"));
+    expect_create_fails(recipe_with("huge.yaml", path, DEFECTS), INSP_E_MODEL, "is absurd");
+    /* under the size limit, a header of a million tiny elements exceeds the memory budget:
+     * refused before it costs more than DP_JSON_MEMORY_PER_BYTE bytes per byte */
+    size_t n = (size_t)2 << 20;
+    char *text = malloc(n);
+    size_t o = (size_t)snprintf(text, n, "{\"a\":[");
+    while (o + 4 < n) {
+        text[o++] = '0';
+        text[o++] = ',';
+    }
+    text[o++] = '0';
+    text[o++] = ']';
+    text[o++] = '}';
+    dp_json *doc = (dp_json *)1;
+    ck_assert_int_eq(dp_json_parse(text, o, "test header", &doc, &e), DP_E_FORMAT);
+    ck_assert_ptr_null(doc);
+    printf("  %zu bytes of [0,0,...]: %s\n", o, e.msg);
+    ck_assert_ptr_nonnull(strstr(e.msg, "bytes of memory per byte"));
+    /* ordinary headers stay far below the budget: the golden CLIP files open */
+    ck_assert_int_eq(dp_st_open(golden_path("tiny/clip_hf.safetensors"), &st, &e), DP_OK);
+    dp_st_close(st);
+    free(text);
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -911,6 +955,7 @@ Suite *failsafe_suite(void)
     tcase_add_test(tc, squash_of_long_area_logged);
     tcase_add_test(tc, scratch_released_after_large_image);
     tcase_add_test(tc, heap_drops_back_after_large_image);
+    tcase_add_test(tc, huge_safetensors_header_refused_quickly);
     suite_add_tcase(s, tc);
     TCase *units = tcase_create("units");
     tcase_add_test(units, sanitize_line_unit);

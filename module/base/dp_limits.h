@@ -27,6 +27,16 @@
  * images up to about 5 megapixels (whole) keep theirs and allocate nothing. */
 #define DP_TOOL_SCRATCH_KEEP_BYTES ((size_t)64 << 20)
 
+/* safetensors headers (JSON): the largest accepted, refused before parsing. CLIP ViT-L/14
+ * files carry about 70 KB (some 600 tensors); 4 MiB leaves room for any CLIP-sized model. */
+#define DP_ST_MAX_HEADER_BYTES ((uint64_t)4 << 20)
+
+/* Memory the JSON reader may allocate for a document: this many bytes per byte of text plus
+ * DP_JSON_MEMORY_BASE, so parsing memory is bounded by the text's size whatever its shape
+ * (a run of "[0,0,0,..." would cost ~45 bytes per byte; safetensors headers about 10). */
+#define DP_JSON_MEMORY_PER_BYTE 32
+#define DP_JSON_MEMORY_BASE ((size_t)1 << 20)
+
 /* Worker threads of one tool. */
 #define DP_MAX_THREADS 256
 
