@@ -933,6 +933,59 @@ START_TEST(huge_safetensors_header_refused_quickly)
 }
 END_TEST
 
+/* ---- item 16 (plugin parts): counts, echoes, positions and encodings in recipe messages ---- */
+
+START_TEST(recipe_message_details)
+{
+    char body[2048];
+    /* 65 emoji: counted in characters, not bytes */
+    char name[65 * 4 + 1];
+    for (int i = 0; i < 65; i++)
+        memcpy(name + 4 * i, "\xf0\x9f\x98\x80", 4);
+    name[65 * 4] = '\0';
+    snprintf(body, sizeof body, "defects: [\"%s\"]\n", name);
+    expect_create_fails(recipe_with("emoji.yaml", NULL, body), INSP_E_RECIPE,
+                        "a name of 65 characters; expected 1..64 characters");
+    /* a 23-digit recipe_version echoed as written */
+    const char *big = "recipe_version: 12345678901234567890123\nproduct: p\n";
+    write_file(tmp_path("big.yaml"), big, strlen(big));
+    expect_create_fails(tmp_path("big.yaml"), INSP_E_RECIPE,
+                        "recipe_version: 12345678901234567890123 (written for a newer plugin)");
+    /* input_size that is not a multiple of the patch: file:line:column and the recipe range */
+    snprintf(body, sizeof body, "%sinput_size: 100\n", DEFECTS);
+    char text[4096];
+    snprintf(text, sizeof text,
+             "recipe_version: 1\nproduct: p\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
+             "  dapo: %s/tiny/dapo.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
+             "precision: f32\n%s", golden_dir(), golden_dir(), models_dir(), body);
+    write_file(tmp_path("size.yaml"), text, strlen(text));
+    expect_create_fails(tmp_path("size.yaml"), INSP_E_MODEL, "size.yaml:9:13: input_size: 100 (not a multiple of");
+    expect_create_fails(tmp_path("size.yaml"), INSP_E_MODEL, "in 28..2016, e.g.");
+    /* NEL, LS inside a quoted name: refused, not folded into a space */
+    expect_create_fails(recipe_with("nel.yaml", NULL, "defects: [\"scr\xc2\x85" "atch\"]\n"),
+                        INSP_E_RECIPE, "nel.yaml:10:15: (text): U+0085 (NEL)");
+    expect_create_fails(recipe_with("ls.yaml", NULL, "defects: [\"a\xe2\x80\xa8" "b\"]\n"),
+                        INSP_E_RECIPE, "U+2028 (line separator)");
+    /* UTF-16, with and without a byte order mark */
+    const char *ascii = recipe_with("u8.yaml", NULL, DEFECTS);
+    size_t n;
+    char *u8 = read_file(ascii, &n);
+    uint8_t *u16 = malloc(2 * n + 2);
+    u16[0] = 0xFF;
+    u16[1] = 0xFE;
+    for (size_t i = 0; i < n; i++) {
+        u16[2 + 2 * i] = (uint8_t)u8[i];
+        u16[3 + 2 * i] = 0;
+    }
+    write_file(tmp_path("u16.yaml"), u16, 2 * n + 2);
+    expect_create_fails(tmp_path("u16.yaml"), INSP_E_RECIPE, "UTF-16 (byte order mark FF FE); expected UTF-8 only");
+    write_file(tmp_path("u16nobom.yaml"), u16 + 2, 2 * n);
+    expect_create_fails(tmp_path("u16nobom.yaml"), INSP_E_RECIPE, "a NUL byte");
+    free(u16);
+    free(u8);
+}
+END_TEST
+
 Suite *failsafe_suite(void)
 {
     Suite *s = suite_create("failsafe");
@@ -956,6 +1009,7 @@ Suite *failsafe_suite(void)
     tcase_add_test(tc, scratch_released_after_large_image);
     tcase_add_test(tc, heap_drops_back_after_large_image);
     tcase_add_test(tc, huge_safetensors_header_refused_quickly);
+    tcase_add_test(tc, recipe_message_details);
     suite_add_tcase(s, tc);
     TCase *units = tcase_create("units");
     tcase_add_test(units, sanitize_line_unit);

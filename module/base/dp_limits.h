@@ -37,6 +37,11 @@
 #define DP_JSON_MEMORY_PER_BYTE 32
 #define DP_JSON_MEMORY_BASE ((size_t)1 << 20)
 
+/* The square side the network sees (recipe input_size), in pixels; it must also be a multiple
+ * of the model's patch size. */
+#define DP_MIN_INPUT_SIZE 28
+#define DP_MAX_INPUT_SIZE 2016
+
 /* Worker threads of one tool. */
 #define DP_MAX_THREADS 256
 

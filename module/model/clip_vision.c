@@ -4,6 +4,7 @@
  * adapters on the patch rows of the tapped blocks; global = ln_post(CLS) @ proj. */
 #include "clip_vision.h"
 #include "model_testing.h"
+#include "dp_limits.h"
 #include "dp_size.h"
 
 #include <math.h>
@@ -38,10 +39,11 @@ struct dp_vision {
 
 static dp_status check_options(const dp_model_config *c, const dp_vision_options *o, dp_err *err)
 {
-    if (o->image_size < c->patch_size || o->image_size % c->patch_size || o->image_size > 4096)
+    if (o->image_size < DP_MIN_INPUT_SIZE || o->image_size % c->patch_size ||
+        o->image_size > DP_MAX_INPUT_SIZE)
         return dp_fail(err, DP_E_ARG,
-                       "input size %d: expected a multiple of the patch size %d between %d and 4096",
-                       o->image_size, c->patch_size, c->patch_size);
+                       "input size %d: expected a multiple of the patch size %d in %d..%d",
+                       o->image_size, c->patch_size, DP_MIN_INPUT_SIZE, DP_MAX_INPUT_SIZE);
     if (o->max_batch < 1 || o->max_batch > 64)
         return dp_fail(err, DP_E_ARG, "batch %d: expected 1..64", o->max_batch);
     for (int j = 0; j < DP_FEATURE_LAYERS; j++)

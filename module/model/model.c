@@ -163,6 +163,17 @@ dp_status dp_model_load(const char *clip_path, const char *dapo_path, const char
     return DP_OK;
 }
 
+dp_status dp_model_peek_config(const char *clip_path, dp_model_config *out, dp_err *err)
+{
+    dp_clip_file *clip = NULL;
+    dp_status st = dp_clip_open(clip_path, &clip, err);
+    if (st)
+        return st;
+    *out = *dp_clip_config(clip);
+    dp_clip_close(clip);
+    return DP_OK;
+}
+
 void dp_model_free(dp_model *m)
 {
     if (!m)

@@ -46,6 +46,11 @@ typedef struct dp_head_out {
     float score_multi;         /* sum over defects of the softmax over all states */
 } dp_head_out;
 
+/* The architecture read from a CLIP file's header alone (no weights converted): lets a caller
+ * check settings such as the input size against the patch size before a load. path: borrowed;
+ * *out filled on success. */
+dp_status dp_model_peek_config(const char *clip_path, dp_model_config *out, dp_err *err);
+
 /* clip_path, dapo_path, vocab_path, defects: borrowed. */
 dp_status dp_model_load(const char *clip_path, const char *dapo_path, const char *vocab_path,
                         const char *const *defects, int n_defects, const dp_model_options *opt,

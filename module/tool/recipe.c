@@ -28,7 +28,7 @@
 
 #define MAX_PATH_BYTES 4095
 #define MAX_PRODUCT_BYTES 256
-#define MAX_NAME_BYTES 256        /* 64 characters of at most 4 bytes */
+#define MAX_NAME_BYTES 4096       /* a sanity cap; names are limited in characters (check_name) */
 #define FOUND_BYTES 40            /* bytes of a value quoted back in a message */
 #define KEYPATH_BYTES 96
 #define MAX_NESTING 16            /* YAML collections inside each other; a recipe needs 3 */
@@ -782,10 +782,13 @@ static dp_status parse_root(const ctx *c, const yaml_node_t *root, dp_recipe *r)
         return missing(c, root, "", "recipe_version", "recipe_version: 1");
     if (is_plain(ver)) {
         dp_number v = dp_scan_number(sval(ver), slen(ver));
-        if (v.ok && v.integral && !v.leading_zero && v.i > DP_RECIPE_VERSION)
+        if (v.ok && v.integral && !v.leading_zero && (v.big ? v.d > 0 : v.i > DP_RECIPE_VERSION)) {
+            char t[FOUND_BYTES + 8];   /* as written: a huge number must not be echoed wrongly */
+            clip_text(sval(ver), slen(ver), t, sizeof t);
             return fail_at(c, DP_E_UNSUPPORTED, ver->start_mark, "recipe_version",
-                           "%lld (written for a newer plugin); expected %d", v.i,
+                           "%s (written for a newer plugin); expected %d", t,
                            DP_RECIPE_VERSION);
+        }
     }
     dp_status s = get_int(c, ver, "recipe_version", DP_RECIPE_VERSION, DP_RECIPE_VERSION,
                           &r->version);
@@ -813,8 +816,13 @@ static dp_status parse_root(const ctx *c, const yaml_node_t *root, dp_recipe *r)
         r->precision = p ? DP_PRECISION_BF16 : DP_PRECISION_F32;
     }
     if (v[K_INPUT] &&
-        (s = get_int(c, v[K_INPUT], "input_size", 28, 2016, &r->input_size)) != DP_OK)
+        (s = get_int(c, v[K_INPUT], "input_size", DP_MIN_INPUT_SIZE, DP_MAX_INPUT_SIZE,
+                     &r->input_size)) != DP_OK)
         return s;
+    if (v[K_INPUT]) {
+        r->input_size_line = (int)v[K_INPUT]->start_mark.line + 1;
+        r->input_size_col = (int)v[K_INPUT]->start_mark.column + 1;
+    }
     r->tile = r->input_size;
     if (v[K_TILING] && (s = parse_tiling(c, v[K_TILING], r)) != DP_OK)
         return s;
@@ -869,8 +877,50 @@ static dp_status syntax_error(const ctx *c, const yaml_parser_t *p, const char *
 /* libyaml's scanner spends O(flow depth) per token and its loader looks anchors up linearly,
  * so a 1 MiB file of "[[[[" or of anchors takes minutes. A streaming pass bounds both before
  * the document is built; it stops within about a kilobyte of the offending spot. */
+/* UTF-8 only, and no line breaks other than LF/CRLF: libyaml reads UTF-16 (and would accept a
+ * recipe saved that way), and YAML 1.1 treats NEL (U+0085), LS and PS (U+2028/9) as line breaks
+ * that it folds into spaces inside quoted text, so a name would change without a word. */
+static dp_status check_encoding(const ctx *c, const char *text, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)text;
+    if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
+        return dp_fail(c->err, DP_E_FORMAT, "%s:1:1: (top level): the file is UTF-%s (byte order "
+                       "mark %02X %02X); expected UTF-8 only: save the recipe as UTF-8", c->file,
+                       len >= 4 && u[2] == 0 && u[3] == 0 ? "32" : "16", u[0], u[1]);
+    if (len >= 4 && u[0] == 0 && u[1] == 0 && u[2] == 0xFE && u[3] == 0xFF)
+        return dp_fail(c->err, DP_E_FORMAT, "%s:1:1: (top level): the file is UTF-32 (byte order "
+                       "mark 00 00 FE FF); expected UTF-8 only: save the recipe as UTF-8", c->file);
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < len; i++) {
+        const char *what = NULL;
+        if (u[i] == 0)
+            what = "a NUL byte (UTF-16 text or a binary file)";
+        else if (u[i] == 0xC2 && i + 1 < len && u[i + 1] == 0x85)
+            what = "U+0085 (NEL)";
+        else if (u[i] == 0xE2 && i + 2 < len && u[i + 1] == 0x80 && (u[i + 2] == 0xA8 || u[i + 2] == 0xA9))
+            what = u[i + 2] == 0xA8 ? "U+2028 (line separator)" : "U+2029 (paragraph separator)";
+        if (what && u[i] == 0)
+            return dp_fail(c->err, DP_E_FORMAT, "%s:%zu:%zu: (text): %s; expected UTF-8 only: "
+                           "save the recipe as UTF-8", c->file, line, col, what);
+        if (what)
+            return dp_fail(c->err, DP_E_FORMAT, "%s:%zu:%zu: (text): %s, which YAML reads as a "
+                           "line break and folds into a space inside quotes; expected UTF-8 text "
+                           "with LF or CRLF line ends only", c->file, line, col, what);
+        if (u[i] == '\n') {
+            line++;
+            col = 1;
+        } else if ((u[i] & 0xC0) != 0x80) {
+            col++;
+        }
+    }
+    return DP_OK;
+}
+
 static dp_status prescan(const ctx *c, const char *text, size_t len)
 {
+    dp_status enc = check_encoding(c, text, len);
+    if (enc != DP_OK)
+        return enc;
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p))
         return nomem(c);

@@ -201,6 +201,28 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
         t->type_thresholds[1 + i] = r->defects[i].pixel_threshold >= 0 ? r->defects[i].pixel_threshold
                                                                         : r->pixel_threshold;
     }
+    /* input_size against the model's patch size, reported where the recipe says it (the
+     * loader would only know the number); a file that cannot be read is left to the loader */
+    dp_model_config peek;
+    if (dp_model_peek_config(r->clip_path, &peek, &e) == DP_OK && peek.patch_size > 0 &&
+        r->input_size % peek.patch_size != 0) {
+        int p = peek.patch_size, below = r->input_size / p * p, above = below + p;
+        if (below < DP_MIN_INPUT_SIZE) {
+            below = above;
+            above += p;
+        }
+        char where[64] = "";
+        if (r->input_size_line > 0)
+            snprintf(where, sizeof where, ":%d:%d", r->input_size_line, r->input_size_col);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s%s: input_size: %d (%snot a multiple of %d, the patch size "
+                 "of %s); expected a multiple of %d in %d..%d, e.g. %d or %d", r->path, where,
+                 r->input_size, r->input_size_line > 0 ? "" : "the default; ", p, r->clip_path,
+                 p, DP_MIN_INPUT_SIZE, DP_MAX_INPUT_SIZE, below, above);
+        dp_copy_err(err, cap, msg);
+        dp_tool_destroy(t);
+        return INSP_E_MODEL;
+    }
     /* identities before the load; a missing file is left to the loader's own message */
     dp_err id_err;
     int have_ids = model_identities(r, t->model_files, &id_err) == 0;
