@@ -471,18 +471,14 @@ static const insp_api api = {
 #ifdef FAKE_SHORT_SIZE
     .struct_size = offsetof(insp_api, tool_process),
 #else
-    .struct_size = sizeof(insp_api),
+    .struct_size = INSP_API_SIZE_1_0,   /* the fake implements ABI 1.0 */
 #endif
 #ifdef FAKE_WRONG_MAJOR
     .abi_major = 2,
 #else
     .abi_major = INSP_ABI_MAJOR,
 #endif
-#ifdef FAKE_WRONG_MAJOR
     .abi_minor = 0,
-#else
-    .abi_minor = INSP_ABI_MINOR,
-#endif
     .caps = INSP_CAP_U16 | INSP_CAP_F32 | INSP_CAP_PLANAR | INSP_CAP_MASK | INSP_CAP_ROI |
             INSP_CAP_LABEL_MAP | INSP_CAP_REGIONS | INSP_CAP_CONCURRENT_PROCESS,
     .plugin_id = "org.dapo-inspect.fake",

@@ -572,11 +572,13 @@ START_TEST(duplicates)
                      "t.yaml:13:3: tiling.overlap: duplicate key (first at line 11, column "
                      "3); expected each key once");
     expect_edit_fail(15, "  - scratch\n  - hole\n  - Scratch\n", DP_E_FORMAT,
-                     "t.yaml:17:5: defects[3]: \"Scratch\" repeats defects[1] at line 15 "
-                     "(names compare ignoring case); expected each defect once");
+                     "t.yaml:17:5: defects[3]: \"Scratch\" repeats defects[1] \"scratch\" at "
+                     "line 15 (the model's tokenizer reads both as \"scratch\": names compare "
+                     "after HTML unescape, whitespace folding and lower case); expected each "
+                     "defect once");
     expect_edit_fail(15, "  - faulty imprint\n", DP_E_FORMAT,
-                     "t.yaml:16:5: defects[2]: \"faulty imprint\" repeats defects[1] at line "
-                     "15");
+                     "t.yaml:16:5: defects[2]: \"faulty imprint\" repeats defects[1] \"faulty "
+                     "imprint\" at line 15");
     expect_edit_fail(15, "  - FAULTY   imprint\n", DP_E_FORMAT,
                      "t.yaml:16:5: defects[2]: \"faulty imprint\" repeats defects[1]");
 }

@@ -374,8 +374,8 @@ START_TEST(test_bad_files)
     ck_assert_ptr_nonnull(real);
     ck_assert_uint_gt(len, 1000);
 
-    load_fails(p_missing, DP_E_IO, "no such file");
-    load_fails(dir, DP_E_IO, dir); /* a directory */
+    load_fails(p_missing, DP_E_IO, "No such file");
+    load_fails(dir, DP_E_IO, "is a directory"); /* and names it: load_fails checks the path */
 
     spit(p_plain, "#version: 0.2\ni n\n", 18);
     load_fails(p_plain, DP_E_FORMAT, "not gzip");

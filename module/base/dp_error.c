@@ -35,6 +35,7 @@ const char *dp_status_name(dp_status s)
     case DP_E_NOMEM: return "DP_E_NOMEM";
     case DP_E_UNSUPPORTED: return "DP_E_UNSUPPORTED";
     case DP_E_INTERNAL: return "DP_E_INTERNAL";
+    case DP_E_CANCELLED: return "DP_E_CANCELLED";
     }
     return "DP_E_UNKNOWN";
 }

@@ -12,7 +12,8 @@ typedef enum dp_status {
     DP_E_MODEL,       /* weights missing, misshapen or non-finite */
     DP_E_NOMEM,       /* an allocation failed or a size is beyond the limits */
     DP_E_UNSUPPORTED, /* valid input this build does not handle */
-    DP_E_INTERNAL     /* a oneDNN call or an invariant failed */
+    DP_E_INTERNAL,    /* a oneDNN call or an invariant failed */
+    DP_E_CANCELLED    /* the caller's owner asked the computation to stop (dp_cancel.h) */
 } dp_status;
 
 /* Filled by the failing function; owned by the caller (usually on its stack). */

@@ -1,6 +1,7 @@
 /* Recursive-descent JSON parser. Input sizes come from untrusted files: nesting depth and
  * element counts are bounded, and every failure reports the offset and what was expected. */
 #include "json.h"
+#include "dp_limits.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -13,7 +14,22 @@ typedef struct parser {
     size_t len, pos;
     const char *what;
     dp_err *err;
+    size_t budget;      /* bytes the document may still allocate (DP_JSON_MEMORY_*) */
 } parser;
+
+/* Charges `bytes` of allocation to the document's budget: DP_OK, or DP_E_FORMAT when the text
+ * would need more memory than its size allows. */
+static dp_status charge(parser *p, size_t bytes)
+{
+    if (bytes <= p->budget) {
+        p->budget -= bytes;
+        return DP_OK;
+    }
+    return dp_fail(p->err, DP_E_FORMAT, "%s: JSON of %zu bytes needs more than %d bytes of "
+                   "memory per byte of text by byte %zu (a huge run of tiny elements); expected a "
+                   "header of ordinary tensor entries", p->what, p->len, DP_JSON_MEMORY_PER_BYTE,
+                   p->pos);
+}
 
 static dp_status perr(parser *p, const char *expected)
 {
@@ -86,6 +102,9 @@ static dp_status parse_string(parser *p, char **out, size_t *out_len)
     }
     if (end >= p->len)
         return perr(p, "a closing '\"' of the string");
+    dp_status cst = charge(p, end - start + 1 + 16);   /* + the allocator's overhead */
+    if (cst)
+        return cst;
     char *buf = malloc(end - start + 1);
     if (!buf)
         return dp_fail(p->err, DP_E_NOMEM, "%s: out of memory reading a JSON string", p->what);
@@ -149,10 +168,13 @@ static dp_status grow(parser *p, dp_json *v, size_t *cap, int with_keys)
 {
     if (v->count < *cap)
         return DP_OK;
-    size_t ncap = *cap ? *cap * 2 : 8;
+    size_t ncap = *cap ? *cap * 2 : 2;   /* most containers hold 1..4 values */
     if (ncap > (size_t)1 << 24)
         return dp_fail(p->err, DP_E_FORMAT, "%s: JSON container at byte %zu has too many elements",
                        p->what, p->pos);
+    dp_status cst = charge(p, (ncap - *cap) * (sizeof(dp_json) + (with_keys ? sizeof(char *) : 0)));
+    if (cst)
+        return cst;
     dp_json *items = realloc(v->items, ncap * sizeof *items);
     if (!items)
         return dp_fail(p->err, DP_E_NOMEM, "%s: out of memory parsing JSON", p->what);
@@ -304,7 +326,9 @@ dp_status dp_json_parse(const char *text, size_t len, const char *what, dp_json 
     dp_json *doc = calloc(1, sizeof *doc);
     if (!doc)
         return dp_fail(err, DP_E_NOMEM, "%s: out of memory parsing JSON", what);
-    parser p = { text, len, 0, what, err };
+    size_t budget = len > (SIZE_MAX - DP_JSON_MEMORY_BASE) / DP_JSON_MEMORY_PER_BYTE
+                        ? SIZE_MAX : DP_JSON_MEMORY_BASE + len * DP_JSON_MEMORY_PER_BYTE;
+    parser p = { text, len, 0, what, err, budget };
     dp_status st = parse_value(&p, doc, 0);
     if (!st) {
         skip_ws(&p);

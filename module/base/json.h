@@ -26,8 +26,9 @@ struct dp_json {
 };
 
 /* Parses text[0..len) into *out (caller frees with dp_json_free). `what` names the source in
- * messages ("model.safetensors header"). Depth and size are bounded; errors give the byte
- * offset and what was expected. */
+ * messages ("model.safetensors header"). Depth and size are bounded, and so is memory: at most
+ * DP_JSON_MEMORY_PER_BYTE bytes per byte of text plus DP_JSON_MEMORY_BASE (dp_limits.h), else
+ * DP_E_FORMAT; errors give the byte offset and what was expected. */
 dp_status dp_json_parse(const char *text, size_t len, const char *what, dp_json **out, dp_err *err);
 void dp_json_free(dp_json *doc);
 

@@ -533,3 +533,37 @@ int dp_image_mask_any(const insp_image *img, int roi_x, int roi_y, int roi_w, in
     }
     return 0;
 }
+
+int dp_image_find_nonfinite(const insp_image *img, int roi_x, int roi_y, int roi_w, int roi_h,
+                            int *x_out, int *y_out, int *channel_out, float *value_out)
+{
+    rect roi;
+    if (check_view(img, &roi, NULL) != DP_OK || !rect_inside(roi, roi_x, roi_y, roi_w, roi_h) ||
+        img->pixel != INSP_PIX_F32)
+        return 0;
+    const int planar = img->planar && img->channels == 3;
+    const ptrdiff_t step = planar ? 4 : (ptrdiff_t)img->channels * 4;
+    const ptrdiff_t chan = planar ? img->plane_stride : 4;
+    const unsigned char *base = (const unsigned char *)img->data; /* borrowed from the host */
+    for (int r = 0; r < roi_h; r++) {
+        const ptrdiff_t y = (ptrdiff_t)roi_y + r;
+        const unsigned char *row = base + y * img->row_stride;
+        const uint8_t *m = img->mask ? img->mask + y * img->mask_stride : NULL;
+        for (int x = roi_x; x < roi_x + roi_w; x++) {
+            if (m && !m[x])
+                continue;   /* masked-out pixels are never read by the model */
+            for (int c = 0; c < img->channels; c++) {
+                float v;
+                memcpy(&v, row + (ptrdiff_t)x * step + c * chan, sizeof v);
+                if (!isfinite(v)) {
+                    *x_out = x;
+                    *y_out = (int)y;
+                    *channel_out = c;
+                    *value_out = v;
+                    return 1;
+                }
+            }
+        }
+    }
+    return 0;
+}

@@ -47,4 +47,13 @@ dp_status dp_image_to_rgb8(const insp_image *img, int roi_x, int roi_y, int roi_
  * rectangle is outside its effective ROI. img: borrowed. */
 int dp_image_mask_any(const insp_image *img, int roi_x, int roi_y, int roi_w, int roi_h);
 
+/* F32 views only: finds the first sample (row by row) inside the rectangle that is NaN or
+ * infinite, among the pixels the mask keeps. Returns 1 with *x, *y (image coordinates),
+ * *channel (memory order) and *value set; 0 when every such sample is finite, for U8/U16 views, and for an
+ * invalid view or a rectangle outside the effective ROI. The conversion (dp_image_to_rgb8) maps
+ * NaN to 0 and infinities to 0/255, so a caller that must not guess grey values refuses the
+ * view first with this. img, x, y, channel, value: borrowed. */
+int dp_image_find_nonfinite(const insp_image *img, int roi_x, int roi_y, int roi_w, int roi_h,
+                            int *x, int *y, int *channel, float *value);
+
 #endif

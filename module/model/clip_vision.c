@@ -4,6 +4,7 @@
  * adapters on the patch rows of the tapped blocks; global = ln_post(CLS) @ proj. */
 #include "clip_vision.h"
 #include "model_testing.h"
+#include "dp_limits.h"
 #include "dp_size.h"
 
 #include <math.h>
@@ -38,10 +39,11 @@ struct dp_vision {
 
 static dp_status check_options(const dp_model_config *c, const dp_vision_options *o, dp_err *err)
 {
-    if (o->image_size < c->patch_size || o->image_size % c->patch_size || o->image_size > 4096)
+    if (o->image_size < DP_MIN_INPUT_SIZE || o->image_size % c->patch_size ||
+        o->image_size > DP_MAX_INPUT_SIZE)
         return dp_fail(err, DP_E_ARG,
-                       "input size %d: expected a multiple of the patch size %d between %d and 4096",
-                       o->image_size, c->patch_size, c->patch_size);
+                       "input size %d: expected a multiple of the patch size %d in %d..%d",
+                       o->image_size, c->patch_size, DP_MIN_INPUT_SIZE, DP_MAX_INPUT_SIZE);
     if (o->max_batch < 1 || o->max_batch > 64)
         return dp_fail(err, DP_E_ARG, "batch %d: expected 1..64", o->max_batch);
     for (int j = 0; j < DP_FEATURE_LAYERS; j++)
@@ -231,7 +233,8 @@ static void global_embedding(dp_vision *v, int batch)
     }
 }
 
-dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, dp_err *err)
+dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, const dp_cancel *cancel,
+                        dp_err *err)
 {
     if (!pre || batch < 1 || batch > v->opt.max_batch)
         return dp_fail(err, DP_E_ARG, "vision batch %d: expected 1..%d images", batch, v->opt.max_batch);
@@ -259,6 +262,10 @@ dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, dp_err *err)
         dp_layernorm(v->nn, patch, GG, W, W, v->ln_pre_g, v->ln_pre_b, DP_LAYERNORM_EPS, patch, W, DP_C_F32);
     }
     for (int i = 0; i < v->cfg.vision_layers; i++) {
+        char where[48];
+        snprintf(where, sizeof where, "before vision block %d", i + 1);
+        if (dp_cancel_check(cancel, where, err))
+            return DP_E_CANCELLED;
         set_prompts(v, batch, i);
         dp_status st = dp_block_run(v->nn, &v->blocks[i], v->attn, &v->arena, batch, T, v->opt.dt,
                                     &v->attn_seconds, err);

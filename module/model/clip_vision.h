@@ -2,6 +2,7 @@
 #ifndef DP_CLIP_VISION_H
 #define DP_CLIP_VISION_H
 
+#include "dp_cancel.h"
 #include "nn.h"
 #include "weight_source.h"
 
@@ -24,8 +25,10 @@ dp_status dp_vision_build(dp_nn *nn, const dp_weight_source *src, const dp_visio
 void dp_vision_free(dp_vision *v);
 
 /* pre: [batch][3][S][S] normalised pixels (borrowed). Results stay in the tower until the next
- * run. */
-dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, dp_err *err);
+ * run. cancel (borrowed, may be NULL) is checked before every transformer block: DP_E_CANCELLED
+ * then, and the tower's results are undefined. */
+dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, const dp_cancel *cancel,
+                        dp_err *err);
 
 int dp_vision_grid(const dp_vision *v);
 /* [G*G][E] adapted patch features of image b for feature layer j (0..3); borrowed. */

@@ -149,7 +149,7 @@ dp_status dp_model_load(const char *clip_path, const char *dapo_path, const char
         /* warm-up: creates every primitive now, so the first real image allocates nothing */
         size_t n = (size_t)opt->max_batch * 3 * opt->image_size * opt->image_size;
         float *zeros = calloc(n, sizeof *zeros);
-        st = zeros ? dp_vision_run(m->vision, zeros, opt->max_batch, err)
+        st = zeros ? dp_vision_run(m->vision, zeros, opt->max_batch, NULL, err)
                    : dp_fail(err, DP_E_NOMEM, "out of memory for the warm-up image");
         free(zeros);
     }
@@ -160,6 +160,17 @@ dp_status dp_model_load(const char *clip_path, const char *dapo_path, const char
         return st;
     }
     *out = m;
+    return DP_OK;
+}
+
+dp_status dp_model_peek_config(const char *clip_path, dp_model_config *out, dp_err *err)
+{
+    dp_clip_file *clip = NULL;
+    dp_status st = dp_clip_open(clip_path, &clip, err);
+    if (st)
+        return st;
+    *out = *dp_clip_config(clip);
+    dp_clip_close(clip);
     return DP_OK;
 }
 
@@ -177,9 +188,15 @@ void dp_model_free(dp_model *m)
 
 dp_status dp_model_run(dp_model *m, const float *pre, int batch, dp_err *err)
 {
+    return dp_model_run_cancellable(m, pre, batch, NULL, err);
+}
+
+dp_status dp_model_run_cancellable(dp_model *m, const float *pre, int batch,
+                                   const dp_cancel *cancel, dp_err *err)
+{
     int saved = omp_get_max_threads();
     omp_set_num_threads(m->opt.threads);
-    dp_status st = dp_vision_run(m->vision, pre, batch, err);
+    dp_status st = dp_vision_run(m->vision, pre, batch, cancel, err);
     omp_set_num_threads(saved);
     return st;
 }

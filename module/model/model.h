@@ -46,6 +46,11 @@ typedef struct dp_head_out {
     float score_multi;         /* sum over defects of the softmax over all states */
 } dp_head_out;
 
+/* The architecture read from a CLIP file's header alone (no weights converted): lets a caller
+ * check settings such as the input size against the patch size before a load. path: borrowed;
+ * *out filled on success. */
+dp_status dp_model_peek_config(const char *clip_path, dp_model_config *out, dp_err *err);
+
 /* clip_path, dapo_path, vocab_path, defects: borrowed. */
 dp_status dp_model_load(const char *clip_path, const char *dapo_path, const char *vocab_path,
                         const char *const *defects, int n_defects, const dp_model_options *opt,
@@ -60,6 +65,10 @@ dp_status dp_model_assemble(dp_nn *nn, dp_vision *vision, dp_text_features *text
 
 /* pre: [batch][3][S][S] normalised images (borrowed). */
 dp_status dp_model_run(dp_model *m, const float *pre, int batch, dp_err *err);
+/* The same, stopping with DP_E_CANCELLED before a transformer block when cancel (borrowed,
+ * may be NULL) says so; the last run's results are then undefined. */
+dp_status dp_model_run_cancellable(dp_model *m, const float *pre, int batch,
+                                   const dp_cancel *cancel, dp_err *err);
 
 /* The DAPO head for image b (0..batch-1) of the last dp_model_run: per-layer patch
  * probabilities, their sum, the image score, and maps at out_w x out_h (bilinear,

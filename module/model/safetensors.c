@@ -1,6 +1,7 @@
 /* safetensors reader. The file is untrusted: every header field is checked before any byte of
  * tensor data is touched, so a bad file yields a message, never a wild read. */
 #include "safetensors.h"
+#include "dp_limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,7 @@
 #endif
 
 /* Real headers are a few hundred KB even for huge models. */
-#define ST_MAX_HEADER ((uint64_t)100 * 1024 * 1024)
+#define ST_MAX_HEADER DP_ST_MAX_HEADER_BYTES
 
 struct dp_safetensors {
     char *path;                 /* owned */
@@ -306,8 +307,9 @@ dp_status dp_st_open(const char *path, dp_safetensors **out, dp_err *err)
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | st->map[i];
     if (hlen > ST_MAX_HEADER) {
-        s = dp_fail(err, DP_E_FORMAT, "%s: header length %llu is absurd (limit %llu bytes); not a "
-                    "safetensors file?", path, (unsigned long long)hlen,
+        s = dp_fail(err, DP_E_FORMAT, "%s: header length %llu is absurd (limit %llu bytes, "
+                    "DP_ST_MAX_HEADER_BYTES; CLIP models need about 70 KB); not a safetensors "
+                    "file?", path, (unsigned long long)hlen,
                     (unsigned long long)ST_MAX_HEADER);
         goto fail;
     }

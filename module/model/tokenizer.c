@@ -3,6 +3,7 @@
  * with the CLIP pattern and byte-level BPE. */
 #include "tokenizer.h"
 #include "model_testing.h"
+#include "dp_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -178,20 +179,6 @@ static void pair_put(dp_tokenizer *tok, int32_t a, int32_t b, uint32_t rank, int
 /* ---------------------------------------------------------------------------------------- */
 /* Loading */
 
-static const char *errno_text(int e)
-{
-    switch (e) {
-    case ENOENT: return "no such file";
-    case EACCES: return "permission denied";
-    case EISDIR: return "is a directory";
-    case ENOTDIR: return "a path component is not a directory";
-    case ELOOP: return "too many symbolic links";
-    case ENAMETOOLONG: return "path too long";
-    case EMFILE: case ENFILE: return "too many open files";
-    default: return "cannot be opened";
-    }
-}
-
 /* zlib's message without the "<fd:N>: " it prefixes for gzdopen'ed files. */
 static const char *zlib_text(const char *m)
 {
@@ -211,12 +198,9 @@ static dp_status read_gz(const char *path, char **out, size_t *out_len, dp_err *
 {
     *out = NULL;
     *out_len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return dp_fail(err, DP_E_IO, "%s: cannot open the CLIP merges file: %s (errno %d)", path,
-                       errno_text(e), e);
-    }
+    int fd = dp_open_regular(path, "the CLIP merges file (vocabulary)", NULL, err);
+    if (fd < 0)
+        return DP_E_IO;
     gzFile gz = gzdopen(fd, "rb");
     if (!gz) {
         close(fd);
@@ -879,6 +863,64 @@ static dp_status encode(const dp_tokenizer *tok, const uint32_t *t, size_t n, si
     return DP_OK;
 }
 
+/* CLIP's text cleaning of utf8[0..len): HTML-unescape twice, whitespace collapse and strip,
+ * lower case. *mem (caller frees) holds the work buffers; *clean points into it, *n code
+ * points. who: names the caller in messages. */
+static dp_status clean_text(const char *who, const char *utf8, size_t len, uint32_t **mem,
+                            uint32_t **clean, size_t *n_out, dp_err *err)
+{
+    *mem = NULL;
+    const unsigned char *s = (const unsigned char *)utf8;
+    size_t bad = utf8_invalid_at(s, len);
+    if (bad < len)
+        return dp_fail(err, DP_E_ARG, "%s: text is not valid UTF-8: byte 0x%02X at offset "
+                       "%zu; expected UTF-8 encoded text", who, s[bad], bad);
+    /* Work buffers: a and b of len code points, c of DP_UC_LOWER_MAX * len. */
+    uint32_t *m = malloc((2 + DP_UC_LOWER_MAX) * (len + 1) * sizeof *m);
+    if (!m)
+        return dp_fail(err, DP_E_NOMEM, "%s: out of memory for a %zu-byte text", who, len);
+    uint32_t *a = m, *b = a + len + 1, *c = b + len + 1;
+    size_t n = 0;
+    for (size_t i = 0; i < len;)
+        i += utf8_next(s + i, len - i, &a[n++]);
+    n = html_unescape(a, n, b);
+    n = html_unescape(b, n, a);
+    n = collapse_space(a, n, b);
+    n = lower(b, n, c);
+    *mem = m;
+    *clean = c;
+    *n_out = n;
+    return DP_OK;
+}
+
+dp_status dp_tokenizer_normalize(const char *utf8, char **out, dp_err *err)
+{
+    *out = NULL;
+    if (!utf8)
+        return dp_fail(err, DP_E_ARG, "dp_tokenizer_normalize: text is NULL");
+    size_t len = strnlen(utf8, (size_t)DP_TOK_MAX_TEXT + 1);
+    if (len > (size_t)DP_TOK_MAX_TEXT)
+        return dp_fail(err, DP_E_ARG, "dp_tokenizer_normalize: text longer than %d bytes",
+                       DP_TOK_MAX_TEXT);
+    uint32_t *mem, *c;
+    size_t n;
+    dp_status st = clean_text("dp_tokenizer_normalize", utf8, len, &mem, &c, &n, err);
+    if (st != DP_OK)
+        return st;
+    char *text = malloc(4 * n + 1);
+    if (!text) {
+        free(mem);
+        return dp_fail(err, DP_E_NOMEM, "dp_tokenizer_normalize: out of memory");
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        o += utf8_put(c[i], (unsigned char *)text + o);
+    text[o] = '\0';
+    free(mem);
+    *out = text;
+    return DP_OK;
+}
+
 dp_status dp_tokenize(const dp_tokenizer *tok, const char *utf8, int32_t *ids, int context_length,
                       int *n_tokens, dp_err *err)
 {
@@ -896,24 +938,11 @@ dp_status dp_tokenize(const dp_tokenizer *tok, const char *utf8, int32_t *ids, i
     if (len > (size_t)DP_TOK_MAX_TEXT)
         return dp_fail(err, DP_E_ARG, "dp_tokenize: text longer than %d bytes; expected a short "
                        "description", DP_TOK_MAX_TEXT);
-    const unsigned char *s = (const unsigned char *)utf8;
-    size_t bad = utf8_invalid_at(s, len);
-    if (bad < len)
-        return dp_fail(err, DP_E_ARG, "dp_tokenize: text is not valid UTF-8: byte 0x%02X at offset "
-                       "%zu; expected UTF-8 encoded text", s[bad], bad);
-
-    /* Work buffers: a and b of len code points, c of DP_UC_LOWER_MAX * len. */
-    uint32_t *mem = malloc((2 + DP_UC_LOWER_MAX) * (len + 1) * sizeof *mem);
-    if (!mem)
-        return dp_fail(err, DP_E_NOMEM, "dp_tokenize: out of memory for a %zu-byte text", len);
-    uint32_t *a = mem, *b = a + len + 1, *c = b + len + 1;
-    size_t n = 0;
-    for (size_t i = 0; i < len;)
-        i += utf8_next(s + i, len - i, &a[n++]);
-    n = html_unescape(a, n, b);
-    n = html_unescape(b, n, a);
-    n = collapse_space(a, n, b);
-    n = lower(b, n, c);
+    uint32_t *mem, *c;
+    size_t n;
+    dp_status cst = clean_text("dp_tokenize", utf8, len, &mem, &c, &n, err);
+    if (cst != DP_OK)
+        return cst;
 
     sink out = {ids + 1, context_length - 1, 0};
     dp_status st = encode(tok, c, n, &out, err);

@@ -35,4 +35,11 @@ void dp_tokenizer_free(dp_tokenizer *tok);
 dp_status dp_tokenize(const dp_tokenizer *tok, const char *utf8, int32_t *ids, int context_length,
                       int *n_tokens, dp_err *err);
 
+/* The text cleaning dp_tokenize applies before BPE, alone (no vocabulary needed): HTML
+ * unescape twice, whitespace collapse and strip, Unicode lower case. Texts with the same
+ * normalised form get the same tokens, so callers compare names with it. utf8: borrowed,
+ * NUL-terminated. *out: new UTF-8 string owned by the caller (free), NULL on failure
+ * (DP_E_ARG: NULL, invalid UTF-8 or longer than DP_TOK_MAX_TEXT; DP_E_NOMEM). */
+dp_status dp_tokenizer_normalize(const char *utf8, char **out, dp_err *err);
+
 #endif

@@ -14,9 +14,11 @@ static const char *status_name(insp_status s)
     static const char *const names[] = { "INSP_OK", "INSP_E_ARG", "INSP_E_UNSUPPORTED",
                                          "INSP_E_RECIPE", "INSP_E_MODEL", "INSP_E_IMAGE",
                                          "INSP_E_NOMEM", "INSP_E_INTERNAL", "INSP_E_ABI",
-                                         "INSP_E_BUFFER" };
+                                         "INSP_E_BUFFER", "INSP_E_CANCELLED" };
     return s >= 0 && s < (insp_status)(sizeof names / sizeof names[0]) ? names[s] : "INSP_E_UNKNOWN";
 }
+
+#define NOT_LIVE_TOOL "tool is not a live tool handle (already destroyed, or not from tool_create)"
 
 static insp_status arg_fail(char *err, size_t cap, const char *msg)
 {
@@ -39,36 +41,41 @@ static insp_status tool_create(const insp_host *host, const char *recipe_path, i
     return dp_tool_create(host, recipe_path, out, err, cap);
 }
 
+/* A NULL, destroyed (while detectable) or foreign handle: no-op, as the header promises for
+ * NULL; a second tool_destroy does not free twice. */
 static void tool_destroy(insp_tool *t)
 {
-    dp_tool_destroy(t);
+    if (dp_tool_live(t))
+        dp_tool_destroy(t);
 }
 
 static const char *tool_param_schema(const insp_tool *t)
 {
-    return t ? t->schema : NULL;
+    return dp_tool_live(t) ? t->schema : NULL;
 }
 
 static insp_status tool_set_param(insp_tool *t, const char *key, const char *value, char *err,
                                   size_t cap)
 {
-    if (!t)
-        return arg_fail(err, cap, "tool_set_param: tool is NULL");
+    if (!dp_tool_live(t))
+        return arg_fail(err, cap, t ? "tool_set_param: " NOT_LIVE_TOOL : "tool_set_param: tool is NULL");
     return dp_tool_set_param(t, key, value, err, cap);
 }
 
 static insp_status tool_get_param(const insp_tool *t, const char *key, char *buf, size_t buf_cap,
                                   char *err, size_t cap)
 {
-    if (!t)
-        return arg_fail(err, cap, "tool_get_param: tool is NULL");
+    if (!dp_tool_live(t))
+        return arg_fail(err, cap, t ? "tool_get_param: " NOT_LIVE_TOOL : "tool_get_param: tool is NULL");
     return dp_tool_get_param(t, key, buf, buf_cap, err, cap);
 }
 
 static insp_status tool_info(const insp_tool *t, insp_tool_info *out, char *err, size_t cap)
 {
-    if (!t || !out)
+    if (!out)
         return arg_fail(err, cap, "tool_info: tool and out must not be NULL");
+    if (!dp_tool_live(t))
+        return arg_fail(err, cap, t ? "tool_info: " NOT_LIVE_TOOL : "tool_info: tool is NULL");
     if (out->struct_size < INSP_TOOL_INFO_SIZE_1_0) {
         dp_copy_err(err, cap, "tool_info: out->struct_size is smaller than insp_tool_info of ABI 1.0");
         return INSP_E_ABI;
@@ -86,12 +93,12 @@ static insp_status tool_info(const insp_tool *t, insp_tool_info *out, char *err,
 
 static int32_t tool_class_count(const insp_tool *t)
 {
-    return t ? t->n_classes : 0;
+    return dp_tool_live(t) ? t->n_classes : 0;
 }
 
 static const char *tool_class_name(const insp_tool *t, int32_t i)
 {
-    return t && i >= 0 && i < t->n_classes ? t->class_names[i] : NULL;
+    return dp_tool_live(t) && i >= 0 && i < t->n_classes ? t->class_names[i] : NULL;
 }
 
 static insp_status tool_process(insp_tool *t, const insp_image *img, insp_result **out, char *err,
@@ -102,6 +109,8 @@ static insp_status tool_process(insp_tool *t, const insp_image *img, insp_result
     *out = NULL;
     if (!t || !img)
         return arg_fail(err, cap, "tool_process: tool and image must not be NULL");
+    if (!dp_tool_live(t))
+        return arg_fail(err, cap, "tool_process: " NOT_LIVE_TOOL);
     if (img->struct_size < INSP_IMAGE_SIZE_1_0) {
         dp_copy_err(err, cap, "tool_process: image->struct_size is smaller than insp_image of ABI 1.0");
         return INSP_E_ABI;
@@ -109,24 +118,26 @@ static insp_status tool_process(insp_tool *t, const insp_image *img, insp_result
     return dp_tool_process(t, img, out, err, cap);
 }
 
+/* NULL, released (while detectable) or foreign: no-op; a second release does not free twice. */
 static void result_release(insp_result *r)
 {
-    dp_result_free(r);
+    if (dp_result_live(r))
+        dp_result_free(r);
 }
 
 static float result_score(const insp_result *r)
 {
-    return r ? r->score : NAN;
+    return dp_result_live(r) ? r->score : NAN;
 }
 
 static int32_t result_decision(const insp_result *r)
 {
-    return r ? r->decision : INSP_DECISION_NG;
+    return dp_result_live(r) ? r->decision : INSP_DECISION_NG;
 }
 
 static insp_status result_thresholds(const insp_result *r, float *image_thr, float *pixel_thr)
 {
-    if (!r)
+    if (!dp_result_live(r))
         return INSP_E_ARG;
     if (image_thr)
         *image_thr = r->image_threshold;
@@ -137,12 +148,12 @@ static insp_status result_thresholds(const insp_result *r, float *image_thr, flo
 
 static int32_t result_class_count(const insp_result *r)
 {
-    return r ? r->n_classes : 0;
+    return dp_result_live(r) ? r->n_classes : 0;
 }
 
 static insp_status result_class(const insp_result *r, int32_t i, const char **name, float *score)
 {
-    if (!r || i < 0 || i >= r->n_classes)
+    if (!dp_result_live(r) || i < 0 || i >= r->n_classes)
         return INSP_E_ARG;
     if (name)
         *name = r->class_names[i];
@@ -153,7 +164,7 @@ static insp_status result_class(const insp_result *r, int32_t i, const char **na
 
 static insp_status map_view(const insp_result *r, insp_image *v, insp_pixel pixel, const void *data)
 {
-    if (!r || !v)
+    if (!dp_result_live(r) || !v)
         return INSP_E_ARG;
     if (v->struct_size < INSP_IMAGE_SIZE_1_0)
         return INSP_E_ABI;
@@ -181,12 +192,12 @@ static insp_status map_view(const insp_result *r, insp_image *v, insp_pixel pixe
 
 static insp_status result_anomaly_map(const insp_result *r, insp_image *v)
 {
-    return map_view(r, v, INSP_PIX_F32, r ? r->anomaly : NULL);
+    return map_view(r, v, INSP_PIX_F32, dp_result_live(r) ? r->anomaly : NULL);
 }
 
 static insp_status result_label_map(const insp_result *r, insp_image *v)
 {
-    return map_view(r, v, INSP_PIX_U16, r ? r->label : NULL);
+    return map_view(r, v, INSP_PIX_U16, dp_result_live(r) ? r->label : NULL);
 }
 
 static insp_status result_type_map(const insp_result *r, insp_image *v)
@@ -198,12 +209,12 @@ static insp_status result_type_map(const insp_result *r, insp_image *v)
 
 static int32_t result_region_count(const insp_result *r)
 {
-    return r ? r->n_regions : 0;
+    return dp_result_live(r) ? r->n_regions : 0;
 }
 
 static insp_status result_region(const insp_result *r, int32_t i, insp_region *out)
 {
-    if (!r || !out || i < 0 || i >= r->n_regions)
+    if (!dp_result_live(r) || !out || i < 0 || i >= r->n_regions)
         return INSP_E_ARG;
     if (out->struct_size < INSP_REGION_SIZE_1_0)
         return INSP_E_ABI;
@@ -217,7 +228,7 @@ static insp_status result_region(const insp_result *r, int32_t i, insp_region *o
 
 static insp_status result_timing(const insp_result *r, insp_timing *out)
 {
-    if (!r || !out)
+    if (!dp_result_live(r) || !out)
         return INSP_E_ARG;
     if (out->struct_size < INSP_TIMING_SIZE_1_0)
         return INSP_E_ABI;
@@ -225,6 +236,14 @@ static insp_status result_timing(const insp_result *r, insp_timing *out)
     insp_timing tm = r->timing;
     tm.struct_size = size;
     memcpy(out, &tm, size < sizeof tm ? size : sizeof tm);
+    return INSP_OK;
+}
+
+static insp_status tool_cancel(insp_tool *t)
+{
+    if (!dp_tool_live(t))
+        return INSP_E_ARG;
+    dp_tool_cancel(t);
     return INSP_OK;
 }
 
@@ -260,6 +279,8 @@ static const insp_api api_v1 = {
     .result_region = result_region,
     .result_timing = result_timing,
     .result_type_map = result_type_map,
+    /* since ABI 1.1 */
+    .tool_cancel = tool_cancel,
 };
 
 const insp_api *insp_get_api_v1(uint32_t host_major, uint32_t host_minor)

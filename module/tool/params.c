@@ -24,7 +24,8 @@ static const dp_param_def PARAMS[DP_PARAM_COUNT] = {
         DP_MAX_REGION_AREA, 0, "px", "defect regions smaller than this many input pixels are dropped"},
     [DP_PARAM_NUM_THREADS] = {
         INSP_PARAM_NUM_THREADS, "threads", DP_PARAM_INT, 1, DP_MAX_THREADS, 0, "",
-        "worker threads per process call (changing it rebuilds the model's kernels)"},
+        "worker threads per process call (changing it rebuilds the model's kernels from the "
+        "model files, refused if they changed on disk since the tool was created)"},
     [DP_PARAM_TYPE_MAP] = {
         INSP_PARAM_TYPE_MAP, NULL, DP_PARAM_BOOL, 0, 1, 0, "",
         "results keep the per-pixel defect type before thresholds (result_type_map, ABI 1.1; "
@@ -60,31 +61,70 @@ const char *dp_param_expected(dp_param_id id, char *buf, size_t cap)
     return buf;
 }
 
+static int in_range(const dp_param_def *d, double x)
+{
+    return d->open ? x > d->min && x < d->max : x >= d->min && x <= d->max;
+}
+
+int dp_param_value(dp_param_id id, const char *text, size_t len, double *out, char *why,
+                   size_t why_cap)
+{
+    const dp_param_def *d = &PARAMS[id];
+    if (d->type == DP_PARAM_BOOL) {
+        if (text && ((len == 4 && !memcmp(text, "true", 4)) || (len == 5 && !memcmp(text, "false", 5)))) {
+            *out = text[0] == 't';
+            return 0;
+        }
+        snprintf(why, why_cap, "not true or false");
+        return -1;
+    }
+    dp_number v = text ? dp_scan_number(text, len) : (dp_number){0};
+    if (!v.ok) {
+        snprintf(why, why_cap, "not a decimal number");
+        return -1;
+    }
+    if (d->type == DP_PARAM_INT) {
+        if (!v.integral) {
+            snprintf(why, why_cap, "not a whole number");
+            return -1;
+        }
+        if (v.leading_zero) {
+            snprintf(why, why_cap, "a leading zero, read as octal by some YAML tools");
+            return -1;
+        }
+        if (v.big || !in_range(d, (double)v.i)) {
+            snprintf(why, why_cap, "out of range");
+            return -1;
+        }
+        *out = (double)v.i;
+        return 0;
+    }
+    if (!in_range(d, v.d)) {
+        snprintf(why, why_cap, "out of range");
+        return -1;
+    }
+    /* the tool keeps thresholds as float: validate what it will compare with (in range
+     * above, so the conversion is defined) */
+    double stored = (double)(float)v.d;
+    if (!in_range(d, stored)) {
+        snprintf(why, why_cap, "rounds to %g as a 32-bit float, the precision of the "
+                 "threshold", stored);
+        return -1;
+    }
+    *out = stored;
+    return 0;
+}
+
 int dp_param_parse(dp_param_id id, const char *value, double *out, char *msg, size_t msg_cap)
 {
     const dp_param_def *d = &PARAMS[id];
-    if (d->type == DP_PARAM_BOOL && value && (!strcmp(value, "true") || !strcmp(value, "false"))) {
-        *out = value[0] == 't';
-        return 0;
-    }
-    dp_number v = value && d->type != DP_PARAM_BOOL ? dp_scan_number(value, strlen(value))
-                                                     : (dp_number){0};
-    int ok = v.ok;
-    double x = 0;
-    if (ok && d->type == DP_PARAM_FLOAT) {
-        x = (double)(float)v.d;       /* the tool keeps thresholds as float */
-        ok = isfinite(x) && (d->open ? x > d->min && x < d->max : x >= d->min && x <= d->max);
-    } else if (ok) {
-        ok = v.integral && !v.big && (double)v.i >= d->min && (double)v.i <= d->max;
-        x = (double)v.i;
-    }
-    if (!ok) {
+    char why[96];
+    if (!value || dp_param_value(id, value, strlen(value), out, why, sizeof why)) {
         char expected[128];
-        snprintf(msg, msg_cap, "%s = \"%.64s\": %s", d->name, value ? value : "(null)",
-                 dp_param_expected(id, expected, sizeof expected));
+        snprintf(msg, msg_cap, "%s = \"%.64s\" (%s): %s", d->name, value ? value : "(null)",
+                 value ? why : "NULL", dp_param_expected(id, expected, sizeof expected));
         return -1;
     }
-    *out = x;
     return 0;
 }
 
@@ -96,16 +136,26 @@ const char *dp_param_names(void)
 
 void dp_param_format(dp_param_id id, double value, char *buf, size_t cap)
 {
-    if (PARAMS[id].type == DP_PARAM_BOOL)
+    if (PARAMS[id].type == DP_PARAM_BOOL) {
         snprintf(buf, cap, "%s", value != 0 ? "true" : "false");
-    else if (PARAMS[id].type == DP_PARAM_FLOAT)
-        snprintf(buf, cap, "%g", value);
-    else
+        return;
+    }
+    if (PARAMS[id].type != DP_PARAM_FLOAT) {
         snprintf(buf, cap, "%.0f", value);
-    /* %g may use the locale's decimal point; the ABI promises C notation */
-    for (char *p = buf; *p; p++)
-        if (*p == ',')
-            *p = '.';
+        return;
+    }
+    /* the shortest %g that reads back as the same float, so get_param -> set_param round-trips
+     * (0.99999988 is not "1", which set_param would refuse) */
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, cap, "%.*g", digits, value);
+        /* %g may use the locale's decimal point; the ABI promises C notation */
+        for (char *p = buf; *p; p++)
+            if (*p == ',')
+                *p = '.';
+        dp_number back = dp_scan_number(buf, strlen(buf));
+        if (back.ok && (float)back.d == (float)value)
+            break;
+    }
 }
 
 int dp_param_schema(const double *values, char **out)

@@ -33,8 +33,18 @@ const dp_param_def *dp_param_def_of(dp_param_id id);
 /* The id of a parameter name or recipe key; DP_PARAM_COUNT when it is neither. */
 dp_param_id dp_param_find(const char *key);
 
-/* Parses value with the recipes' locale-independent number syntax and checks the type and
- * range: 0 and *out set, or -1 and msg (borrowed, msg_cap bytes) saying what was expected. */
+/* The one parse-and-validate path of a parameter value, used by recipes (the same keys and the
+ * per-defect pixel_threshold) and set_param: text[0..len) in the recipes' locale-independent
+ * decimal syntax; an integer parameter refuses fractions, exponents and leading zeros; the
+ * range is checked AFTER conversion to the type the tool stores (float for thresholds), so a
+ * value that rounds to a bound (0.99999999999 -> 1, 1e-50 -> 0) is refused. 0 and *out set
+ * (the stored value, exactly representable), or -1 and why (borrowed, why_cap bytes) saying
+ * what is wrong with the text ("out of range", "rounds to 1 as a 32-bit float", ...). */
+int dp_param_value(dp_param_id id, const char *text, size_t len, double *out, char *why,
+                   size_t why_cap);
+
+/* set_param's form: dp_param_value on a NUL-terminated value, and on failure msg (borrowed,
+ * msg_cap bytes) = "<name> = \"<value>\" (<why>): expected ...". */
 int dp_param_parse(dp_param_id id, const char *value, double *out, char *msg, size_t msg_cap);
 
 /* "expected ..." for a parameter: the type, the range and the unit (buf borrowed). */

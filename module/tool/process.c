@@ -35,10 +35,17 @@ static int effective_roi(const insp_tool *t, const insp_image *img, int hx, int 
     int rx = r->roi_x, ry = r->roi_y;
     int rw = r->roi_w > 0 ? r->roi_w : img->width - rx;
     int rh = r->roi_h > 0 ? r->roi_h : img->height - ry;
+    /* reported, never clipped: a host ROI in the same situation is refused too */
+    if (rw < 1 || rh < 1 || (int64_t)rx + rw > img->width || (int64_t)ry + rh > img->height) {
+        snprintf(msg, msg_cap, "%s: roi (x %d, y %d, width %d, height %d) runs past the %dx%d "
+                 "image (it would end at x %lld, y %lld); expected a rectangle inside the image "
+                 "(width or height 0 = to the edge)", r->path, r->roi_x, r->roi_y, r->roi_w,
+                 r->roi_h, img->width, img->height, (long long)rx + (rw > 0 ? rw : 0),
+                 (long long)ry + (rh > 0 ? rh : 0));
+        return -1;
+    }
     int x0 = hx > rx ? hx : rx, y0 = hy > ry ? hy : ry;
     int x1 = hx + hw < rx + rw ? hx + hw : rx + rw, y1 = hy + hh < ry + rh ? hy + hh : ry + rh;
-    if (x1 > img->width) x1 = img->width;
-    if (y1 > img->height) y1 = img->height;
     if (x1 - x0 < 1 || y1 - y0 < 1) {
         snprintf(msg, msg_cap, "the recipe's roi (x %d, y %d, width %d, height %d) does not overlap "
                  "the inspected part of the %dx%d image (x %d, y %d, width %d, height %d)",
@@ -60,13 +67,41 @@ static dp_status to_network(const uint8_t *crop, int cw, int ch, int S, uint8_t 
     return st;
 }
 
-/* The model's head for image b of the last batch, maps at out_w x out_h into amap/types. */
-static dp_status head(insp_tool *t, int b, int out_w, int out_h, float *amap, uint16_t *types,
-                      float *score, float *class_scores, dp_err *e)
+/* No NaN or infinity may reach a decision: every comparison with NaN is false, so a NaN score
+ * would pass as "below the threshold" and a NaN map pixel as "not defective" (a silent OK).
+ * Finite but extreme weights overflow inside the towers, so the head's outputs are checked
+ * here, per image or tile, before anything is compared. where: "the image" or "tile i". */
+static dp_status check_finite(const insp_tool *t, const char *where, float score,
+                              const float *class_scores, const float *amap, int w, int h,
+                              dp_err *e)
+{
+    const char *hint = "; the model files produce overflow (DAPO or CLIP weights extreme or "
+                       "corrupt): no decision was made";
+    if (!isfinite(score))
+        return dp_fail(e, DP_E_MODEL, "model output for %s: image score = %g (not finite)%s",
+                       where, score, hint);
+    for (int k = 0; k < t->n_classes; k++)
+        if (!isfinite(class_scores[k]))
+            return dp_fail(e, DP_E_MODEL, "model output for %s: score of class %d (%s) = %g "
+                           "(not finite)%s", where, k, t->class_names[k], class_scores[k], hint);
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        if (!isfinite(amap[i]))
+            return dp_fail(e, DP_E_MODEL, "model output for %s: anomaly map at (x %d, y %d) = "
+                           "%g (not finite)%s", where, (int)(i % (size_t)w), (int)(i / (size_t)w),
+                           amap[i], hint);
+    return DP_OK;
+}
+
+/* The model's head for image b of the last batch, maps at out_w x out_h into amap/types;
+ * fails (DP_E_MODEL) when any output is not finite. where: for the message. */
+static dp_status head(insp_tool *t, int b, const char *where, int out_w, int out_h, float *amap,
+                      uint16_t *types, float *score, float *class_scores, dp_err *e)
 {
     dp_head_out out = { .anomaly = amap, .defect_type = types, .class_scores = class_scores };
     dp_status st = dp_model_head(t->model, b, out_w, out_h, &out, e);
     *score = out.score;
+    if (!st)
+        st = check_finite(t, where, out.score, class_scores, amap, out_w, out_h, e);
     return st;
 }
 
@@ -80,10 +115,21 @@ static int ensure(void **buf, size_t *cap, size_t bytes, char *err, size_t ecap,
     return -1;
 }
 
-static insp_status run_whole(insp_tool *t, int rw, int rh, float *amap, uint16_t *types,
-                             call_scores *cs, insp_timing *tm, char *err, size_t cap)
+/* Squashing a ROI whose sides differ more than this stretches what the model sees so much that
+ * the host is told (once per tool, through its log). */
+#define SQUASH_WARN_ASPECT 2.0
+
+static insp_status run_whole(insp_tool *t, const dp_cancel *cancel, int rw, int rh, float *amap,
+                             uint16_t *types, call_scores *cs, insp_timing *tm, char *err,
+                             size_t cap)
 {
     const int S = t->recipe.input_size;
+    double aspect = rw > rh ? (double)rw / rh : (double)rh / rw;
+    if (aspect > SQUASH_WARN_ASPECT && !atomic_exchange(&t->squash_warned, 1))
+        dp_tool_log(t, INSP_LOG_WARN, "%s: a %dx%d area is squashed to %dx%d (tiling: none), so "
+                    "the model sees it stretched %.1f times in one direction and small defects "
+                    "shrink; use tiling: grid or an roi (logged once per tool)", t->recipe.path,
+                    rw, rh, S, S, aspect);
     insp_status ist = INSP_OK;
     size_t ws = dp_resize_u8_workspace(rw, rh, S, S, 3, DP_FILTER_BICUBIC);
     if (ensure((void **)&t->resize_ws, &t->resize_ws_cap, ws, err, cap, &ist) ||
@@ -94,10 +140,10 @@ static insp_status run_whole(insp_tool *t, int rw, int rh, float *amap, uint16_t
     if (to_network(t->rgb, rw, rh, S, t->tile_u8, t->resize_ws, t->resize_ws_cap, t->pre, &e))
         return dp_report(&e, DP_STAGE_IMAGE, err, cap);
     double t1 = now_ms();
-    dp_status st = dp_model_run(t->model, t->pre, 1, &e);
+    dp_status st = dp_model_run_cancellable(t->model, t->pre, 1, cancel, &e);
     double t2 = now_ms();
     if (!st)
-        st = head(t, 0, rw, rh, amap, types, &cs->score, cs->classes, &e);
+        st = head(t, 0, "the image", rw, rh, amap, types, &cs->score, cs->classes, &e);
     if (st)
         return dp_report(&e, DP_STAGE_RUN, err, cap);
     double t3 = now_ms();
@@ -107,8 +153,9 @@ static insp_status run_whole(insp_tool *t, int rw, int rh, float *amap, uint16_t
     return INSP_OK;
 }
 
-static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t *types,
-                             call_scores *cs, insp_timing *tm, char *err, size_t cap)
+static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int rh, float *amap,
+                             uint16_t *types, call_scores *cs, insp_timing *tm, char *err,
+                             size_t cap)
 {
     const dp_recipe *r = &t->recipe;
     const int S = r->input_size, B = r->batch, n = t->n_classes;
@@ -149,6 +196,10 @@ static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t
 
     for (int first = 0; first < count; first += B) {
         int nb = count - first < B ? count - first : B;
+        char checkpoint[64];
+        snprintf(checkpoint, sizeof checkpoint, "before tile %d of %d", first + 1, count);
+        if ((st = dp_cancel_check(cancel, checkpoint, &e)))
+            return dp_report(&e, DP_STAGE_RUN, err, cap);
         double t0 = now_ms();
         int bad = 0;
         dp_err te;
@@ -176,13 +227,16 @@ static insp_status run_tiled(insp_tool *t, int rw, int rh, float *amap, uint16_t
         if (bad)
             return dp_report(&te, DP_STAGE_IMAGE, err, cap);
         double t1 = now_ms();
-        if ((st = dp_model_run(t->model, t->pre, B, &e)))
+        if ((st = dp_model_run_cancellable(t->model, t->pre, B, cancel, &e)))
             return dp_report(&e, DP_STAGE_RUN, err, cap);
         double t2 = now_ms();
         for (int b = 0; b < nb; b++) {
             const dp_tile *tl = &t->tiles[first + b];
             float score;
-            if ((st = head(t, b, tl->w, tl->h, t->tile_map, t->tile_types, &score, tile_classes, &e)))
+            char where[48];
+            snprintf(where, sizeof where, "tile %d (x %d, y %d)", first + b, tl->x, tl->y);
+            if ((st = head(t, b, where, tl->w, tl->h, t->tile_map, t->tile_types, &score,
+                           tile_classes, &e)))
                 return dp_report(&e, DP_STAGE_RUN, err, cap);
             if (score > cs->score)
                 cs->score = score;
@@ -208,6 +262,8 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
                             size_t cap)
 {
     double t_start = now_ms();
+    /* tool_cancel from now on stops this call, also while it waits for the lock */
+    const dp_cancel cancel = { &t->cancel_count, atomic_load(&t->cancel_count) };
     *out = NULL;
     dp_err e;
     int hx, hy, hw, hh;
@@ -218,6 +274,23 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
     int rx, ry, rw, rh;
     if (effective_roi(t, img, hx, hy, hw, hh, &rx, &ry, &rw, &rh, msg, sizeof msg)) {
         dp_fail(&e, DP_E_ARG, "%s", msg);
+        return dp_report(&e, DP_STAGE_IMAGE, err, cap);
+    }
+    /* Never a silent OK on an image with nothing to judge: an all-zero mask inspects nothing,
+     * and a NaN or infinite F32 sample has no grey value (it would read as black or white). */
+    if (!dp_image_mask_any(img, rx, ry, rw, rh)) {
+        dp_fail(&e, DP_E_ARG, "image.mask: every pixel of the inspected rectangle (x %d, y %d, "
+                "width %d, height %d) is masked out: nothing to inspect; expected a mask that keeps "
+                "at least one pixel (nonzero byte)", rx, ry, rw, rh);
+        return dp_report(&e, DP_STAGE_IMAGE, err, cap);
+    }
+    int bad_x, bad_y, bad_c;
+    float bad;
+    if (dp_image_find_nonfinite(img, rx, ry, rw, rh, &bad_x, &bad_y, &bad_c, &bad)) {
+        dp_fail(&e, DP_E_ARG, "image.data: F32 sample at (x %d, y %d), channel %d is %s (first "
+                "non-finite sample of the inspected pixels); expected finite values (a NaN or "
+                "an infinity has no grey value: the frame is refused, not clipped)",
+                bad_x, bad_y, bad_c, isnan(bad) ? "NaN" : bad > 0 ? "+Inf" : "-Inf");
         return dp_report(&e, DP_STAGE_IMAGE, err, cap);
     }
     if ((int64_t)rw * rh > DP_MAX_IMAGE_PIXELS) {
@@ -268,8 +341,8 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
     }
     res->timing.preprocess_ms = now_ms() - t0;
     ist = t->recipe.tiling == DP_TILING_GRID
-              ? run_tiled(t, rw, rh, res->anomaly, t->types, &cs, &res->timing, err, cap)
-              : run_whole(t, rw, rh, res->anomaly, t->types, &cs, &res->timing, err, cap);
+              ? run_tiled(t, &cancel, rw, rh, res->anomaly, t->types, &cs, &res->timing, err, cap)
+              : run_whole(t, &cancel, rw, rh, res->anomaly, t->types, &cs, &res->timing, err, cap);
     if (ist)
         goto out;
     double t_post = now_ms();
@@ -328,12 +401,14 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
     if (n_total > n_regions)
         dp_tool_log(t, INSP_LOG_WARN, "%d defect regions found, the %d strongest reported", n_total, n_regions);
 out:
+    dp_tool_trim_scratch(t);   /* one huge image must not pin its buffers until tool_destroy */
     pthread_mutex_unlock(&t->lock);
     if (ist) {
         dp_result_free(res);
         return ist;
     }
     res->timing.total_ms = now_ms() - t_start;
+    res->tag = DP_RESULT_TAG_LIVE;
     dp_copy_err(err, cap, "");
     *out = res;
     return INSP_OK;

@@ -4,9 +4,11 @@
  * "<file>:<line>:<col>: <key path>: <found>; expected <what>", because its reader is a line
  * engineer fixing a recipe on a night shift. Parsing is locale-independent. */
 #include "recipe.h"
+#include "dp_file.h"
 
 #include "model_config.h"
 #include "number.h"
+#include "tokenizer.h"
 #include "params.h"
 
 #include <errno.h>
@@ -26,7 +28,7 @@
 
 #define MAX_PATH_BYTES 4095
 #define MAX_PRODUCT_BYTES 256
-#define MAX_NAME_BYTES 256        /* 64 characters of at most 4 bytes */
+#define MAX_NAME_BYTES 4096       /* a sanity cap; names are limited in characters (check_name) */
 #define FOUND_BYTES 40            /* bytes of a value quoted back in a message */
 #define KEYPATH_BYTES 96
 #define MAX_NESTING 16            /* YAML collections inside each other; a recipe needs 3 */
@@ -240,31 +242,31 @@ static dp_status get_int(const ctx *c, const yaml_node_t *n, const char *path, i
     return DP_OK;
 }
 
-/* Numbers strictly between lo and hi: every float key of the schema is an open interval. */
-static dp_status get_float_open(const ctx *c, const yaml_node_t *n, const char *path, double lo,
-                                double hi, float *out)
+/* A threshold of the parameter table (every float key of the schema is an open interval),
+ * read at `path` through the table's one parse-and-validate path (dp_param_value), so a recipe
+ * and set_param accept exactly the same values, checked as the float the tool keeps. */
+static dp_status get_float_param(const ctx *c, const yaml_node_t *n, const char *path,
+                                 dp_param_id id, float *out)
 {
-    char expected[80], t[FOUND_BYTES + 8];
-    snprintf(expected, sizeof expected, "a number greater than %g and less than %g", lo, hi);
+    const dp_param_def *d = dp_param_def_of(id);
+    char expected[80], t[FOUND_BYTES + 8], why[96];
+    snprintf(expected, sizeof expected, "a number greater than %g and less than %g", d->min, d->max);
     if (!is_plain(n) || is_null(n))
         return fail_type(c, n, path, expected);
-    dp_number v = dp_scan_number(sval(n), slen(n));
-    if (!v.ok)
+    if (!dp_scan_number(sval(n), slen(n)).ok)
         return fail_type(c, n, path, expected);
-    if (!(v.d > lo && v.d < hi)) {
+    double v;
+    if (dp_param_value(id, sval(n), slen(n), &v, why, sizeof why)) {
         clip_text(sval(n), slen(n), t, sizeof t);
-        return fail_node(c, n, path, "%s (out of range); expected %s", t, expected);
+        return fail_node(c, n, path, "%s (%s); expected %s", t, why, expected);
     }
-    *out = (float)v.d;
+    *out = (float)v;   /* exact: v is the float value */
     return DP_OK;
 }
 
-/* A threshold that is also a runtime parameter: its key and range come from the parameter
- * table, so a recipe and set_param accept the same values. */
 static dp_status get_param(const ctx *c, const yaml_node_t *n, dp_param_id id, float *out)
 {
-    const dp_param_def *d = dp_param_def_of(id);
-    return get_float_open(c, n, d->recipe_key, d->min, d->max, out);
+    return get_float_param(c, n, dp_param_def_of(id)->recipe_key, id, out);
 }
 
 /* Offset of the first C0/C1 control character or DEL in s[0..n), or -1. */
@@ -633,23 +635,6 @@ static dp_status parse_thresholds(const ctx *c, const yaml_node_t *n, dp_recipe 
     return s;
 }
 
-/* Lower-cased with space runs folded, for comparing names the way the tokenizer sees them. */
-static int same_name(const char *a, const char *b)
-{
-    for (;;) {
-        while (*a == ' ' && a[1] == ' ')
-            a++;
-        while (*b == ' ' && b[1] == ' ')
-            b++;
-        if (lower_ascii((unsigned char)*a) != lower_ascii((unsigned char)*b))
-            return 0;
-        if (!*a)
-            return 1;
-        a++;
-        b++;
-    }
-}
-
 static dp_status check_name(const ctx *c, const yaml_node_t *n, const char *path,
                             const char *name)
 {
@@ -664,11 +649,22 @@ static dp_status check_name(const ctx *c, const yaml_node_t *n, const char *path
     if (name[0] == ' ' || name[len - 1] == ' ')
         return fail_node(c, n, path, "\"%s\" (leading or trailing space); expected a name "
                          "without surrounding spaces", t);
-    for (size_t i = 0; i < NKEYS(RESERVED_NAMES); i++)
-        if (eq_nocase(name, len, RESERVED_NAMES[i]))
-            return fail_node(c, n, path, "\"%s\" (the normal state, which DAPO adds by "
-                             "itself); expected defect types only", t);
-    return DP_OK;
+    /* the model sees the name as the tokenizer cleans it: check that form */
+    char *seen = NULL;
+    dp_err e;
+    if (dp_tokenizer_normalize(name, &seen, &e) != DP_OK)
+        return e.code == DP_E_NOMEM ? nomem(c) : fail_node(c, n, path, "\"%s\" (%s); expected "
+                                                           "UTF-8 text", t, e.msg);
+    dp_status s = DP_OK;
+    if (!seen[0])
+        s = fail_node(c, n, path, "\"%s\" (reads as empty text once HTML entities and spaces "
+                      "are cleaned, as the model's tokenizer does); expected a visible name", t);
+    for (size_t i = 0; s == DP_OK && i < NKEYS(RESERVED_NAMES); i++)
+        if (strcmp(seen, RESERVED_NAMES[i]) == 0)
+            s = fail_node(c, n, path, "\"%s\" (the normal state, which DAPO adds by "
+                          "itself); expected defect types only", t);
+    free(seen);
+    return s;
 }
 
 static dp_status parse_defect(const ctx *c, const yaml_node_t *n, const char *path,
@@ -689,7 +685,7 @@ static dp_status parse_defect(const ctx *c, const yaml_node_t *n, const char *pa
             return missing(c, n, path, "name", "the defect name, e.g. name: scratch");
         if (v[D_PIXEL_THRESHOLD]) {
             join_key(sub, sizeof sub, path, "pixel_threshold");
-            s = get_float_open(c, v[D_PIXEL_THRESHOLD], sub, 0.0, DP_ANOMALY_MAP_MAX, &d->pixel_threshold);
+            s = get_float_param(c, v[D_PIXEL_THRESHOLD], sub, DP_PARAM_PIXEL_THRESHOLD, &d->pixel_threshold);
             if (s != DP_OK)
                 return s;
         }
@@ -727,28 +723,45 @@ static dp_status parse_defects(const ctx *c, const yaml_node_t *n, dp_recipe *r)
     if (!r->defects)
         return nomem(c);
     const yaml_node_t *where[DP_MAX_DEFECTS];
-    for (size_t i = 0; i < count; i++) {
+    /* names as the tokenizer reads them (HTML unescape, whitespace collapse, Unicode lower
+     * case): two names with the same form would be two identical classes, the second never
+     * labelling a pixel */
+    char *seen[DP_MAX_DEFECTS] = { 0 };
+    dp_status s = DP_OK;
+    for (size_t i = 0; s == DP_OK && i < count; i++) {
         char sub[KEYPATH_BYTES];
         snprintf(sub, sizeof sub, "defects[%zu]", i + 1);
         const yaml_node_t *item = node_at(c, items[i]);
         if (!item)
             return dp_fail(c->err, DP_E_INTERNAL, "%s: libyaml returned a broken document",
                            c->file);
-        dp_status s = parse_defect(c, item, sub, &r->defects[i]);
+        s = parse_defect(c, item, sub, &r->defects[i]);
         r->n_defects = (int)i + 1;   /* so dp_recipe_free releases this entry too */
         if (s != DP_OK)
-            return s;
+            break;
         where[i] = item;
+        dp_err e;
+        if (dp_tokenizer_normalize(r->defects[i].name, &seen[i], &e) != DP_OK) {
+            s = nomem(c);   /* the name was checked as UTF-8 by check_name */
+            break;
+        }
         for (size_t j = 0; j < i; j++)
-            if (same_name(r->defects[j].name, r->defects[i].name)) {
-                char t[FOUND_BYTES + 8];
+            if (strcmp(seen[j], seen[i]) == 0) {
+                char t[FOUND_BYTES + 8], tj[FOUND_BYTES + 8], ts[FOUND_BYTES + 8];
                 clip_text(r->defects[i].name, strlen(r->defects[i].name), t, sizeof t);
-                return fail_node(c, item, sub, "\"%s\" repeats defects[%zu] at line %zu "
-                                 "(names compare ignoring case); expected each defect once",
-                                 t, j + 1, (size_t)where[j]->start_mark.line + 1);
+                clip_text(r->defects[j].name, strlen(r->defects[j].name), tj, sizeof tj);
+                clip_text(seen[i], strlen(seen[i]), ts, sizeof ts);
+                s = fail_node(c, item, sub, "\"%s\" repeats defects[%zu] \"%s\" at line %zu "
+                              "(the model's tokenizer reads both as \"%s\": names compare "
+                              "after HTML unescape, whitespace folding and lower case); "
+                              "expected each defect once", t, j + 1, tj,
+                              (size_t)where[j]->start_mark.line + 1, ts);
+                break;
             }
     }
-    return DP_OK;
+    for (size_t i = 0; i < count; i++)
+        free(seen[i]);
+    return s;
 }
 
 static dp_status parse_root(const ctx *c, const yaml_node_t *root, dp_recipe *r)
@@ -769,10 +782,13 @@ static dp_status parse_root(const ctx *c, const yaml_node_t *root, dp_recipe *r)
         return missing(c, root, "", "recipe_version", "recipe_version: 1");
     if (is_plain(ver)) {
         dp_number v = dp_scan_number(sval(ver), slen(ver));
-        if (v.ok && v.integral && !v.leading_zero && v.i > DP_RECIPE_VERSION)
+        if (v.ok && v.integral && !v.leading_zero && (v.big ? v.d > 0 : v.i > DP_RECIPE_VERSION)) {
+            char t[FOUND_BYTES + 8];   /* as written: a huge number must not be echoed wrongly */
+            clip_text(sval(ver), slen(ver), t, sizeof t);
             return fail_at(c, DP_E_UNSUPPORTED, ver->start_mark, "recipe_version",
-                           "%lld (written for a newer plugin); expected %d", v.i,
+                           "%s (written for a newer plugin); expected %d", t,
                            DP_RECIPE_VERSION);
+        }
     }
     dp_status s = get_int(c, ver, "recipe_version", DP_RECIPE_VERSION, DP_RECIPE_VERSION,
                           &r->version);
@@ -800,8 +816,13 @@ static dp_status parse_root(const ctx *c, const yaml_node_t *root, dp_recipe *r)
         r->precision = p ? DP_PRECISION_BF16 : DP_PRECISION_F32;
     }
     if (v[K_INPUT] &&
-        (s = get_int(c, v[K_INPUT], "input_size", 28, 2016, &r->input_size)) != DP_OK)
+        (s = get_int(c, v[K_INPUT], "input_size", DP_MIN_INPUT_SIZE, DP_MAX_INPUT_SIZE,
+                     &r->input_size)) != DP_OK)
         return s;
+    if (v[K_INPUT]) {
+        r->input_size_line = (int)v[K_INPUT]->start_mark.line + 1;
+        r->input_size_col = (int)v[K_INPUT]->start_mark.column + 1;
+    }
     r->tile = r->input_size;
     if (v[K_TILING] && (s = parse_tiling(c, v[K_TILING], r)) != DP_OK)
         return s;
@@ -856,8 +877,50 @@ static dp_status syntax_error(const ctx *c, const yaml_parser_t *p, const char *
 /* libyaml's scanner spends O(flow depth) per token and its loader looks anchors up linearly,
  * so a 1 MiB file of "[[[[" or of anchors takes minutes. A streaming pass bounds both before
  * the document is built; it stops within about a kilobyte of the offending spot. */
+/* UTF-8 only, and no line breaks other than LF/CRLF: libyaml reads UTF-16 (and would accept a
+ * recipe saved that way), and YAML 1.1 treats NEL (U+0085), LS and PS (U+2028/9) as line breaks
+ * that it folds into spaces inside quoted text, so a name would change without a word. */
+static dp_status check_encoding(const ctx *c, const char *text, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)text;
+    if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
+        return dp_fail(c->err, DP_E_FORMAT, "%s:1:1: (top level): the file is UTF-%s (byte order "
+                       "mark %02X %02X); expected UTF-8 only: save the recipe as UTF-8", c->file,
+                       len >= 4 && u[2] == 0 && u[3] == 0 ? "32" : "16", u[0], u[1]);
+    if (len >= 4 && u[0] == 0 && u[1] == 0 && u[2] == 0xFE && u[3] == 0xFF)
+        return dp_fail(c->err, DP_E_FORMAT, "%s:1:1: (top level): the file is UTF-32 (byte order "
+                       "mark 00 00 FE FF); expected UTF-8 only: save the recipe as UTF-8", c->file);
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < len; i++) {
+        const char *what = NULL;
+        if (u[i] == 0)
+            what = "a NUL byte (UTF-16 text or a binary file)";
+        else if (u[i] == 0xC2 && i + 1 < len && u[i + 1] == 0x85)
+            what = "U+0085 (NEL)";
+        else if (u[i] == 0xE2 && i + 2 < len && u[i + 1] == 0x80 && (u[i + 2] == 0xA8 || u[i + 2] == 0xA9))
+            what = u[i + 2] == 0xA8 ? "U+2028 (line separator)" : "U+2029 (paragraph separator)";
+        if (what && u[i] == 0)
+            return dp_fail(c->err, DP_E_FORMAT, "%s:%zu:%zu: (text): %s; expected UTF-8 only: "
+                           "save the recipe as UTF-8", c->file, line, col, what);
+        if (what)
+            return dp_fail(c->err, DP_E_FORMAT, "%s:%zu:%zu: (text): %s, which YAML reads as a "
+                           "line break and folds into a space inside quotes; expected UTF-8 text "
+                           "with LF or CRLF line ends only", c->file, line, col, what);
+        if (u[i] == '\n') {
+            line++;
+            col = 1;
+        } else if ((u[i] & 0xC0) != 0x80) {
+            col++;
+        }
+    }
+    return DP_OK;
+}
+
 static dp_status prescan(const ctx *c, const char *text, size_t len)
 {
+    dp_status enc = check_encoding(c, text, len);
+    if (enc != DP_OK)
+        return enc;
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p))
         return nomem(c);
@@ -1016,22 +1079,11 @@ dp_status dp_recipe_parse(const char *text, size_t len, const char *name_for_mes
 static dp_status read_file(const char *path, char **text, size_t *len, dp_err *err)
 {
     char why[128];
-    int fd;
-    do
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        int e = errno;
-        if (strerror_r(e, why, sizeof why) != 0)
-            snprintf(why, sizeof why, "error %d", e);
-        return dp_fail(err, DP_E_IO, "%s: cannot open the recipe: %s", path, why);
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-        close(fd);
-        return dp_fail(err, DP_E_IO, "%s: is a directory, not a recipe file", path);
-    }
-    if (S_ISREG(st.st_mode) && st.st_size > DP_RECIPE_MAX_BYTES) {
+    int fd = dp_open_regular(path, "the recipe", &st, err);
+    if (fd < 0)
+        return DP_E_IO;
+    if (st.st_size > DP_RECIPE_MAX_BYTES) {
         close(fd);
         return dp_fail(err, DP_E_FORMAT, "%s: %lld bytes; expected a recipe of at most %d "
                        "bytes (1 MiB); is this the right file?", path, (long long)st.st_size,

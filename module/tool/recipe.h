@@ -30,6 +30,7 @@ typedef struct dp_recipe {
     char *clip_path, *dapo_path, *vocab_path;   /* resolved against the recipe's directory */
     dp_precision precision;   /* default BF16 */
     int input_size;           /* 28..2016, default 518; multiple of the patch: checked by the model */
+    int input_size_line, input_size_col;   /* where input_size was written (1-based); 0: default */
     dp_tiling_mode tiling;    /* default NONE */
     int tile, overlap, batch; /* NONE: input_size, 0, 1. GRID: image pixels; 2*overlap < tile */
     int roi_x, roi_y, roi_w, roi_h;   /* image pixels; roi_w/roi_h 0: to the right/bottom edge */

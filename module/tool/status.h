@@ -20,7 +20,16 @@ typedef enum dp_stage {
 
 insp_status dp_status_to_insp(dp_status st, dp_stage stage);
 
-/* Copies msg into the caller's (err, cap) buffer, always NUL-terminated; err may be NULL. */
+/* Copies src into dst[cap] as one valid UTF-8 line, always NUL-terminated: control characters
+ * (C0, DEL, C1 such as NEL, U+2028/U+2029) are written as escapes (\n, \x1B, \u0085:
+ * a backslash and letters)
+ * and bytes that are not UTF-8 as \xFF, so text copied from files (tensor names, paths,
+ * parameter values) cannot inject lines or terminal sequences; truncation never splits a
+ * character or an escape. dst may be NULL (nothing written); src NULL reads as "". */
+void dp_sanitize_line(char *dst, size_t cap, const char *src);
+
+/* The boundary's one exit for messages: dp_sanitize_line into the caller's (err, cap) buffer;
+ * err may be NULL. */
 void dp_copy_err(char *err, size_t cap, const char *msg);
 
 /* dp_copy_err(err, cap, e->msg) and the mapped status of e->code. */

@@ -29,11 +29,12 @@ void dp_tool_log(const insp_tool *t, int32_t level, const char *fmt, ...)
 {
     if (!t->host.log)
         return;
-    char line[512];
+    char raw[512], line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    dp_sanitize_line(line, sizeof line, raw);   /* the log gets one UTF-8 line, like err */
     t->host.log(t->host.user, level, line);
 }
 
@@ -84,10 +85,30 @@ static void free_scratch(insp_tool *t)
     free(t->region_ws); free(t->tiles);
 }
 
+size_t dp_tool_scratch_bytes(const insp_tool *t)
+{
+    return t->rgb_cap + t->tile_u8_cap + t->tile_crop_cap + t->resize_ws_cap + t->pre_cap +
+           t->tile_map_cap + t->acc_cap + t->types_cap + t->region_ws_cap + t->tiles_cap;
+}
+
+void dp_tool_trim_scratch(insp_tool *t)
+{
+    if (dp_tool_scratch_bytes(t) <= DP_TOOL_SCRATCH_KEEP_BYTES)
+        return;
+    free_scratch(t);
+    t->rgb = t->tile_u8 = t->tile_crop = t->resize_ws = t->region_ws = NULL;
+    t->pre = t->tile_map = t->acc = t->wsum = t->best_w = NULL;
+    t->types = t->tile_types = NULL;
+    t->tiles = NULL;
+    t->rgb_cap = t->tile_u8_cap = t->tile_crop_cap = t->resize_ws_cap = t->pre_cap = 0;
+    t->tile_map_cap = t->acc_cap = t->types_cap = t->region_ws_cap = t->tiles_cap = 0;
+}
+
 void dp_tool_destroy(insp_tool *t)
 {
     if (!t)
         return;
+    t->tag = DP_HANDLE_TAG_DEAD;
     dp_model_free(t->model);
     if (t->class_names)
         for (int i = 0; i < t->n_classes; i++)
@@ -99,6 +120,47 @@ void dp_tool_destroy(insp_tool *t)
     dp_recipe_free(&t->recipe);
     pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+/* The recipe's three model files, in dp_tool.model_files order. */
+static void model_paths(const dp_recipe *r, const char *paths[3])
+{
+    paths[0] = r->clip_path;
+    paths[1] = r->dapo_path;
+    paths[2] = r->vocab_path;
+}
+
+/* Fills ids[3] with the model files' identities. 0, or -1 with e failed (DP_E_IO). */
+static int model_identities(const dp_recipe *r, dp_file_id ids[3], dp_err *e)
+{
+    const char *paths[3];
+    model_paths(r, paths);
+    for (int i = 0; i < 3; i++)
+        if (dp_file_identity(paths[i], &ids[i], e))
+            return -1;
+    return 0;
+}
+
+/* DP_OK when every model file is still the version the tool loaded; otherwise DP_E_MODEL
+ * naming the file: a rebuild must never silently load a different model. */
+static dp_status model_files_unchanged(const insp_tool *t, dp_err *e)
+{
+    const char *paths[3];
+    model_paths(&t->recipe, paths);
+    dp_file_id now[3];
+    for (int i = 0; i < 3; i++) {
+        if (dp_file_identity(paths[i], &now[i], e))
+            return dp_fail(e, DP_E_MODEL, "%s: %s", paths[i], "the model file is gone since the "
+                           "tool was created; the running model is kept; create a new tool to "
+                           "load new model files");
+        if (!dp_file_id_same(&now[i], &t->model_files[i]))
+            return dp_fail(e, DP_E_MODEL, "%s: the model file changed on disk since the tool "
+                           "was created (size %lld -> %lld, inode %llu -> %llu, or its "
+                           "modification time); the running model is kept; create a new tool to "
+                           "load new model files", paths[i], t->model_files[i].size, now[i].size,
+                           t->model_files[i].ino, now[i].ino);
+    }
+    return DP_OK;
 }
 
 static dp_status load_model(insp_tool *t, int threads, dp_model **out, dp_err *e)
@@ -179,7 +241,38 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
         t->type_thresholds[1 + i] = r->defects[i].pixel_threshold >= 0 ? r->defects[i].pixel_threshold
                                                                         : r->pixel_threshold;
     }
+    /* input_size against the model's patch size, reported where the recipe says it (the
+     * loader would only know the number); a file that cannot be read is left to the loader */
+    dp_model_config peek;
+    if (dp_model_peek_config(r->clip_path, &peek, &e) == DP_OK && peek.patch_size > 0 &&
+        r->input_size % peek.patch_size != 0) {
+        int p = peek.patch_size, below = r->input_size / p * p, above = below + p;
+        if (below < DP_MIN_INPUT_SIZE) {
+            below = above;
+            above += p;
+        }
+        char where[64] = "";
+        if (r->input_size_line > 0)
+            snprintf(where, sizeof where, ":%d:%d", r->input_size_line, r->input_size_col);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s%s: input_size: %d (%snot a multiple of %d, the patch size "
+                 "of %s); expected a multiple of %d in %d..%d, e.g. %d or %d", r->path, where,
+                 r->input_size, r->input_size_line > 0 ? "" : "the default; ", p, r->clip_path,
+                 p, DP_MIN_INPUT_SIZE, DP_MAX_INPUT_SIZE, below, above);
+        dp_copy_err(err, cap, msg);
+        dp_tool_destroy(t);
+        return INSP_E_MODEL;
+    }
+    /* identities before the load; a missing file is left to the loader's own message */
+    dp_err id_err;
+    int have_ids = model_identities(r, t->model_files, &id_err) == 0;
     st = load_model(t, t->threads, &t->model, &e);
+    if (!st && !have_ids) {
+        e = id_err;
+        st = DP_E_MODEL;
+    }
+    if (!st)
+        st = model_files_unchanged(t, &e);   /* replaced while loading */
     if (st) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s: %s", r->path, e.msg);
@@ -203,7 +296,45 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
                 r->path, t->model->load_seconds * 1e3, t->model->text_seconds * 1e3, t->runtime,
                 t->precision);
     dp_copy_err(err, cap, "");
+    t->tag = DP_TOOL_TAG_LIVE;
     *out = t;
+    return INSP_OK;
+}
+
+/* oneDNN kernels and their scratch are sized for a thread count, so a new count needs a new
+ * model. It is built from the same files, verified unchanged before and after the load (a
+ * replaced file is refused, never silently swapped in), outside the lock (processing goes on
+ * meanwhile), then swapped in under the lock. */
+static insp_status set_threads(insp_tool *t, int threads, char *err, size_t cap)
+{
+    pthread_mutex_lock(&t->lock);
+    int same = threads == t->threads;
+    pthread_mutex_unlock(&t->lock);
+    if (same) {
+        dp_copy_err(err, cap, "");
+        return INSP_OK;
+    }
+    dp_err e;
+    dp_model *m = NULL;
+    dp_status st = model_files_unchanged(t, &e);
+    if (!st)
+        st = load_model(t, threads, &m, &e);
+    if (!st)
+        st = model_files_unchanged(t, &e);
+    if (st) {
+        dp_model_free(m);
+        return dp_report(&e, DP_STAGE_MODEL, err, cap);
+    }
+    pthread_mutex_lock(&t->lock);
+    dp_model *old = t->model;
+    t->model = m;
+    t->threads = threads;
+    describe_runtime(t, t->threads, "host parameter num_threads");
+    pthread_mutex_unlock(&t->lock);
+    dp_model_free(old);
+    dp_tool_log(t, INSP_LOG_INFO, "%s: num_threads %d: model kernels rebuilt from unchanged files",
+                t->recipe.path, threads);
+    dp_copy_err(err, cap, "");
     return INSP_OK;
 }
 
@@ -226,6 +357,10 @@ insp_status dp_tool_set_param(insp_tool *t, const char *key, const char *value, 
         dp_copy_err(err, cap, msg);
         return INSP_E_ARG;
     }
+    if (id == DP_PARAM_NUM_THREADS)
+        return set_threads(t, (int)v, err, cap);
+    /* process() reads the parameters under the same lock */
+    pthread_mutex_lock(&t->lock);
     switch (id) {
     case DP_PARAM_IMAGE_THRESHOLD:
         t->image_threshold = (float)v;
@@ -239,28 +374,21 @@ insp_status dp_tool_set_param(insp_tool *t, const char *key, const char *value, 
     case DP_PARAM_MIN_REGION_AREA:
         t->min_region_area = (int)v;
         break;
-    case DP_PARAM_NUM_THREADS:
-        if ((int)v != t->threads) {
-            /* kernels are specialised for a thread count: build the new model first, then swap */
-            dp_model *m = NULL;
-            dp_err e;
-            dp_status st = load_model(t, (int)v, &m, &e);
-            if (st)
-                return dp_report(&e, DP_STAGE_MODEL, err, cap);
-            dp_model_free(t->model);
-            t->model = m;
-            t->threads = (int)v;
-            describe_runtime(t, t->threads, "host parameter num_threads");
-        }
-        break;
     case DP_PARAM_TYPE_MAP:
         t->keep_types = v != 0;
         break;
+    case DP_PARAM_NUM_THREADS:
     case DP_PARAM_COUNT:
         break;
     }
+    pthread_mutex_unlock(&t->lock);
     dp_copy_err(err, cap, "");
     return INSP_OK;
+}
+
+void dp_tool_cancel(insp_tool *t)
+{
+    atomic_fetch_add(&t->cancel_count, 1u);
 }
 
 insp_status dp_tool_get_param(const insp_tool *t, const char *key, char *buf, size_t buf_cap,
@@ -279,7 +407,11 @@ insp_status dp_tool_get_param(const insp_tool *t, const char *key, char *buf, si
         return INSP_E_ARG;
     }
     double v[DP_PARAM_COUNT];
+    /* set_param writes these under the lock; the lock is the tool's, not part of its value */
+    pthread_mutex_t *lock = (pthread_mutex_t *)&t->lock;
+    pthread_mutex_lock(lock);
     param_values(t, v);
+    pthread_mutex_unlock(lock);
     dp_param_format(id, v[id], value, sizeof value);
     size_t need = strlen(value) + 1;
     snprintf(buf, buf_cap, "%s", value);

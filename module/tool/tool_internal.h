@@ -3,8 +3,10 @@
 #define DP_TOOL_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
+#include "dp_file.h"
 #include "dp_limits.h"
 #include "insp_tool.h"
 #include "model.h"
@@ -14,11 +16,29 @@
 #include "tiling.h"
 
 
+/* Handle tags. A live handle carries its tag; destroy/release overwrite it with
+ * DP_HANDLE_TAG_DEAD just before the memory is freed, so a destroyed tool or a released result
+ * passed back in is refused (INSP_E_ARG) as long as the freed block has not been reused:
+ * best effort, without global state. The tag sits after the first 32 bytes because
+ * allocators keep their own data there in a freed block (glibc: tcache and bin links, up to
+ * 4 pointers; ASan: the free context). */
+#define DP_TOOL_TAG_LIVE   UINT64_C(0x4c4f4f5450414444)   /* "DDAPTOOL" */
+#define DP_RESULT_TAG_LIVE UINT64_C(0x5345525041504444)   /* "DDAPRES" */
+#define DP_HANDLE_TAG_DEAD UINT64_C(0x444145444541440a)
+
 struct insp_tool {
+    unsigned char allocator_reserved[32];   /* see the handle tags above */
+    uint64_t tag;                   /* DP_TOOL_TAG_LIVE from tool_create to tool_destroy */
     dp_recipe recipe;               /* owned */
     insp_host host;                 /* copy; host.log may be NULL */
     dp_model *model;                /* owned */
-    pthread_mutex_t lock;           /* process() runs one image at a time on the model arena */
+    /* the clip, dapo and vocabulary files as they were when the model was loaded: a rebuild
+     * (num_threads) re-reads them and refuses files that changed since */
+    dp_file_id model_files[3];
+    atomic_uint cancel_count;       /* bumped by tool_cancel; a process call stops when it moved */
+    atomic_int squash_warned;       /* the host was told that a very wide/tall area is squashed */
+    pthread_mutex_t lock;           /* process() runs one image at a time on the model arena;
+                                       set_param changes parameters and swaps models under it */
     int threads;
     float image_threshold, pixel_threshold;
     int min_region_area;
@@ -30,7 +50,8 @@ struct insp_tool {
     char model_desc[160];
     char runtime[320];              /* threads decision and OpenMP wait policy, one line */
     const char *precision;          /* "f32" / "bf16", static */
-    /* per-call scratch, grown under `lock` and kept: steady state allocates only results */
+    /* per-call scratch, grown under `lock` and kept up to DP_TOOL_SCRATCH_KEEP_BYTES in total
+     * (dp_tool_trim_scratch after each call): steady state allocates only results */
     uint8_t *rgb; size_t rgb_cap;           /* ROI as RGB8 */
     uint8_t *tile_u8; size_t tile_u8_cap;   /* [batch][S][S][3] resized tiles */
     uint8_t *tile_crop; size_t tile_crop_cap; /* [batch] packed tile crops */
@@ -46,6 +67,8 @@ struct insp_tool {
 };
 
 struct insp_result {
+    unsigned char allocator_reserved[32];   /* see the handle tags above */
+    uint64_t tag;                   /* DP_RESULT_TAG_LIVE from tool_process to result_release */
     float score;
     int32_t decision;
     float image_threshold, pixel_threshold;
@@ -71,6 +94,17 @@ insp_status dp_tool_get_param(const insp_tool *t, const char *key, char *buf, si
 insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **out, char *err,
                             size_t cap);
 void dp_result_free(insp_result *r);
+/* Bytes of per-call scratch the tool holds; dp_tool_trim_scratch releases all of it when that
+ * exceeds DP_TOOL_SCRATCH_KEEP_BYTES (call under t->lock, after a call). */
+size_t dp_tool_scratch_bytes(const insp_tool *t);
+void dp_tool_trim_scratch(insp_tool *t);
+/* 1 when t / r is a live handle of this plugin (tag check; see the handle tags above). Reads
+ * the tag without AddressSanitizer instrumentation: a handle that was already freed is exactly
+ * what these detect. */
+int dp_tool_live(const insp_tool *t);
+int dp_result_live(const insp_result *r);
+/* Makes the tool_process calls running now return INSP_E_CANCELLED (any thread). */
+void dp_tool_cancel(insp_tool *t);
 /* Grows *buf to hold `bytes` (contents not kept). */
 int dp_grow(void **buf, size_t *cap, size_t bytes);
 void dp_tool_log(const insp_tool *t, int32_t level, const char *fmt, ...)

@@ -50,7 +50,11 @@
  *   owned by the caller. If err != NULL and err_cap > 0 the plugin always leaves a
  *   NUL-terminated UTF-8 string there: "" on success, otherwise one line without a trailing
  *   newline that names what was wrong and where (file:line:column for recipes, the parameter
- *   name and value, the image field), truncated to fit. err may be NULL (then err_cap is
+ *   name and value, the image field), truncated to fit (never inside a character). Text copied
+ *   from files or arguments (paths, tensor names, parameter values) cannot break the line:
+ *   control characters are written as escapes (a backslash and n, r, t, x1B, u0085, u2028)
+ *   and bytes that are not UTF-8 as a backslash and xFF. Log messages (insp_host.log) follow
+ *   the same rule. err may be NULL (then err_cap is
  *   ignored). INSP_ERRBUF_SIZE is the recommended size. There is no global or thread-local
  *   "last error". The plugin never calls exit/abort, never installs signal handlers, never
  *   writes to stdout/stderr and lets no C++ exception cross this interface: failures are
@@ -63,7 +67,9 @@
  *   3. Different tools are fully independent and may be used concurrently from any threads.
  *   4. On one tool, tool_process calls may overlap each other only if api->caps has
  *      INSP_CAP_CONCURRENT_PROCESS; otherwise the host serialises them (e.g. one mutex per tool).
- *      tool_set_param must not overlap any other call on the same tool. tool_get_param,
+ *      tool_set_param should not overlap other calls on the same tool; if it does (a host
+ *      bug), it takes the tool's lock and stays memory-safe: a tool_process already running
+ *      finishes with the old values. tool_get_param,
  *      tool_param_schema, tool_info, tool_class_count and tool_class_name may overlap each other
  *      and tool_process.
  *   5. Result accessors are read-only and may be called from any thread, concurrently.
@@ -94,7 +100,8 @@ extern "C" {
 #endif
 
 #define INSP_ABI_MAJOR 1          /* incompatible change => new entry symbol name */
-#define INSP_ABI_MINOR 1          /* members appended only */
+#define INSP_ABI_MINOR 1          /* members appended only (1.1: result_type_map, tool_cancel,
+                                     INSP_E_CANCELLED, insp_tool_info threads and runtime) */
 
 /* Gives the entry symbol default visibility even when the plugin is built with
  * -fvisibility=hidden (a version script alone cannot export a hidden symbol). */
@@ -124,14 +131,23 @@ enum {
     INSP_E_UNSUPPORTED = 2,  /* valid request this plugin does not handle (see caps), e.g.
                                 planar input without INSP_CAP_PLANAR */
     INSP_E_RECIPE = 3,       /* recipe missing, unreadable or invalid (message: file:line:col) */
-    INSP_E_MODEL = 4,        /* model files missing, misshapen, non-finite or inconsistent */
+    INSP_E_MODEL = 4,        /* model files missing, misshapen, non-finite or inconsistent;
+                                from tool_process: the model produced a NaN or infinite score,
+                                class score or anomaly-map value (extreme weights overflow), so
+                                no decision was made: never an OK on non-finite numbers */
     INSP_E_IMAGE = 5,        /* image view invalid: size, channels, pixel type, stride, alignment,
-                                ROI outside the image, mask stride, value range */
+                                ROI outside the image, mask stride, value range; a NaN or
+                                infinite F32 sample among the inspected pixels (the message
+                                names the first one: x, y, channel); a mask that keeps no pixel
+                                of the inspected rectangle ("nothing to inspect") */
     INSP_E_NOMEM = 6,        /* allocation failed or a size exceeds the plugin's limits */
     INSP_E_INTERNAL = 7,     /* a bug or a failed internal invariant; the tool stays usable */
     INSP_E_ABI = 8,          /* a struct_size is too small or the versions do not match */
-    INSP_E_BUFFER = 9        /* a caller's output buffer is too small; the message says how
+    INSP_E_BUFFER = 9,       /* a caller's output buffer is too small; the message says how
                                 many bytes are needed; the output holds a truncated value */
+    /* since ABI 1.1 */
+    INSP_E_CANCELLED = 10    /* tool_process stopped by tool_cancel; no result (never a partial
+                                one); the tool stays usable */
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -187,7 +203,12 @@ enum {
 /* Standard parameter keys. A plugin that has the concept uses these names (so generic hosts
  * such as the insp CLI can set them); it may add its own keys. Values are strings: numbers in
  * C-locale notation ("0.5", never "0,5", whatever the process locale), booleans "true"/"false". */
-#define INSP_PARAM_NUM_THREADS     "num_threads"      /* int >= 1: worker threads per process */
+#define INSP_PARAM_NUM_THREADS     "num_threads"      /* int >= 1: worker threads per process;
+                                                         a change rebuilds the model's kernels from
+                                                         the model files, which must be unchanged
+                                                         since tool_create (same inode, size and
+                                                         modification time), else INSP_E_MODEL and
+                                                         the tool keeps its model */
 #define INSP_PARAM_IMAGE_THRESHOLD "image_threshold"  /* float: score >= it => NG */
 #define INSP_PARAM_PIXEL_THRESHOLD "pixel_threshold"  /* float, anomaly-map units: defect pixels */
 #define INSP_PARAM_MIN_REGION_AREA "min_region_area"  /* int pixels: smaller regions dropped */
@@ -225,9 +246,15 @@ typedef struct insp_result insp_result;
  *                 own signed mask_stride; nonzero = inspect. Masked-out pixels are neutralised
  *                 before inference (their content cannot drive the score), read 0 in the anomaly
  *                 map, 0 in the label map and never belong to a region. Needs INSP_CAP_MASK.
+ *                 A mask that keeps no pixel of the inspected rectangle is refused
+ *                 (INSP_E_IMAGE, "nothing to inspect"): an image with nothing inspected is
+ *                 never an OK.
  *   value_min, value_max  the sample values shown as black and white. Both 0 = the default of
  *                 the pixel type: U8 0..255, U16 0..65535, F32 0..1. Example: a 12-bit camera
  *                 delivering U16 sets 0 and 4095. value_max > value_min otherwise.
+ *                 Samples outside the range are clamped to black/white; F32 samples must be
+ *                 finite: a NaN or an infinity in an inspected (unmasked, inside the ROI) pixel
+ *                 is refused with INSP_E_IMAGE naming the first one, never clamped.
  *   flags         INSP_IMAGE_* bits; unknown bits => INSP_E_IMAGE.
  *
  * Output (result_anomaly_map, result_label_map), filled by the plugin: the host sets
@@ -316,7 +343,14 @@ typedef struct insp_host {
 
 /* ------------------------------------------------------------------------------------------
  * The function table. All v1.0 function members are non-NULL. Functions that take a handle
- * return INSP_E_ARG when it is NULL; functions without a status return a neutral value then.
+ * return INSP_E_ARG when it is NULL; functions without a status return a neutral value then
+ * (the same as for NULL: 0, NULL, NaN score, NG decision; destroy/release do nothing).
+ * Handles carry a tag that tool_destroy / result_release overwrite before freeing, so a
+ * destroyed tool or a released result passed back in (double destroy or release, a result
+ * read after release) is treated like NULL as long as its memory has not been reused. This is
+ * a best-effort safety net for host bugs, not a contract: a freed block that the allocator has
+ * handed out again cannot be told apart, so a host must still not use a handle after
+ * destroying or releasing it.
  */
 typedef struct insp_api {
     uint32_t struct_size;         /* sizeof(insp_api) as the plugin knows it */
@@ -378,7 +412,9 @@ typedef struct insp_api {
 
     /* Inspects one image (borrowed for the call). On success *out is a new result owned by
      * the caller (release with result_release); on failure *out is NULL and the tool stays
-     * usable. Does not retain any pointer from image. */
+     * usable. Does not retain any pointer from image. The tool keeps its working memory
+     * between calls only up to 64 MiB (about a 5-megapixel image squashed whole); above that it
+     * is released when the call returns, so one huge image does not stay resident. */
     insp_status (*tool_process)(insp_tool *tool, const insp_image *image, insp_result **out,
                                 char *err, size_t err_cap);
 
@@ -413,7 +449,7 @@ typedef struct insp_api {
     /* Fills *out with the stage timings (host sets out->struct_size first). */
     insp_status (*result_timing)(const insp_result *result, insp_timing *out);
 
-    /* --- since ABI 1.1 (check INSP_API_HAS(api, result_type_map) and that it is non-NULL) -- */
+    /* --- since ABI 1.1 (check with INSP_API_HAS, and that the member is non-NULL) ---------- */
 
     /* U16 map over the same rectangle as the anomaly map: per pixel the most likely defect type
      * 1..class_count-1 (the argmax over the defect classes, before any threshold), i.e. the type
@@ -422,8 +458,19 @@ typedef struct insp_api {
      * thresholds (calibration). Kept only when the tool's parameter INSP_PARAM_TYPE_MAP is
      * "true" (2 bytes per pixel per result); otherwise INSP_E_UNSUPPORTED. */
     insp_status (*result_type_map)(const insp_result *result, insp_image *view);
+
+    /* Asks every tool_process call on this tool that is running (or waiting for the tool)
+     * when tool_cancel is called to stop: each returns INSP_E_CANCELLED with *out NULL at its
+     * next check point (before every batch of tiles and before every transformer block of
+     * the vision tower: at most one block of one batch later). Never a partial result. Calls
+     * that start after tool_cancel returns are not affected; the tool stays usable. Any
+     * thread, concurrently with any call on the same tool except tool_destroy (a watchdog or
+     * a UI thread). A deadline is a host timer that calls tool_cancel. Returns INSP_OK, or
+     * INSP_E_ARG for a NULL tool. */
+    insp_status (*tool_cancel)(insp_tool *tool);
 } insp_api;
 #define INSP_API_SIZE_1_0 ((uint32_t)(offsetof(insp_api, result_timing) + sizeof(void (*)(void))))
+#define INSP_API_SIZE_1_1 ((uint32_t)(offsetof(insp_api, tool_cancel) + sizeof(void (*)(void))))
 
 /* True if a struct of type `type` pointed to by p carries `member` (struct_size covers it). */
 #define INSP_HAS(type, p, member) \
