@@ -538,6 +538,40 @@ START_TEST(threads_reported)
 }
 END_TEST
 
+/* A recipe without model.vocabulary: found beside the plugin (the build tree's models/) when it
+ * is not next to the CLIP file; a plugin with no copy anywhere names the key and the places. */
+START_TEST(vocabulary_default)
+{
+    char path[600], err[INSP_ERRBUF_SIZE];
+    snprintf(path, sizeof path, "%s/novocab.yaml", g_dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "recipe_version: 1\nproduct: no vocabulary\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
+               "  dapo: %s/tiny/dapo.safetensors\nprecision: f32\ninput_size: 112\nthreads: 1\n%s",
+            golden_dir(), golden_dir(), TINY_DEFECTS);
+    fclose(f);
+    insp_tool *t = NULL;
+    ck_assert_msg(A->tool_create(NULL, path, &t, err, sizeof err) == INSP_OK, "%s", err);
+    A->tool_destroy(t);
+    /* the same plugin copied where no vocabulary lies beside it */
+    char dir[600], cmd[1600];
+    snprintf(dir, sizeof dir, "%s/lone/lib", g_dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/'", dir, plugin_path(), dir);
+    ck_assert_int_eq(system(cmd), 0);
+    char so[700];
+    snprintf(so, sizeof so, "%s/libdapo_inspect.so", dir);
+    insp_module lone;
+    ck_assert_msg(insp_loader_open(so, &lone, err, sizeof err) == INSP_OK, "%s", err);
+    t = (insp_tool *)1;
+    insp_status st = lone.api->tool_create(NULL, path, &t, err, sizeof err);
+    printf("  no vocabulary anywhere -> %s: %s\n", lone.api->status_name(st), err);
+    ck_assert_int_eq(st, INSP_E_RECIPE);
+    ck_assert_ptr_null(t);
+    ck_assert_ptr_nonnull(strstr(err, "model.vocabulary is not set"));
+    ck_assert_ptr_nonnull(strstr(err, "vocabulary: <path to bpe_simple_vocab_16e6.txt.gz>"));
+    insp_loader_close(&lone);
+}
+END_TEST
+
 static void expect_create_fails(const char *recipe_text, insp_status code, const char *fragment)
 {
     char path[512], err[INSP_ERRBUF_SIZE];
@@ -711,6 +745,7 @@ Suite *plugin_suite(void)
     tcase_add_test(tc, cli_with_plugin);
     tcase_add_test(tc, threads_identical);
     tcase_add_test(tc, threads_reported);
+    tcase_add_test(tc, vocabulary_default);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, no_growth);
     tcase_add_test(tc, type_map);

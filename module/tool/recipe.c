@@ -545,6 +545,7 @@ static dp_status parse_model(const ctx *c, const yaml_node_t *n, dp_recipe *r)
         return get_path(c, v[M_VOCABULARY], "model.vocabulary", c->base_dir, "a file path",
                         &r->vocab_path);
     /* Default: the tokenizer vocabulary shipped next to the CLIP weights. */
+    r->vocab_default = 1;
     char *dir = NULL;
     if (!dir_of(r->clip_path, &dir))
         return nomem(c);

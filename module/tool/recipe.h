@@ -28,6 +28,8 @@ typedef struct dp_recipe {
     char *path;               /* the recipe file as given (dp_recipe_parse: name_for_messages) */
     char *product;
     char *clip_path, *dapo_path, *vocab_path;   /* resolved against the recipe's directory */
+    int vocab_default;        /* 1: model.vocabulary not given, vocab_path is the default next
+                                 to model.clip (the tool also looks beside the plugin) */
     dp_precision precision;   /* default BF16 */
     int input_size;           /* 28..2016, default 518; multiple of the patch: checked by the model */
     int input_size_line, input_size_col;   /* where input_size was written (1-based); 0: default */

@@ -5,6 +5,7 @@
 
 #include "dp_cpus.h"
 #include "params.h"
+#include "vocab_default.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -213,6 +214,10 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
     t->host.struct_size = sizeof t->host;
     dp_status st = dp_recipe_load(recipe_path, &t->recipe, &e);
     if (st) {
+        dp_tool_destroy(t);
+        return dp_report(&e, DP_STAGE_RECIPE, err, cap);
+    }
+    if ((st = dp_vocab_resolve(&t->recipe, &e))) {
         dp_tool_destroy(t);
         return dp_report(&e, DP_STAGE_RECIPE, err, cap);
     }
