@@ -112,7 +112,7 @@ layers:
 	  echo "layers: every include goes through its layer's include paths"
 	@echo "golden reference data: $(GOLDEN) (see tests/golden/README.md)"
 
-check: layers $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp $(TOOL_SRC:tools/%.c=build/%)
+check: layers fuzz-check $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp $(TOOL_SRC:tools/%.c=build/%)
 	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so $(REL)/check_all
 	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so $(SANB)/check_all
 
@@ -140,3 +140,44 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (issue 10): libFuzzer targets in tests/fuzz/, built with clang ----------------------
+# Each tests/fuzz/fuzz_NAME.c is a target over the parsers and validators it names, linked with
+# only the module files it needs (no oneDNN, no OpenMP runtime: -fopenmp-simd keeps the simd
+# pragmas and drops the parallel ones, so a run is single-threaded and reproducible). Seeds come
+# from the project's files (tests/fuzz/make_seeds.py); every crash found is kept in
+# tests/fuzz/regress/NAME/ and replayed by `make fuzz-check` (part of `make check`).
+# `make fuzz` runs each target for FUZZ_SECONDS and prints executions and coverage (cov/ft).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CHECK_SECONDS ?= 6
+FUZZ_SANS    := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_FLAGS   := $(WARN) -Wno-pass-failed $(DEFS) -g -O1 -fno-omit-frame-pointer -fopenmp-simd $(FUZZ_SANS)
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_MODULE  := $(wildcard module/base/*.c) module/model/safetensors.c module/model/tokenizer.c \
+                module/model/unicode_tables.c module/image/image_input.c module/tool/recipe.c \
+                module/tool/params.c
+FUZZ_OBJ     := $(FUZZ_MODULE:%.c=build/fuzz/%.o) build/fuzz/sdk_shim/imageio.o
+FUZZ_LIBS    := $(shell pkg-config --libs yaml-0.1 libtiff-4 libpng zlib) -lm
+$(foreach l,$(LAYERS),$(eval build/fuzz/module/$(l)/%.o: INCS = $$(INC_$(l))))
+build/fuzz/sdk_shim/%.o: INCS = $(INC_host)
+.SECONDARY: $(FUZZ_OBJ)
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(INCS) -MMD -MP -c $< -o $@
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_file.h $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -D_GNU_SOURCE -fsanitize=fuzzer $(INC_tests) -o $@ $< $(FUZZ_OBJ) $(FUZZ_LIBS)
+build/fuzz/seeds.stamp: tests/fuzz/make_seeds.py $(wildcard recipes/*.yaml) build/make_fuzz_image_seeds
+	python3 tests/fuzz/make_seeds.py build/fuzz/seeds && build/make_fuzz_image_seeds build/fuzz/seeds/imageio && touch $@
+build/make_fuzz_image_seeds: tests/fuzz/make_image_seeds.c $(HOST_SRC:%.c=$(REL)/%.o)
+	$(CC) $(BASE) $(INC_host) $(OPT) -o $@ $< $(HOST_SRC:%.c=$(REL)/%.o) $(LIBS) -ldl
+.PHONY: fuzz fuzz-check fuzz-build
+fuzz-build: $(FUZZ_NAMES:%=build/fuzz/fuzz_%) build/fuzz/seeds.stamp
+# Long runs: new inputs go to build/fuzz/corpus/NAME (seeds copied in first), crashes to
+# build/fuzz/crash/NAME/; copy a crash into tests/fuzz/regress/NAME/ once it is fixed.
+fuzz: fuzz-build
+	@for n in $(FUZZ_NAMES); do tests/fuzz/run_fuzz.sh $$n $(FUZZ_SECONDS) || exit 1; done
+# CI: the regression inputs replayed, then a short run of each target from the seeds.
+fuzz-check: fuzz-build
+	@for n in $(FUZZ_NAMES); do tests/fuzz/run_fuzz.sh $$n $(FUZZ_CHECK_SECONDS) || exit 1; done
+# ---- end fuzzing ---------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 PKGS="build-essential pkg-config libdnnl-dev libyaml-dev libtiff-dev libpng-dev zlib1g-dev check python3"
+# fuzzing (libFuzzer), coverage report
+PKGS="$PKGS clang libclang-rt-14-dev gcovr"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
