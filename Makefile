@@ -196,3 +196,26 @@ build/fault/fault_check: tests/fault/fault_main.c tests/fault/fault_alloc.c test
 fault: build/fault/fault_check
 	OMP_NUM_THREADS=1 CK_FORK=no build/fault/fault_check
 # ---- end fault injection -------------------------------------------------------------------------
+
+# ---- ThreadSanitizer (issue 10): tests/tsan/ -----------------------------------------------------
+# The plugin, host library and the concurrency suite built with -fsanitize=thread; one OpenMP
+# thread (tests/tsan/README.md says why). Any report fails the run.
+TSANB     := build/tsan
+TSAN_FL   := -O1 -fno-omit-frame-pointer -fsanitize=thread
+MODULE_TSAN := $(MODULE_SRC:%.c=$(TSANB)/%.o)
+$(foreach l,$(LAYERS),$(eval $(TSANB)/module/$(l)/%.o: INCS = $$(INC_$(l))))
+$(TSANB)/sdk_shim/%.o: INCS = $(INC_host)
+$(TSANB)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(INCS) $(TSAN_FL) -MMD -MP -c $< -o $@
+$(TSANB)/libdapo_inspect.so: $(MODULE_TSAN) module/tool/exports.map
+	$(CC) -shared -fsanitize=thread -o $@ $(MODULE_TSAN) -Wl,--version-script=module/tool/exports.map -Wl,-z,now $(LIBS)
+# golden.c (test support) reads the manifest with the base layer's JSON reader
+$(TSANB)/concurrency_check: tests/tsan/tsan_main.c $(TSANB)/tests/test_concurrency.o $(TSANB)/tests/support/golden.o $(TSANB)/module/base/json.o $(TSANB)/module/base/dp_error.o $(HOST_SRC:%.c=$(TSANB)/%.o)
+	$(CC) $(BASE) $(INC_tests) $(TSAN_FL) -o $@ $^ $(LIBS) $(CHECKLIBS) -ldl
+.PHONY: tsan
+tsan: $(TSANB)/concurrency_check $(TSANB)/libdapo_inspect.so
+	OMP_NUM_THREADS=1 CK_FORK=no DAPO_PLUGIN=$(TSANB)/libdapo_inspect.so \
+	  TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(abspath tests/tsan/tsan.supp)" \
+	  $(TSANB)/concurrency_check
+# ---- end ThreadSanitizer -------------------------------------------------------------------------
