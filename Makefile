@@ -219,3 +219,15 @@ tsan: $(TSANB)/concurrency_check $(TSANB)/libdapo_inspect.so
 	  TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(abspath tests/tsan/tsan.supp)" \
 	  $(TSANB)/concurrency_check
 # ---- end ThreadSanitizer -------------------------------------------------------------------------
+
+# ---- soak (issue 10): tests/soak/, not part of `make check` ---------------------------------------
+# SOAK_CALLS process calls on varying images and SOAK_CYCLES create/destroy cycles through the
+# release plugin, RSS printed as it goes; fails if RSS grows after the warm-up.
+SOAK_CALLS  ?= 100000
+SOAK_CYCLES ?= 1000
+build/soak: tests/soak/soak.c $(REL)/tests/support/golden.o $(REL)/module/base/json.o $(REL)/module/base/dp_error.o $(HOST_SRC:%.c=$(REL)/%.o)
+	$(CC) $(BASE) $(INC_tests) $(OPT) -o $@ $^ $(LIBS) -ldl
+.PHONY: soak
+soak: build/soak build/libdapo_inspect.so
+	@d=$$(mktemp -d /tmp/dp_soak_XXXXXX); OMP_NUM_THREADS=1 build/soak build/libdapo_inspect.so $$d $(SOAK_CALLS) $(SOAK_CYCLES); rc=$$?; rm -rf $$d; exit $$rc
+# ---- end soak ------------------------------------------------------------------------------------
