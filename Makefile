@@ -231,3 +231,35 @@ build/soak: tests/soak/soak.c $(REL)/tests/support/golden.o $(REL)/module/base/j
 soak: build/soak build/libdapo_inspect.so
 	@d=$$(mktemp -d /tmp/dp_soak_XXXXXX); OMP_NUM_THREADS=1 build/soak build/libdapo_inspect.so $$d $(SOAK_CALLS) $(SOAK_CYCLES); rc=$$?; rm -rf $$d; exit $$rc
 # ---- end soak ------------------------------------------------------------------------------------
+
+# ---- coverage (issue 10): gcov via gcovr ----------------------------------------------------------
+# Every Check suite (against a --coverage build of the core and of the plugin) plus the fuzz
+# corpora (seeds, regression inputs and whatever `make fuzz` has grown in build/fuzz/corpus)
+# replayed through gcc builds of the fuzz targets; then line and branch coverage of module/ per
+# file. Takes several minutes (the parity suite at -O0).
+COVB    := build/cov
+COV_FL  := -O0 --coverage
+MODULE_COV := $(MODULE_SRC:%.c=$(COVB)/%.o)
+$(foreach l,$(LAYERS),$(eval $(COVB)/module/$(l)/%.o: INCS = $$(INC_$(l))))
+$(COVB)/sdk_shim/%.o: INCS = $(INC_host)
+$(COVB)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(INCS) $(COV_FL) -MMD -MP -c $< -o $@
+$(COVB)/libdapo_core.a: $(MODULE_COV)
+	rm -f $@ && ar rcs $@ $^
+$(COVB)/libdapo_inspect.so: $(MODULE_COV) module/tool/exports.map
+	$(CC) -shared --coverage -o $@ $(MODULE_COV) -Wl,--version-script=module/tool/exports.map -Wl,-z,now $(LIBS)
+$(COVB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(COVB)/%.o) $(TESTLIB_SRC:%.c=$(COVB)/%.o) $(HOST_SRC:%.c=$(COVB)/%.o) $(COVB)/libdapo_core.a
+	$(CC) $(BASE) $(INC_tests) $(COV_FL) -o $@ tests/check_main.c $(filter %.o,$^) $(COVB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
+$(COVB)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/fuzz_file.h $(COVB)/libdapo_core.a $(HOST_SRC:%.c=$(COVB)/%.o)
+	$(CC) $(BASE) -D_GNU_SOURCE $(INC_tests) $(COV_FL) -o $@ $< tests/fuzz/replay_main.c $(HOST_SRC:%.c=$(COVB)/%.o) $(COVB)/libdapo_core.a $(LIBS) -ldl
+.PHONY: coverage
+coverage: $(COVB)/check_all $(COVB)/libdapo_inspect.so $(FUZZ_NAMES:%=$(COVB)/replay_%) build/fuzz/seeds.stamp build/insp $(TOOL_SRC:tools/%.c=build/%)
+	find $(COVB) -name '*.gcda' -delete
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(COVB)/libdapo_inspect.so $(COVB)/check_all > $(COVB)/check.log 2>&1; tail -1 $(COVB)/check.log
+	@for n in $(FUZZ_NAMES); do printf "fuzz corpus %s: " $$n; $(COVB)/replay_$$n build/fuzz/seeds/$$n tests/fuzz/regress/$$n build/fuzz/corpus/$$n 2>/dev/null; done
+	@echo "== line coverage of module/ =="
+	@gcovr -r . --object-directory $(COVB) --filter 'module/' --exclude 'module/model/unicode_tables.c' 2>/dev/null | tail -n +4
+	@echo "== branch coverage of module/ =="
+	@gcovr -r . --object-directory $(COVB) --filter 'module/' --exclude 'module/model/unicode_tables.c' --branches --exclude-unreachable-branches 2>/dev/null | tail -n +4
+# ---- end coverage --------------------------------------------------------------------------------
