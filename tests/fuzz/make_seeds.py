@@ -80,3 +80,17 @@ for g in ['tiny/inputs/a.png', 'tiny/inputs/c_gray.tif']:
     p = os.path.join(root, 'tests', 'golden', g)
     if os.path.exists(p) and os.path.getsize(p) <= 65536:
         put('imageio', 'golden_' + os.path.basename(g), open(p, 'rb').read())
+
+# JSON: the golden safetensors headers and the syntax corners
+for g in ['tiny/clip.safetensors', 'tiny/dapo.safetensors', 'tiny/clip_hf.safetensors']:
+    p = os.path.join(root, 'tests', 'golden', g)
+    if os.path.exists(p):
+        b = open(p, 'rb').read(1 << 20)
+        n = struct.unpack('<Q', b[:8])[0]
+        if n <= 65536:
+            put('json', 'header_' + g.replace('/', '_') + '.json', b[8:8 + n])
+for i, s in enumerate(['{"a": [1, -2.5e3, 0.0, true, false, null, "x"]}', '"\\u00e9\\ud83d\\ude00\\n\\t\\"\\\\\\/"',
+                       '{"a": {"b": {"c": 1}}, "__metadata__": {"k": "v"}}', '[[[[[[[[]]]]]]]]',
+                       '{"a": 1, "a": 2}', '  123456789012345678901234567890 ', '{"x": "\\ud800"}',
+                       '[1e400, -0, 1E-400]', '{"k":1,}', '\ufeff{}']):
+    put('json', 'syntax%d.json' % i, s)

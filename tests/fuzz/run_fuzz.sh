@@ -6,10 +6,10 @@ set -u
 name=$1 secs=$2
 bin=build/fuzz/fuzz_$name
 corpus=build/fuzz/corpus/$name crash=build/fuzz/crash/$name regress=tests/fuzz/regress/$name
-mkdir -p "$corpus" "$crash"
+mkdir -p "$corpus" "$crash" "build/fuzz/seeds/$name"
 case $name in
   imageio|safetensors) max_len=65536 ;;
-  recipe) max_len=8192 ;;
+  recipe|json) max_len=8192 ;;
   *) max_len=4096 ;;
 esac
 if [ -d "$regress" ] && [ -n "$(ls -A "$regress" 2>/dev/null)" ]; then
