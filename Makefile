@@ -173,7 +173,7 @@ build/make_fuzz_image_seeds: tests/fuzz/make_image_seeds.c $(HOST_SRC:%.c=$(REL)
 	$(CC) $(BASE) $(INC_host) $(OPT) -o $@ $< $(HOST_SRC:%.c=$(REL)/%.o) $(LIBS) -ldl
 .PHONY: fuzz fuzz-check fuzz-build
 fuzz-build: $(FUZZ_NAMES:%=build/fuzz/fuzz_%) build/fuzz/seeds.stamp
-# Long runs: new inputs go to build/fuzz/corpus/NAME (seeds copied in first), crashes to
+# Long runs: new inputs go to build/fuzz/corpus/NAME (the seeds are read alongside), crashes to
 # build/fuzz/crash/NAME/; copy a crash into tests/fuzz/regress/NAME/ once it is fixed.
 fuzz: fuzz-build
 	@for n in $(FUZZ_NAMES); do tests/fuzz/run_fuzz.sh $$n $(FUZZ_SECONDS) || exit 1; done

@@ -145,6 +145,16 @@ START_TEST(safetensors_header_rules)
              8, DP_E_FORMAT, "exceeds");
     st_fails("bad_dtype.st", "{\"t\": {\"dtype\": \"F31\", \"shape\": [1], \"data_offsets\": [0, 4]}}",
              8, DP_E_UNSUPPORTED, "F31");
+    st_fails("neg_dim.st", "{\"t\": {\"dtype\": \"F32\", \"shape\": [-1], \"data_offsets\": [0, 4]}}",
+             8, DP_E_FORMAT, "shape[0]");
+    st_fails("frac_offset.st", "{\"t\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0.5, 4]}}",
+             8, DP_E_FORMAT, "data_offsets");
+    st_fails("overlap.st", "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
+             " \"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", 8,
+             DP_E_FORMAT, "overlapping");
+    st_fails("dup.st", "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},"
+             " \"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", 8,
+             DP_E_FORMAT, "duplicate tensor name");
     dp_safetensors *st = (dp_safetensors *)1;
     dp_err e;
     ck_assert_int_eq(dp_st_open("", &st, &e), DP_E_ARG);
@@ -190,7 +200,16 @@ START_TEST(safetensors_conversion_refusals)
     ck_assert_uint_eq(dp_st_parse_index("012.", '.', &idx), 0);     /* leading zero */
     ck_assert_uint_eq(dp_st_parse_index("123456.", '.', &idx), 0);  /* too many digits */
     ck_assert_uint_eq(dp_st_parse_index("12x", '.', &idx), 0);
-    ck_assert(dp_st_path(NULL) == NULL);
+    ck_assert(dp_st_path(NULL) == NULL && dp_st_count(NULL) == 0 && dp_st_at(NULL, 0) == NULL &&
+              dp_st_find(NULL, "h") == NULL && dp_st_find(st, NULL) == NULL &&
+              dp_st_metadata(NULL) == NULL && dp_st_count_indexed(NULL, "blocks.", '.') == 0);
+    /* shapes in messages: truncated to the buffer, never overrun */
+    int64_t shape[4] = { 123456, 7, 8, 9 };
+    char small[8], big[64];
+    ck_assert_str_eq(dp_st_format_shape(big, sizeof big, shape, 4), "[123456,7,8,9]");
+    dp_st_format_shape(small, sizeof small, shape, 4);
+    ck_assert_uint_eq(strlen(small), sizeof small - 1);
+    ck_assert_str_eq(dp_st_format_shape(big, sizeof big, shape, 0), "[]");
     dp_st_close(other);
     dp_st_close(st);
     dp_st_close(NULL);
