@@ -123,7 +123,7 @@ layers:
 	  echo "layers: every include goes through its layer's include paths"
 	@echo "golden reference data: $(GOLDEN) (see tests/golden/README.md)"
 
-check: layers $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp build/insp-calibrate $(SANB)/insp-calibrate $(TOOL_SRC:tools/%.c=build/%)
+check: layers fuzz-check $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp build/insp-calibrate $(SANB)/insp-calibrate $(TOOL_SRC:tools/%.c=build/%)
 	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so DAPO_CALIBRATE=build/insp-calibrate $(REL)/check_all
 	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so DAPO_CALIBRATE=$(SANB)/insp-calibrate $(SANB)/check_all
 
@@ -222,3 +222,127 @@ halcon-package: build/libdapo_inspect.so $(HALCON_OUT)/libdapoinspect.so $(HALCO
 FORCE:
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (issue 10): libFuzzer targets in tests/fuzz/, built with clang ----------------------
+# Each tests/fuzz/fuzz_NAME.c is a target over the parsers and validators it names, linked with
+# only the module files it needs (no oneDNN, no OpenMP runtime: -fopenmp-simd keeps the simd
+# pragmas and drops the parallel ones, so a run is single-threaded and reproducible). Seeds come
+# from the project's files (tests/fuzz/make_seeds.py); every crash found is kept in
+# tests/fuzz/regress/NAME/ and replayed by `make fuzz-check` (part of `make check`).
+# `make fuzz` runs each target for FUZZ_SECONDS and prints executions and coverage (cov/ft).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CHECK_SECONDS ?= 6
+FUZZ_SANS    := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_FLAGS   := $(WARN) -Wno-pass-failed $(DEFS) -g -O1 -fno-omit-frame-pointer -fopenmp-simd $(FUZZ_SANS)
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_MODULE  := $(wildcard module/base/*.c) module/model/safetensors.c module/model/tokenizer.c \
+                module/model/unicode_tables.c module/image/image_input.c module/tool/recipe.c \
+                module/tool/params.c
+FUZZ_OBJ     := $(FUZZ_MODULE:%.c=build/fuzz/%.o) build/fuzz/sdk_shim/imageio.o
+FUZZ_LIBS    := $(shell pkg-config --libs yaml-0.1 libtiff-4 libpng zlib) -lm
+$(foreach l,$(LAYERS),$(eval build/fuzz/module/$(l)/%.o: INCS = $$(INC_$(l))))
+build/fuzz/sdk_shim/%.o: INCS = $(INC_host)
+.SECONDARY: $(FUZZ_OBJ)
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(INCS) -MMD -MP -c $< -o $@
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_file.h $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -D_GNU_SOURCE -fsanitize=fuzzer $(INC_tests) -o $@ $< $(FUZZ_OBJ) $(FUZZ_LIBS)
+build/fuzz/seeds.stamp: tests/fuzz/make_seeds.py $(wildcard recipes/*.yaml) build/make_fuzz_image_seeds
+	python3 tests/fuzz/make_seeds.py build/fuzz/seeds && build/make_fuzz_image_seeds build/fuzz/seeds/imageio && touch $@
+build/make_fuzz_image_seeds: tests/fuzz/make_image_seeds.c $(HOST_SRC:%.c=$(REL)/%.o)
+	$(CC) $(BASE) $(INC_host) $(OPT) -o $@ $< $(HOST_SRC:%.c=$(REL)/%.o) $(LIBS) -ldl
+.PHONY: fuzz fuzz-check fuzz-build
+fuzz-build: $(FUZZ_NAMES:%=build/fuzz/fuzz_%) build/fuzz/seeds.stamp
+# Long runs: new inputs go to build/fuzz/corpus/NAME (the seeds are read alongside), crashes to
+# build/fuzz/crash/NAME/; copy a crash into tests/fuzz/regress/NAME/ once it is fixed.
+fuzz: fuzz-build
+	@for n in $(FUZZ_NAMES); do tests/fuzz/run_fuzz.sh $$n $(FUZZ_SECONDS) || exit 1; done
+# CI: the regression inputs replayed, then a short run of each target from the seeds.
+fuzz-check: fuzz-build
+	@for n in $(FUZZ_NAMES); do tests/fuzz/run_fuzz.sh $$n $(FUZZ_CHECK_SECONDS) || exit 1; done
+# ---- end fuzzing ---------------------------------------------------------------------------------
+
+# ---- fault injection (issue 10): tests/fault/, one dedicated binary ------------------------------
+# The plugin's objects linked statically with malloc, calloc, realloc, aligned_alloc,
+# posix_memalign, strdup and pthread_create wrapped (-Wl,--wrap): the N-th call made by plugin
+# code fails. Built on the sanitizer objects, so LeakSanitizer checks every sweep. Not part of
+# `make check` (minutes). Fails the first and last allocation of every call site; FAULT_ALL=1
+# fails every allocation in turn (hours for tool_create).
+FAULT_WRAP := $(foreach f,malloc calloc realloc aligned_alloc posix_memalign strdup pthread_create,-Wl,--wrap=$(f))
+build/fault/fault_check: tests/fault/fault_main.c tests/fault/fault_alloc.c tests/fault/fault_alloc.h $(SANB)/tests/support/golden.o $(SANB)/libdapo_core.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(INC_tests) -Itests/fault $(SAN) -o $@ tests/fault/fault_main.c tests/fault/fault_alloc.c $(SANB)/tests/support/golden.o $(SANB)/libdapo_core.a $(FAULT_WRAP) $(LIBS) $(CHECKLIBS)
+.PHONY: fault
+fault: build/fault/fault_check
+	OMP_NUM_THREADS=1 CK_FORK=no build/fault/fault_check
+# ---- end fault injection -------------------------------------------------------------------------
+
+# ---- ThreadSanitizer (issue 10): tests/tsan/ -----------------------------------------------------
+# The plugin, host library and the concurrency suite built with -fsanitize=thread; one OpenMP
+# thread (tests/tsan/README.md says why). Any report fails the run.
+TSANB     := build/tsan
+TSAN_FL   := -O1 -fno-omit-frame-pointer -fsanitize=thread
+MODULE_TSAN := $(MODULE_SRC:%.c=$(TSANB)/%.o)
+$(foreach l,$(LAYERS),$(eval $(TSANB)/module/$(l)/%.o: INCS = $$(INC_$(l))))
+$(TSANB)/sdk_shim/%.o: INCS = $(INC_host)
+$(TSANB)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(INCS) $(TSAN_FL) -MMD -MP -c $< -o $@
+$(TSANB)/libdapo_inspect.so: $(MODULE_TSAN) module/tool/exports.map
+	$(CC) -shared -fsanitize=thread -o $@ $(MODULE_TSAN) -Wl,--version-script=module/tool/exports.map -Wl,-z,now $(LIBS)
+# golden.c (test support) reads the manifest with the base layer's JSON reader
+$(TSANB)/concurrency_check: tests/tsan/tsan_main.c $(TSANB)/tests/test_concurrency.o $(TSANB)/tests/support/golden.o $(TSANB)/module/base/json.o $(TSANB)/module/base/dp_error.o $(HOST_SRC:%.c=$(TSANB)/%.o)
+	$(CC) $(BASE) $(INC_tests) $(TSAN_FL) -o $@ $^ $(LIBS) $(CHECKLIBS) -ldl
+.PHONY: tsan
+tsan: $(TSANB)/concurrency_check $(TSANB)/libdapo_inspect.so
+	OMP_NUM_THREADS=1 CK_FORK=no DAPO_PLUGIN=$(TSANB)/libdapo_inspect.so \
+	  TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(abspath tests/tsan/tsan.supp)" \
+	  $(TSANB)/concurrency_check
+# ---- end ThreadSanitizer -------------------------------------------------------------------------
+
+# ---- soak (issue 10): tests/soak/, not part of `make check` ---------------------------------------
+# SOAK_CALLS process calls on varying images and SOAK_CYCLES create/destroy cycles through the
+# release plugin, RSS printed as it goes; fails if RSS grows after the warm-up.
+SOAK_CALLS  ?= 100000
+SOAK_CYCLES ?= 1000
+build/soak: tests/soak/soak.c $(REL)/tests/support/golden.o $(REL)/module/base/json.o $(REL)/module/base/dp_error.o $(HOST_SRC:%.c=$(REL)/%.o)
+	$(CC) $(BASE) $(INC_tests) $(OPT) -o $@ $^ $(LIBS) -ldl
+.PHONY: soak
+soak: build/soak build/libdapo_inspect.so
+	@d=$$(mktemp -d /tmp/dp_soak_XXXXXX); OMP_NUM_THREADS=1 build/soak build/libdapo_inspect.so $$d $(SOAK_CALLS) $(SOAK_CYCLES); rc=$$?; rm -rf $$d; exit $$rc
+# ---- end soak ------------------------------------------------------------------------------------
+
+# ---- coverage (issue 10): gcov via gcovr ----------------------------------------------------------
+# Every Check suite (against a --coverage build of the core and of the plugin) plus the fuzz
+# corpora (seeds, regression inputs and whatever `make fuzz` has grown in build/fuzz/corpus)
+# replayed through gcc builds of the fuzz targets; then line and branch coverage of module/ per
+# file. Takes several minutes (the parity suite at -O0).
+COVB    := build/cov
+COV_FL  := -O0 --coverage
+MODULE_COV := $(MODULE_SRC:%.c=$(COVB)/%.o)
+$(foreach l,$(LAYERS),$(eval $(COVB)/module/$(l)/%.o: INCS = $$(INC_$(l))))
+$(COVB)/sdk_shim/%.o: INCS = $(INC_host)
+$(COVB)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(INCS) $(COV_FL) -MMD -MP -c $< -o $@
+$(COVB)/libdapo_core.a: $(MODULE_COV)
+	rm -f $@ && ar rcs $@ $^
+$(COVB)/libdapo_inspect.so: $(MODULE_COV) module/tool/exports.map
+	$(CC) -shared --coverage -o $@ $(MODULE_COV) -Wl,--version-script=module/tool/exports.map -Wl,-z,now $(LIBS)
+$(COVB)/calibration/%.o: INCS = $(INC_calib)
+$(COVB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(COVB)/%.o) $(TESTLIB_SRC:%.c=$(COVB)/%.o) $(HOST_SRC:%.c=$(COVB)/%.o) $(CALIB_SRC:%.c=$(COVB)/%.o) $(HALCON_SRC:%.c=$(COVB)/%.o) $(COVB)/libdapo_core.a
+	$(CC) $(BASE) $(INC_tests) $(COV_FL) -o $@ tests/check_main.c $(filter %.o,$^) $(COVB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
+$(COVB)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/fuzz_file.h $(COVB)/libdapo_core.a $(HOST_SRC:%.c=$(COVB)/%.o)
+	$(CC) $(BASE) -D_GNU_SOURCE $(INC_tests) $(COV_FL) -o $@ $< tests/fuzz/replay_main.c $(HOST_SRC:%.c=$(COVB)/%.o) $(COVB)/libdapo_core.a $(LIBS) -ldl
+.PHONY: coverage
+coverage: $(COVB)/check_all $(COVB)/libdapo_inspect.so $(FUZZ_NAMES:%=$(COVB)/replay_%) build/fuzz/seeds.stamp build/insp build/insp-calibrate $(HALCON_OUT)/libdapoinspect.so $(HALCON_OUT)/dapoinspect.html build/inst/insp build/inst/insp-calibrate $(TOOL_SRC:tools/%.c=build/%)
+	find $(COVB) -name '*.gcda' -delete
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(COVB)/libdapo_inspect.so $(COVB)/check_all > $(COVB)/check.log 2>&1; tail -1 $(COVB)/check.log
+	@for n in $(FUZZ_NAMES); do printf "fuzz corpus %s: " $$n; $(COVB)/replay_$$n build/fuzz/seeds/$$n tests/fuzz/regress/$$n build/fuzz/corpus/$$n 2>/dev/null; done
+	@echo "== line coverage of module/ =="
+	@gcovr -r . --object-directory $(COVB) --filter 'module/' --exclude 'module/model/unicode_tables.c' 2>/dev/null | tail -n +4
+	@echo "== branch coverage of module/ =="
+	@gcovr -r . --object-directory $(COVB) --filter 'module/' --exclude 'module/model/unicode_tables.c' --branches --exclude-unreachable-branches 2>/dev/null | tail -n +4
+# ---- end coverage --------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 # dpkg-dev and lintian: `make deb` (dpkg-shlibdeps, dpkg-gencontrol, dpkg-deb) and its check.
 PKGS="build-essential pkg-config libdnnl-dev libyaml-dev libtiff-dev libpng-dev libjpeg62-turbo-dev libfreetype-dev fonts-dejavu-core zlib1g-dev check python3 dpkg-dev lintian"
+# fuzzing (libFuzzer), coverage report
+PKGS="$PKGS clang libclang-rt-14-dev gcovr"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -7,6 +7,7 @@
 
 #include "clip_weights.h"
 #include "dapo_weights.h"
+#include "dp_threads.h"
 #include "tokenizer.h"
 
 static dp_status clip_read(void *ctx, const char *name, float *dst, size_t n, dp_err *err)
@@ -105,6 +106,10 @@ dp_status dp_model_load(const char *clip_path, const char *dapo_path, const char
         return dp_fail(err, DP_E_ARG, "model load: NULL path or options");
     if (opt->threads < 1)
         return dp_fail(err, DP_E_ARG, "threads = %d; expected >= 1", opt->threads);
+    /* libgomp ends the process when it cannot create a worker: check before any parallel work */
+    dp_status probe = dp_threads_probe(opt->threads, "model load", err);
+    if (probe)
+        return probe;
     dp_model *m = calloc(1, sizeof *m);
     if (!m)
         return dp_fail(err, DP_E_NOMEM, "out of memory loading the model");

@@ -6,6 +6,7 @@
  * defect type the maximum over tiles, the "normal" class score the minimum over tiles. */
 #include "tool_internal.h"
 #include "dp_size.h"
+#include "dp_threads.h"
 
 #include <math.h>
 #include <omp.h>
@@ -334,6 +335,12 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
         ensure((void **)&t->pre, &t->pre_cap, (size_t)B * 3 * S * S * sizeof(float), err, cap, &ist) ||
         ensure((void **)&t->types, &t->types_cap, roi_px * sizeof(uint16_t), err, cap, &ist))
         goto out;
+    /* libgomp ends the process when it cannot create a worker (a new host thread gets a new
+     * team): a status instead */
+    if ((st = dp_threads_probe(t->threads, "process", &e))) {
+        ist = dp_report(&e, DP_STAGE_RUN, err, cap);
+        goto out;
+    }
     double t0 = now_ms();
     if ((st = dp_image_to_rgb8(img, rx, ry, rw, rh, t->rgb, t->threads, &e))) {
         ist = dp_report(&e, DP_STAGE_IMAGE, err, cap);

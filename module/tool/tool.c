@@ -240,11 +240,16 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
         dp_tool_destroy(t);
         return INSP_E_NOMEM;
     }
-    t->class_names[0] = strdup("normal");
+    int names_ok = (t->class_names[0] = strdup("normal")) != NULL;
     for (int i = 0; i < r->n_defects; i++) {
-        t->class_names[1 + i] = strdup(r->defects[i].name);
+        names_ok &= (t->class_names[1 + i] = strdup(r->defects[i].name)) != NULL;
         t->type_thresholds[1 + i] = r->defects[i].pixel_threshold >= 0 ? r->defects[i].pixel_threshold
                                                                         : r->pixel_threshold;
+    }
+    if (!names_ok) {    /* a tool with a missing class name would fail on its first image */
+        dp_copy_err(err, cap, "out of memory copying the class names");
+        dp_tool_destroy(t);
+        return INSP_E_NOMEM;
     }
     /* input_size against the model's patch size, reported where the recipe says it (the
      * loader would only know the number); a file that cannot be read is left to the loader */
