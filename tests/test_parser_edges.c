@@ -61,11 +61,11 @@ START_TEST(json_structure)
     deep[128] = '\0';
     dp_json *d = parse_ok(deep);          /* 64 levels: the limit */
     dp_json_free(d);
-    /* 66 levels refused (65 pass although the message says 64: the top level counts as 0) */
-    memset(deep, '[', 66);
-    memset(deep + 66, ']', 66);
-    deep[132] = '\0';
-    parse_fails(deep, "nesting");
+    /* 65 levels refused, with the limit the check uses */
+    memset(deep, '[', 65);
+    memset(deep + 65, ']', 65);
+    deep[130] = '\0';
+    parse_fails(deep, "nesting of at most 64 levels");
     parse_fails("1 2", "end of input");
     d = parse_ok("[1e+5, 1E-5, -0.5e2, 12345678901234]");
     ck_assert(d->count == 4 && d->items[0].number == 1e5 && d->items[1].number == 1e-5 &&

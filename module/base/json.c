@@ -4,6 +4,7 @@
 #include "dp_limits.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -300,8 +301,11 @@ static int literal(parser *p, const char *word)
 
 static dp_status parse_value(parser *p, dp_json *v, int depth)
 {
-    if (depth > JSON_MAX_DEPTH)
-        return perr(p, "nesting of at most 64 levels");
+    if (depth >= JSON_MAX_DEPTH) {     /* the top-level value is level 1 */
+        char what[48];
+        snprintf(what, sizeof what, "nesting of at most %d levels", JSON_MAX_DEPTH);
+        return perr(p, what);
+    }
     skip_ws(p);
     if (p->pos >= p->len)
         return perr(p, "a value");
