@@ -1235,7 +1235,7 @@ static int write_recipe(cal_run *r, cal_product *P, const char *recipe_dir, int 
     /* the plugin is the judge: the new recipe must load and hold the chosen values */
     insp_tool *t = NULL;
     char perr[INSP_ERRBUF_SIZE];
-    insp_host host = { sizeof host, NULL, host_log };
+    insp_host host = { .struct_size = sizeof host, .log = host_log };
     if (A->tool_create(&host, path, &t, perr, sizeof perr) != INSP_OK) {
         snprintf(err, cap, "the calibrated recipe %s does not load: %s", path, perr);
         return -1;
@@ -1435,7 +1435,7 @@ int calib_main(int argc, char **argv)
         }
         free(text);
     }
-    insp_host host = { sizeof host, NULL, host_log };
+    insp_host host = { .struct_size = sizeof host, .log = host_log };
     if (A->tool_create(&host, scoring_path, &tool, err, sizeof err) != INSP_OK) {
         /* say it against the user's recipe, not our copy */
         char *e2 = err;

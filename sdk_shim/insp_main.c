@@ -58,14 +58,39 @@ static const char *dur(double ms, char *buf, size_t cap)
     return buf;
 }
 
-/* Verbosity threshold for the plugin's log, passed as insp_host.user. */
+/* What the plugin's callbacks need, passed as insp_host.user (valid until tool_destroy): the
+ * log threshold, and the progress line's state (one tool call at a time reports progress). */
+typedef struct host_state {
+    int log_level;
+    int quiet;
+    double start_ms, last_ms;     /* of the step being reported */
+    int last_done;
+} host_state;
+
 static void host_log(void *user, int32_t level, const char *msg)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};
-    int max = *(const int *)user;
+    int max = ((const host_state *)user)->log_level;
     if (level > max)
         return;
     fprintf(stderr, "insp: plugin %s: %s\n", level >= 0 && level <= 3 ? names[level] : "log", msg);
+}
+
+/* Progress of a long plugin step (ABI 1.1: text prompts at load, tiles of a large image): a
+ * line on stderr once the step has taken a second, then at most one a second and at its end. */
+static void host_progress(void *user, const char *what, int32_t done, int32_t total)
+{
+    host_state *h = user;
+    double now = now_ms();
+    if (done <= h->last_done || h->start_ms == 0)    /* a new step */
+        h->start_ms = h->last_ms = now;
+    h->last_done = done;
+    if (h->quiet || now - h->start_ms < 1000 || (now - h->last_ms < 1000 && done < total))
+        return;
+    h->last_ms = now;
+    fprintf(stderr, "insp: ... %s %d/%d (%.0f s)\n", what, done, total, (now - h->start_ms) / 1e3);
+    if (done >= total)
+        h->start_ms = 0;
 }
 
 /* ---- progress ticker: "still loading (12 s)" while a long plugin call runs --------------- */
@@ -259,12 +284,14 @@ static void print_tool(FILE *o, const insp_api *api, const insp_tool *tool, cons
 
 /* Creates the tool, with load progress on stderr (unless quiet) and the recipe hint on a
  * failure. Returns the status; *ms gets the elapsed time. */
-static insp_status create_tool(const insp_api *api, const insp_cli *cli, int *log_level,
+static insp_status create_tool(const insp_api *api, const insp_cli *cli, host_state *hs,
                                insp_tool **tool, double *ms)
 {
     char err[MSG_SIZE];
     char d[32];
-    insp_host host = {.struct_size = sizeof host, .user = log_level, .log = host_log};
+    /* --threads goes in the host struct, so the model is built once for it (ABI 1.1) */
+    insp_host host = {.struct_size = sizeof host, .user = hs, .log = host_log,
+                      .threads = cli->threads > 0 ? cli->threads : 0, .progress = host_progress};
     if (!cli->quiet)
         fprintf(stderr, "insp: loading the model of %s ...\n", cli->recipe);
     ticker tk;
@@ -302,12 +329,12 @@ static int cmd_info(const insp_cli *cli, const char *module_path)
     fflush(stdout);
     int rc = INSP_EXIT_OK;
     if (cli->recipe) {
-        int level = cli->verbose ? INSP_LOG_DEBUG : INSP_LOG_INFO;
+        host_state hs = {.log_level = cli->verbose ? INSP_LOG_DEBUG : INSP_LOG_INFO, .quiet = 1};
         insp_tool *tool = NULL;
         double ms;
         insp_cli quiet = *cli;
         quiet.quiet = 1;
-        if (create_tool(api, &quiet, &level, &tool, &ms) != INSP_OK) {
+        if (create_tool(api, &quiet, &hs, &tool, &ms) != INSP_OK) {
             rc = INSP_EXIT_SETUP;
         } else {
             print_tool(stdout, api, tool, cli->recipe);
@@ -1106,7 +1133,7 @@ static int prepare(run_ctx *c, insp_inputs *inputs)
 
 /* Loads module and tool and applies the command-line parameters; what it acquires goes into
  * *c and *m (released by cmd_run even on failure). Returns an exit code. */
-static int setup(run_ctx *c, insp_module *m, int *log_level, double *load_ms)
+static int setup(run_ctx *c, insp_module *m, host_state *hs, double *load_ms)
 {
     char err[MSG_SIZE];
     const insp_cli *cli = c->cli;
@@ -1124,9 +1151,9 @@ static int setup(run_ctx *c, insp_module *m, int *log_level, double *load_ms)
         return INSP_EXIT_SETUP;
     }
     double create_ms;
-    if (create_tool(c->api, cli, log_level, &c->tool, &create_ms) != INSP_OK)
+    if (create_tool(c->api, cli, hs, &c->tool, &create_ms) != INSP_OK)
         return INSP_EXIT_SETUP;
-    if (cli->threads > 0) {
+    if (cli->threads > 0 && c->api->abi_minor < 1) {    /* a 1.0 plugin ignores insp_host.threads */
         char v[16];
         snprintf(v, sizeof v, "%d", cli->threads);
         insp_status s = c->api->tool_set_param(c->tool, INSP_PARAM_NUM_THREADS, v, err, sizeof err);
@@ -1175,7 +1202,8 @@ static int cmd_run(const insp_cli *cli, const char *module_path)
     run_ctx c = {.cli = cli, .module_path = module_path};
     insp_module m = {0};
     insp_inputs inputs = {0};
-    int log_level = cli->verbose ? INSP_LOG_DEBUG : cli->quiet ? INSP_LOG_WARN : INSP_LOG_INFO;
+    host_state hs = {.log_level = cli->verbose ? INSP_LOG_DEBUG : cli->quiet ? INSP_LOG_WARN : INSP_LOG_INFO,
+                     .quiet = cli->quiet};
     totals t;
     memset(&t, 0, sizeof t);
     int rc = prepare(&c, &inputs);
@@ -1190,7 +1218,7 @@ static int cmd_run(const insp_cli *cli, const char *module_path)
         }
     }
     if (rc == INSP_EXIT_OK)
-        rc = setup(&c, &m, &log_level, &t.load_ms);
+        rc = setup(&c, &m, &hs, &t.load_ms);
     item *items = NULL;
     if (rc == INSP_EXIT_OK) {
         items = calloc((size_t)inputs.count, sizeof *items);

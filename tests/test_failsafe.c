@@ -796,7 +796,7 @@ END_TEST
 START_TEST(squash_of_long_area_logged)
 {
     log_sink sink = { PTHREAD_MUTEX_INITIALIZER, 0, "" };
-    insp_host host = { sizeof host, &sink, collect_log };
+    insp_host host = { .struct_size = sizeof host, .user = &sink, .log = collect_log };
     char err[INSP_ERRBUF_SIZE];
     insp_tool *t = NULL;
     ck_assert_msg(A->tool_create(&host, recipe_with("sq.yaml", NULL, DEFECTS), &t, err, sizeof err) == INSP_OK, "%s", err);

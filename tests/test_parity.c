@@ -126,7 +126,8 @@ static dp_model *load_model(const golden_cfg *c, int bf16)
     strncat(clip, "/clip.safetensors", sizeof clip - strlen(clip) - 1);
     snprintf(dapo, sizeof dapo, "%s/%s/dapo.safetensors", golden_dir(), c->name);
     snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", models_dir());
-    dp_model_options opt = { c->size, 1, bf16 ? DP_C_BF16 : DP_C_F32, 2, 1, 0 };
+    dp_model_options opt = { .image_size = c->size, .max_batch = 1, .precision = bf16 ? DP_C_BF16 : DP_C_F32,
+                             .threads = 2, .record_taps = 1 };
     dp_model *m = NULL;
     dp_err err;
     dp_status st = dp_model_load(clip, dapo, vocab, c->defects, c->n_defects, &opt, &m, &err);
@@ -378,7 +379,7 @@ START_TEST(tiny_hf_names_identical)
     snprintf(clip, sizeof clip, "%s/tiny/clip_hf.safetensors", golden_dir());
     snprintf(dapo, sizeof dapo, "%s/tiny/dapo.safetensors", golden_dir());
     snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", models_dir());
-    dp_model_options opt = { 112, 1, DP_C_F32, 2, 0, 0 };
+    dp_model_options opt = { .image_size = 112, .max_batch = 1, .precision = DP_C_F32, .threads = 2 };
     dp_model *hf = NULL, *oc = load_model(&TINY, 0);
     dp_err err;
     ck_assert_msg(dp_model_load(clip, dapo, vocab, TINY.defects, TINY.n_defects, &opt, &hf, &err) ==

@@ -420,6 +420,22 @@ START_TEST(cli_with_plugin)
              build, module, g_dir, g_dir, golden_path("tiny/inputs/a.png"), g_dir);
     rc = system(cmd);
     ck_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 3);
+    /* --threads reaches the plugin at creation (insp_host.threads): the model is built once */
+    snprintf(cmd, sizeof cmd, "%s/insp run -v --threads 1 --module %s --recipe %s --out %s/out3 %s 2>%s/stderr.txt",
+             build, module, recipe, g_dir, golden_path("tiny/inputs/a.png"), g_dir);
+    rc = system(cmd);
+    ck_assert(WIFEXITED(rc) && (WEXITSTATUS(rc) == 0 || WEXITSTATUS(rc) == 1));
+    snprintf(path, sizeof path, "%s/stderr.txt", g_dir);
+    FILE *se = fopen(path, "r");
+    ck_assert_ptr_nonnull(se);
+    char text[2048];
+    int host_threads = 0, rebuilt = 0;
+    while (fgets(text, sizeof text, se)) {
+        host_threads |= strstr(text, "1 threads (host insp_host.threads") != NULL;
+        rebuilt |= strstr(text, "rebuilt") != NULL;
+    }
+    fclose(se);
+    ck_assert_msg(host_threads && !rebuilt, "insp --threads: host threads %d, rebuilt %d", host_threads, rebuilt);
     /* the loader asks for passive OpenMP waits unless the host chose: insp (no OpenMP runtime of
      * its own) reports what the plugin's runtime was loaded with */
     const char *waits[][2] = { { "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT", "wait policy PASSIVE (OMP_WAIT_POLICY)" },
@@ -535,6 +551,57 @@ START_TEST(threads_reported)
     ck_assert_int_eq(A->tool_info(t, &old, err, sizeof err), INSP_OK);
     ck_assert_int_eq(old.threads, 0x5A5A5A5A);
     A->tool_destroy(t);
+}
+END_TEST
+
+/* ABI 1.1 host members: threads chosen by the host at creation (no rebuild later) and progress
+ * of the text prompts and of the tiles, in order, ending at the total. */
+typedef struct progress_log { int calls, text_last, text_total, tile_last, tile_total, out_of_order; } progress_log;
+
+static void record_progress(void *user, const char *what, int32_t done, int32_t total)
+{
+    progress_log *p = user;
+    p->calls++;
+    int *last = strcmp(what, "tiles") == 0 ? &p->tile_last : &p->text_last;
+    int *tot = strcmp(what, "tiles") == 0 ? &p->tile_total : &p->text_total;
+    if (done <= *last || done > total)
+        p->out_of_order++;
+    *last = done;
+    *tot = total;
+}
+
+START_TEST(host_threads_and_progress)
+{
+    progress_log pl;
+    memset(&pl, 0, sizeof pl);
+    insp_host host = { .struct_size = sizeof host, .user = &pl, .threads = 1,
+                       .progress = record_progress };
+    char recipe_extra[512], err[INSP_ERRBUF_SIZE];
+    snprintf(recipe_extra, sizeof recipe_extra, "%stiling: { mode: grid, tile: 112, overlap: 16, batch: 2 }\n",
+             TINY_DEFECTS);
+    insp_tool *t = NULL;
+    ck_assert_msg(A->tool_create(&host, write_recipe("hostprog", recipe_extra), &t, err, sizeof err) == INSP_OK,
+                  "%s", err);
+    insp_tool_info info = { .struct_size = sizeof info };
+    ck_assert_int_eq(A->tool_info(t, &info, err, sizeof err), INSP_OK);
+    ck_assert_int_eq(info.threads, 1);          /* the recipe says threads: 2 */
+    ck_assert_ptr_nonnull(strstr(info.runtime, "host insp_host.threads"));
+    /* text prompts: (1 + 4 defects) x 10 sequences, reported up to the total */
+    ck_assert_int_eq(pl.text_total, 50);
+    ck_assert_int_eq(pl.text_last, 50);
+    io_image im = load_rgb("tiny/inputs/a.png");
+    insp_image v = view_u8(&im);
+    v.width = 150; v.height = 97;
+    insp_result *r = NULL;
+    ck_assert_msg(A->tool_process(t, &v, &r, err, sizeof err) == INSP_OK, "%s", err);
+    ck_assert_int_gt(pl.tile_total, 1);
+    ck_assert_int_eq(pl.tile_last, pl.tile_total);
+    ck_assert_int_eq(pl.out_of_order, 0);
+    printf("  host threads 1 (recipe 2); progress: text prompts %d/%d, tiles %d/%d in %d calls\n",
+           pl.text_last, pl.text_total, pl.tile_last, pl.tile_total, pl.calls);
+    A->result_release(r);
+    A->tool_destroy(t);
+    io_image_free(&im);
 }
 END_TEST
 
@@ -746,6 +813,7 @@ Suite *plugin_suite(void)
     tcase_add_test(tc, threads_identical);
     tcase_add_test(tc, threads_reported);
     tcase_add_test(tc, vocabulary_default);
+    tcase_add_test(tc, host_threads_and_progress);
     tcase_add_test(tc, bad_inputs);
     tcase_add_test(tc, no_growth);
     tcase_add_test(tc, type_map);

@@ -107,7 +107,7 @@ START_TEST(constructors_leave_null)
     ck_assert_int_ne(dp_text_build(nn, &src, DP_C_F32, 10, ctx, ctx, layer, &tx, &e), DP_OK);
     ck_assert_ptr_null(tx);
 
-    dp_model_options mo = { 28, 1, DP_C_F32, 1, 0, 0 };
+    dp_model_options mo = { .image_size = 28, .max_batch = 1, .precision = DP_C_F32, .threads = 1 };
     dp_model *m = SENTINEL;
     ck_assert_int_ne(dp_model_load(missing, missing, missing, NULL, 0, &mo, &m, &e), DP_OK);
     ck_assert_ptr_null(m);

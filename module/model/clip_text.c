@@ -30,6 +30,8 @@ struct dp_text {
     dp_block_arena arena;
     float *row;                    /* [Wt] one ln_final row */
     float *pooled;                 /* [E] its projection */
+    dp_progress_fn progress;       /* optional, per chunk of sequences */
+    void *progress_ctx;
 };
 
 static float *dup_floats(const float *src, size_t n)
@@ -260,6 +262,8 @@ dp_status dp_text_encode_debug(dp_text *t, const dp_tokenizer *tok, const char *
             for (int j = 0; j < E; j++)
                 acc[j] += u[j];
         }
+        if (!st && t->progress)
+            t->progress(t->progress_ctx, first + n, total);
     }
     free(ids);
     if (st) {
@@ -281,4 +285,10 @@ dp_status dp_text_encode_debug(dp_text *t, const dp_tokenizer *tok, const char *
         out->abnormal[j] /= (float)n_defects;
     normalize(out->abnormal, E);
     return DP_OK;
+}
+
+void dp_text_set_progress(dp_text *t, dp_progress_fn fn, void *ctx)
+{
+    t->progress = fn;
+    t->progress_ctx = ctx;
 }

@@ -31,6 +31,8 @@ dp_status dp_text_build(dp_nn *nn, const dp_weight_source *src, dp_dtype_c dt, i
                         const float *normal_ctx, const float *abnormal_ctx,
                         const float *layer_tokens, dp_text **out, dp_err *err);
 void dp_text_free(dp_text *t);
+/* Reports each encoded chunk of sequences (done of all 10 x (1 + D)); fn NULL = none. */
+void dp_text_set_progress(dp_text *t, dp_progress_fn fn, void *ctx);
 
 /* defects: n_defects UTF-8 names (borrowed). out: filled, owned by the caller. */
 dp_status dp_text_encode(dp_text *t, const dp_tokenizer *tok, const char *const *defects,

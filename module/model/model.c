@@ -47,8 +47,10 @@ static dp_status encode_text(dp_model *m, const dp_weight_source *src, const dp_
     double t0 = omp_get_wtime();
     st = dp_text_build(m->nn, src, m->opt.precision, chunk, dapo->normal_ctx, dapo->abnormal_ctx,
                        dapo->layer_tokens, &text, err);
-    if (!st)
+    if (!st) {
+        dp_text_set_progress(text, m->opt.progress, m->opt.progress_ctx);
         st = dp_text_encode(text, tok, defects, n_defects, &m->text, err);
+    }
     m->text_seconds = omp_get_wtime() - t0;
     dp_text_free(text);     /* the text tower is only needed once per defect list */
     dp_tokenizer_free(tok);

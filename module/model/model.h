@@ -18,6 +18,8 @@ typedef struct dp_model_options {
     int threads;               /* OpenMP team size, >= 1 */
     int record_taps;           /* keep residual-stream taps (parity tests) */
     int text_chunk;            /* text sequences per pass; 0 = 40 */
+    dp_progress_fn progress;   /* optional: text prompts encoded so far, during dp_model_load */
+    void *progress_ctx;
 } dp_model_options;
 
 typedef struct dp_model {

@@ -25,6 +25,10 @@ enum {
     DP_FEATURE_LAYERS = 4     /* adapters / tapped blocks */
 };
 
+/* Progress of a long step, for whoever runs it (the tool forwards it to the host): `done` of
+ * `total` units so far. Called on the calling thread between units; ctx is passed back. */
+typedef void (*dp_progress_fn)(void *ctx, int done, int total);
+
 /* The anomaly map is a sum over the tapped layers of P(defect): its range is 0..this. */
 #define DP_ANOMALY_MAP_MAX ((float)DP_FEATURE_LAYERS)
 

@@ -253,6 +253,8 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
         tm->preprocess_ms += t1 - t0;
         tm->vision_ms += t2 - t1;
         tm->head_ms += t3 - t2;
+        if (t->host.progress)
+            t->host.progress(t->host.user, "tiles", first + nb, count);
     }
     dp_tiling_normalize(t->acc, t->wsum, roi_px);
     memcpy(amap, t->acc, roi_px * sizeof *amap);

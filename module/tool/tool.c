@@ -64,10 +64,15 @@ static int describe_runtime(insp_tool *t, int n, const char *source)
     return c.usable;
 }
 
-/* The one place the thread count is decided: the recipe's `threads`, else every CPU this process
- * may use (affinity mask, cgroup quota); the host's num_threads parameter overrides it later. */
+/* The one place the thread count is decided: the host's insp_host.threads (ABI 1.1), else the
+ * recipe's `threads`, else every CPU this process may use (affinity mask, cgroup quota); the
+ * host's num_threads parameter can change it later. */
 static int decide_threads(insp_tool *t, int recipe_threads)
 {
+    if (t->host.threads > 0) {
+        describe_runtime(t, t->host.threads, "host insp_host.threads");
+        return t->host.threads;
+    }
     if (recipe_threads > 0) {
         describe_runtime(t, recipe_threads, "recipe threads");
         return recipe_threads;
@@ -164,6 +169,13 @@ static dp_status model_files_unchanged(const insp_tool *t, dp_err *e)
     return DP_OK;
 }
 
+/* The model's text-encoding progress, forwarded to the host's progress callback. */
+static void text_progress(void *ctx, int done, int total)
+{
+    const insp_tool *t = ctx;
+    t->host.progress(t->host.user, "text prompts", done, total);
+}
+
 static dp_status load_model(insp_tool *t, int threads, dp_model **out, dp_err *e)
 {
     const dp_recipe *r = &t->recipe;
@@ -173,7 +185,8 @@ static dp_status load_model(insp_tool *t, int threads, dp_model **out, dp_err *e
     for (int i = 0; i < r->n_defects; i++)
         names[i] = r->defects[i].name;
     dp_model_options opt = { r->input_size, r->tiling == DP_TILING_GRID ? r->batch : 1,
-                             r->precision == DP_PRECISION_BF16 ? DP_C_BF16 : DP_C_F32, threads, 0, 0 };
+                             r->precision == DP_PRECISION_BF16 ? DP_C_BF16 : DP_C_F32, threads, 0, 0,
+                             t->host.progress ? text_progress : NULL, t };
     dp_status st = dp_model_load(r->clip_path, r->dapo_path, r->vocab_path, names, r->n_defects,
                                  &opt, out, e);
     free(names);

@@ -101,7 +101,8 @@ extern "C" {
 
 #define INSP_ABI_MAJOR 1          /* incompatible change => new entry symbol name */
 #define INSP_ABI_MINOR 1          /* members appended only (1.1: result_type_map, tool_cancel,
-                                     INSP_E_CANCELLED, insp_tool_info threads and runtime) */
+                                     INSP_E_CANCELLED, insp_tool_info threads and runtime,
+                                     insp_host threads and progress) */
 
 /* Gives the entry symbol default visibility even when the plugin is built with
  * -fvisibility=hidden (a version script alone cannot export a hidden symbol). */
@@ -338,8 +339,18 @@ typedef struct insp_host {
      * NUL-terminated UTF-8 line, borrowed for the call. Must be thread-safe and must not call
      * into the plugin. */
     void (*log)(void *user, int32_t level, const char *msg);
+    /* --- since ABI 1.1 (a 1.0 plugin ignores them) --- */
+    /* > 0: the tool's worker threads, instead of the recipe's `threads` (the model is built once
+     * for them; setting num_threads after tool_create rebuilds it). 0 = the recipe decides. */
+    int32_t threads;
+    /* Optional (NULL = none): progress of long steps, `done` of `total` units of `what`:
+     * "text prompts" while tool_create encodes the defect list, "tiles" while tool_process
+     * runs a tiled image. Called on the thread that made the call, between units (no rate
+     * limit: the host prints what it likes). Must not call into the plugin. */
+    void (*progress)(void *user, const char *what, int32_t done, int32_t total);
 } insp_host;
 #define INSP_HOST_SIZE_1_0 ((uint32_t)(offsetof(insp_host, log) + sizeof(void (*)(void))))
+#define INSP_HOST_SIZE_1_1 ((uint32_t)(offsetof(insp_host, progress) + sizeof(void (*)(void))))
 
 /* ------------------------------------------------------------------------------------------
  * The function table. All v1.0 function members are non-NULL. Functions that take a handle

@@ -187,7 +187,7 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
                             NULL, NULL };
     const int G = dp_vision_grid(v), GG = G * G;
     /* the model as the plugin runs it: dp_model_run, then dp_model_head */
-    dp_model_options mo = { size, 1, dt, threads, 0, 0 };
+    dp_model_options mo = { .image_size = size, .max_batch = 1, .precision = dt, .threads = threads };
     dp_model *m;
     if (dp_model_assemble(nn, v, &tf, &mo, &m, &e))
         die("model", &e);
