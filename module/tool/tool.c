@@ -361,6 +361,16 @@ static insp_status set_threads(insp_tool *t, int threads, char *err, size_t cap)
     return INSP_OK;
 }
 
+/* The one message for a key that is neither a parameter name nor a recipe key. */
+static insp_status unknown_param(const char *key, char *err, size_t cap)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "unknown parameter \"%.64s\"; expected one of %s", key,
+             dp_param_names());
+    dp_copy_err(err, cap, msg);
+    return INSP_E_ARG;
+}
+
 insp_status dp_tool_set_param(insp_tool *t, const char *key, const char *value, char *err, size_t cap)
 {
     char msg[512];
@@ -369,12 +379,8 @@ insp_status dp_tool_set_param(insp_tool *t, const char *key, const char *value, 
         return INSP_E_ARG;
     }
     dp_param_id id = dp_param_find(key);
-    if (id == DP_PARAM_COUNT) {
-        snprintf(msg, sizeof msg, "unknown parameter \"%.64s\"; expected one of %s", key,
-                 dp_param_names());
-        dp_copy_err(err, cap, msg);
-        return INSP_E_ARG;
-    }
+    if (id == DP_PARAM_COUNT)
+        return unknown_param(key, err, cap);
     double v;
     if (dp_param_parse(id, value, &v, msg, sizeof msg)) {
         dp_copy_err(err, cap, msg);
@@ -423,12 +429,8 @@ insp_status dp_tool_get_param(const insp_tool *t, const char *key, char *buf, si
         return INSP_E_ARG;
     }
     dp_param_id id = dp_param_find(key);
-    if (id == DP_PARAM_COUNT) {
-        snprintf(msg, sizeof msg, "unknown parameter \"%.64s\"; expected one of %s", key,
-                 dp_param_names());
-        dp_copy_err(err, cap, msg);
-        return INSP_E_ARG;
-    }
+    if (id == DP_PARAM_COUNT)
+        return unknown_param(key, err, cap);
     double v[DP_PARAM_COUNT];
     /* set_param writes these under the lock; the lock is the tool's, not part of its value */
     pthread_mutex_t *lock = (pthread_mutex_t *)&t->lock;
