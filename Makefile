@@ -240,7 +240,7 @@ FUZZ_MODULE  := $(wildcard module/base/*.c) module/model/safetensors.c module/mo
                 module/model/unicode_tables.c module/image/image_input.c module/tool/recipe.c \
                 module/tool/params.c
 FUZZ_OBJ     := $(FUZZ_MODULE:%.c=build/fuzz/%.o) build/fuzz/sdk_shim/imageio.o
-FUZZ_LIBS    := $(shell pkg-config --libs yaml-0.1 libtiff-4 libpng zlib) -lm
+FUZZ_LIBS    := $(shell pkg-config --libs yaml-0.1 libtiff-4 libpng libjpeg zlib) -lm
 $(foreach l,$(LAYERS),$(eval build/fuzz/module/$(l)/%.o: INCS = $$(INC_$(l))))
 build/fuzz/sdk_shim/%.o: INCS = $(INC_host)
 .SECONDARY: $(FUZZ_OBJ)
@@ -315,7 +315,8 @@ soak: build/soak build/libdapo_inspect.so
 # ---- end soak ------------------------------------------------------------------------------------
 
 # ---- coverage (issue 10): gcov via gcovr ----------------------------------------------------------
-# Every Check suite (against a --coverage build of the core and of the plugin) plus the fuzz
+# Every Check suite (against a --coverage build of the core and of the plugin), the fault-
+# injection sweep, plus the fuzz
 # corpora (seeds, regression inputs and whatever `make fuzz` has grown in build/fuzz/corpus)
 # replayed through gcc builds of the fuzz targets; then line and branch coverage of module/ per
 # file. Takes several minutes (the parity suite at -O0).
@@ -336,10 +337,14 @@ $(COVB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(COVB)/%.
 	$(CC) $(BASE) $(INC_tests) $(COV_FL) -o $@ tests/check_main.c $(filter %.o,$^) $(COVB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
 $(COVB)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/fuzz_file.h $(COVB)/libdapo_core.a $(HOST_SRC:%.c=$(COVB)/%.o)
 	$(CC) $(BASE) -D_GNU_SOURCE $(INC_tests) $(COV_FL) -o $@ $< tests/fuzz/replay_main.c $(HOST_SRC:%.c=$(COVB)/%.o) $(COVB)/libdapo_core.a $(LIBS) -ldl
+# The fault-injection sweep on the coverage build counts the out-of-memory paths too.
+$(COVB)/fault_check: tests/fault/fault_main.c tests/fault/fault_alloc.c tests/fault/fault_alloc.h $(COVB)/tests/support/golden.o $(COVB)/libdapo_core.a
+	$(CC) $(BASE) $(INC_tests) -Itests/fault $(COV_FL) -fsanitize=address,undefined -o $@ tests/fault/fault_main.c tests/fault/fault_alloc.c $(COVB)/tests/support/golden.o $(COVB)/libdapo_core.a $(FAULT_WRAP) $(LIBS) $(CHECKLIBS)
 .PHONY: coverage
-coverage: $(COVB)/check_all $(COVB)/libdapo_inspect.so $(FUZZ_NAMES:%=$(COVB)/replay_%) build/fuzz/seeds.stamp build/insp build/insp-calibrate $(HALCON_OUT)/libdapoinspect.so $(HALCON_OUT)/dapoinspect.html build/inst/insp build/inst/insp-calibrate $(TOOL_SRC:tools/%.c=build/%)
+coverage: $(COVB)/fault_check $(COVB)/check_all $(COVB)/libdapo_inspect.so $(FUZZ_NAMES:%=$(COVB)/replay_%) build/fuzz/seeds.stamp build/insp build/insp-calibrate $(HALCON_OUT)/libdapoinspect.so $(HALCON_OUT)/dapoinspect.html build/inst/insp build/inst/insp-calibrate $(TOOL_SRC:tools/%.c=build/%)
 	find $(COVB) -name '*.gcda' -delete
 	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(COVB)/libdapo_inspect.so $(COVB)/check_all > $(COVB)/check.log 2>&1; tail -1 $(COVB)/check.log
+	OMP_NUM_THREADS=1 CK_FORK=no $(COVB)/fault_check > $(COVB)/fault.log 2>&1; tail -1 $(COVB)/fault.log
 	@for n in $(FUZZ_NAMES); do printf "fuzz corpus %s: " $$n; $(COVB)/replay_$$n build/fuzz/seeds/$$n tests/fuzz/regress/$$n build/fuzz/corpus/$$n 2>/dev/null; done
 	@echo "== line coverage of module/ =="
 	@gcovr -r . --object-directory $(COVB) --filter 'module/' --exclude 'module/model/unicode_tables.c' 2>/dev/null | tail -n +4
