@@ -35,6 +35,7 @@ files() {
     echo "$DOCDIR/models-README.md"
     echo "$DOCDIR/VOCAB-NOTICE.txt"
     echo "$MANDIR/man1/insp.1.gz"
+    echo "$MANDIR/man1/insp-calibrate.1.gz"
     echo "$HALCON_DIR/def/$HALCON_PKG.def"
     echo "$HALCON_DIR/lib/$HALCON_ARCH/lib$HALCON_PKG.so"
     echo "$HALCON_DIR/lib/$HALCON_ARCH/libdapo_inspect.so"
@@ -99,8 +100,10 @@ done
 
 # man page (compressed, reproducible)
 install -d -m 0755 "$D$MANDIR/man1"
-gzip -9n < "$SRC/packaging/insp.1" > "$D$MANDIR/man1/insp.1.gz"
-chmod 0644 "$D$MANDIR/man1/insp.1.gz"
+for m in insp insp-calibrate; do
+    gzip -9n < "$SRC/packaging/$m.1" > "$D$MANDIR/man1/$m.1.gz"
+    chmod 0644 "$D$MANDIR/man1/$m.1.gz"
+done
 
 # The HALCON extension package, with the plugin next to its operator library (a relative link:
 # the tree can be copied elsewhere with cp -L).

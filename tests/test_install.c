@@ -129,6 +129,7 @@ START_TEST(install_tree)
         {"/usr/share/dapo-inspect/recipes/README.md", 0644},
         {"/usr/share/doc/dapo-inspect/README.md", 0644},
         {"/usr/share/man/man1/insp.1.gz", 0644},
+        {"/usr/share/man/man1/insp-calibrate.1.gz", 0644},
         {"/usr/lib/dapo-inspect/halcon/dapoinspect/def/dapoinspect.def", 0644},
         {"/usr/lib/dapo-inspect/halcon/dapoinspect/lib/x64-linux/libdapoinspect.so", 0644},
         {"/usr/lib/dapo-inspect/halcon/dapoinspect/lib/x64-linux/libdapo_inspect.so", 0644},
