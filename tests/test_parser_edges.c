@@ -210,6 +210,18 @@ START_TEST(safetensors_conversion_refusals)
     dp_st_format_shape(small, sizeof small, shape, 4);
     ck_assert_uint_eq(strlen(small), sizeof small - 1);
     ck_assert_str_eq(dp_st_format_shape(big, sizeof big, shape, 0), "[]");
+    /* a tensor record that is no file's, unnamed; a NULL destination for a non-empty tensor */
+    dp_st_tensor stray;
+    memset(&stray, 0, sizeof stray);
+    ck_assert_int_eq(dp_st_to_f32(st, &stray, dst, &e), DP_E_ARG);
+    ck_assert_msg(strstr(e.msg, "'?'"), "%s", e.msg);
+    ck_assert_int_eq(dp_st_to_f32(st, h, NULL, &e), DP_E_ARG);
+    /* a file without tensors: nothing to find */
+    dp_safetensors *empty = NULL;
+    ck_assert_msg(dp_st_open(write_st("empty.st", "{}", NULL, 0), &empty, &e) == DP_OK, "%s", e.msg);
+    ck_assert_uint_eq(dp_st_count(empty), 0);
+    ck_assert_ptr_null(dp_st_find(empty, "h"));
+    dp_st_close(empty);
     dp_st_close(other);
     dp_st_close(st);
     dp_st_close(NULL);

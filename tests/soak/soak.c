@@ -92,6 +92,9 @@ static insp_image random_view(float *buf, uint8_t *mask)
         v.mask_stride = v.width;
         for (int i = 0; i < v.width * v.height; i++)
             mask[i] = (uint8_t)((i / 7 + seed) % 5 != 0);
+        /* keep the inspected rectangle's first pixel: a mask that hides all of it is refused
+         * ("nothing to inspect"), which is not what this loop measures */
+        mask[(size_t)v.roi_y * v.width + v.roi_x] = 1;
     }
     return v;
 }
