@@ -712,6 +712,169 @@ START_TEST(corrupt_safetensors)
 }
 END_TEST
 
+/* Every refusal of the CLIP mapper: one header edit each (shapes with the same byte size, config
+ * values that disagree with the tensors, head widths that do not divide), on both namings. */
+START_TEST(corrupt_clip_table)
+{
+    static const struct { int hf; const char *anchor, *from, *to, *phrase; } cases[] = {
+        /* open_clip config against the tensors */
+        { 0, NULL, "\\\"embed_dim\\\": 32", "\\\"embed_dim\\\": 31", "embed_dim" },
+        { 0, "vision_cfg", "\\\"layers\\\": 24", "\\\"layers\\\": 23", "layers" },
+        { 0, "vision_cfg", "\\\"patch_size\\\": 14", "\\\"patch_size\\\": 16", "patch_size" },
+        { 0, "text_cfg", "\\\"width\\\": 32", "\\\"width\\\": 30", "width" },
+        { 0, "text_cfg", "\\\"layers\\\": 12", "\\\"layers\\\": 11", "layers" },
+        { 0, NULL, "\\\"context_length\\\": 77", "\\\"context_length\\\": 76", "context_length" },
+        { 0, NULL, "\\\"head_width\\\": 32", "\\\"head_width\\\": 30", "head" },
+        { 0, NULL, "\\\"head_width\\\": 32", "\\\"head_width\\\": -1", "head" },
+        { 0, NULL, "\\\"heads\\\": 2", "\\\"heads\\\": 3", "head" },
+        { 0, NULL, "\\\"embed_dim\\\": 32", "\\\"embed_dim\\\": \\\"x\\\"", "embed_dim" },
+        /* a config that is not a JSON object: ignored, head width 64 does not divide 32 */
+        { 0, NULL, "\"open_clip_config\":\"{", "\"open_clip_config\":\"x{", "head width 64" },
+        /* Hugging Face config against the tensors */
+        { 1, NULL, "\\\"projection_dim\\\": 32", "\\\"projection_dim\\\": 31", "projection_dim" },
+        { 1, "vision_config", "\\\"hidden_size\\\": 64", "\\\"hidden_size\\\": 60", "hidden_size" },
+        { 1, "vision_config", "\\\"num_hidden_layers\\\": 24", "\\\"num_hidden_layers\\\": 23", "num_hidden_layers" },
+        { 1, "vision_config", "\\\"patch_size\\\": 14", "\\\"patch_size\\\": 16", "patch_size" },
+        { 1, "text_config", "\\\"hidden_size\\\": 32", "\\\"hidden_size\\\": 30", "hidden_size" },
+        { 1, "text_config", "\\\"num_hidden_layers\\\": 12", "\\\"num_hidden_layers\\\": 11", "num_hidden_layers" },
+        { 1, "text_config", "\\\"max_position_embeddings\\\": 77", "\\\"max_position_embeddings\\\": 76", "max_position_embeddings" },
+        { 1, "vision_config", "\\\"num_attention_heads\\\": 2", "\\\"num_attention_heads\\\": 3", "head" },
+        { 1, "text_config", "\\\"num_attention_heads\\\": 2", "\\\"num_attention_heads\\\": 3", "head" },
+        { 1, "text_config", "\\\"num_attention_heads\\\": 2", "\\\"num_attention_heads\\\": -2", "head" },
+        /* tensor shapes with the same number of elements */
+        { 0, "\"visual.conv1.weight\"", "[64,3,14,14]", "[3,64,14,14]", "input channels" },
+        { 0, "\"visual.conv1.weight\"", "[64,3,14,14]", "[64,3,196,1]", "patch" },
+        { 0, "\"visual.positional_embedding\"", "[37,64]", "[74,32]", "positional" },
+        { 0, "\"token_embedding.weight\"", "[49408,32]", "[98816,16]", "" },
+        { 0, "\"positional_embedding\"", "[77,32]", "[2464,1]", "2464" },
+        { 0, "\"visual.proj\"", "[64,32]", "[32,64]", "" },
+        { 0, "\"text_projection\"", "[32,32]", "[16,64]", "" },
+        { 1, "\"visual_projection.weight\"", "[32,64]", "[64,32]", "" },
+        { 1, "\"vision_model.embeddings.patch_embedding.weight\"", "[64,3,14,14]", "[64,3,28,7]", "patch" },
+        /* tensors the shape is read from: missing, or of the wrong rank */
+        { 0, NULL, "\"visual.positional_embedding\"", "\"visual.positional_embeddinz\"", "missing" },
+        { 0, NULL, "\"visual.proj\"", "\"visual.proz\"", "missing" },
+        { 0, NULL, "\"token_embedding.weight\"", "\"token_embedding.weighz\"", "missing" },
+        { 0, NULL, "\"positional_embedding\":", "\"positional_embeddinz\":", "missing" },
+        { 0, "\"visual.positional_embedding\"", "[37,64]", "[2368]", "" },
+        { 0, "\"visual.proj\"", "[64,32]", "[2048]", "" },
+        { 0, "\"token_embedding.weight\"", "[49408,32]", "[1581056]", "" },
+        { 0, "\"positional_embedding\"", "[77,32]", "[2464]", "" },
+        { 0, "\"visual.conv1.weight\"", "[64,3,14,14]", "[37632]", "" },
+        { 0, "\"visual.positional_embedding\"", "[37,64]", "[1,2368]", "" },
+        { 0, "\"visual.conv1.weight\"", "[64,3,14,14]", "[37632,1,1,1]", "vision width" },
+        { 0, "\"token_embedding.weight\"", "[49408,32]", "[1,1581056]", "" },
+        { 0, NULL, "\\\"embed_dim\\\": 32", "\\\"embed_dim\\\": 32.5", "embed_dim" },
+        { 0, NULL, "\\\"embed_dim\\\": 32", "\\\"embed_dim\\\": 0", "embed_dim" },
+        { 0, NULL, "\\\"head_width\\\": 32", "\\\"head_width\\\": 128", "head" },
+        { 0, NULL, "\\\"heads\\\": 2", "\\\"heads\\\": -2", "head" },
+        { 0, NULL, "\\\"heads\\\": 2", "\\\"heads\\\": 64", "head" },
+        { 1, "vision_config", "\\\"num_attention_heads\\\": 2", "\\\"num_attention_heads\\\": -2", "head" },
+        { 1, "vision_config", "\\\"num_attention_heads\\\": 2", "\\\"num_attention_heads\\\": 128", "head" },
+        { 0, "vision_cfg", "\\\"width\\\": 64", "\\\"width\\\": 60", "width" },
+        { 0, NULL, "\\\"head_width\\\": 32", "\\\"head_width\\\": 0", "head_width" },
+        { 0, NULL, "\\\"heads\\\": 2", "\\\"heads\\\": 99999", "text heads" },
+        { 1, "vision_config", "\\\"num_attention_heads\\\": 2", "\\\"num_attention_heads\\\": 99999", "vision heads" },
+        { 1, "text_config", "\\\"num_attention_heads\\\": 2", "\\\"num_attention_heads\\\": 99999", "text heads" },
+        { 1, "text_config", "\\\"vocab_size\\\": 49408", "\\\"vocab_size\\\": 49407", "vocab_size" },
+        { 0, NULL, "\\\"heads\\\": 2", "\\\"headz\\\": 2", "text heads" },
+        { 1, "text_config", "\\\"num_attention_heads\\\": 2", "\\\"num_attention_headz\\\": 2", "text heads" },
+        /* both namings in one file */
+        { 0, NULL, "\"logit_scale\"", "\"vision_model.embeddings.patch_embedding.weight\"", "both" },
+    };
+    char dir[256], p[512];
+    make_tmpdir(dir, sizeof dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(p, sizeof p, "%s/case%zu.safetensors", dir, i);
+        rewrite_header(golden_path(cases[i].hf ? "tiny/clip_hf.safetensors" : "tiny/clip.safetensors"),
+                       p, cases[i].anchor, cases[i].from, cases[i].to);
+        dp_clip_file *f = (dp_clip_file *)1;
+        dp_err err;
+        dp_err_clear(&err);
+        dp_status st = dp_clip_open(p, &f, &err);
+        ck_assert_msg(st != DP_OK, "case %zu (%s -> %s) accepted", i, cases[i].from, cases[i].to);
+        ck_assert_ptr_null(f);
+        ck_assert_msg(strstr(err.msg, cases[i].phrase) != NULL, "case %zu: \"%s\" lacks \"%s\"", i,
+                      err.msg, cases[i].phrase);
+    }
+    printf("  clip mapper: %zu header edits refused, each naming what disagrees\n",
+           sizeof cases / sizeof cases[0]);
+    /* metadata the mapper passes over: blank space before a config, empty strings, another
+     * key's text that is not JSON */
+    static const struct { int hf; const char *anchor, *from, *to; int vision_heads; } fine[] = {
+        { 0, NULL, "\"open_clip_config\":\"{", "\"open_clip_config\":\" \\n\\t\\r{", 2 },
+        { 0, NULL, "\"format\":\"pt\"", "\"format\":\"\"", 2 },
+        { 0, NULL, "\"format\":\"pt\"", "\"format\":\"{pt\"", 2 },
+        { 0, NULL, "\\\"head_width\\\": 32", "\\\"head_widtx\\\": 32", 1 },   /* default 64 */
+        { 0, NULL, "\\\"context_length\\\": 77", "\\\"context_lengtx\\\": 77", 2 },
+        { 1, "vision_config", "\\\"num_attention_heads\\\": 2", "\\\"num_attention_headz\\\": 2", 1 },
+    };
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        snprintf(p, sizeof p, "%s/fine%zu.safetensors", dir, i);
+        rewrite_header(golden_path(fine[i].hf ? "tiny/clip_hf.safetensors" : "tiny/clip.safetensors"), p,
+                       fine[i].anchor, fine[i].from, fine[i].to);
+        dp_clip_file *g = NULL;
+        dp_err e2;
+        ck_assert_msg(dp_clip_open(p, &g, &e2) == DP_OK, "fine %zu: %s", i, e2.msg);
+        ck_assert_int_eq(dp_clip_config(g)->vision_heads, fine[i].vision_heads);
+        dp_clip_close(g);
+    }
+    /* the DAPO loader's arguments */
+    dp_dapo_params dp;
+    dp_model_config good = { 64, 24, 2, 14, 6, 32, 12, 2, 77, 49408, 32 };
+    dp_err de;
+    ck_assert_int_eq(dp_dapo_load(golden_path("tiny/dapo.safetensors"), &good, NULL, &de), DP_E_ARG);
+    ck_assert_int_eq(dp_dapo_load(golden_path("tiny/dapo.safetensors"), NULL, &dp, &de), DP_E_ARG);
+    for (int k = 0; k < 5; k++) {
+        dp_model_config bad = good;
+        int *field[] = { &bad.vision_layers, &bad.text_layers, &bad.vision_width, &bad.text_width,
+                         &bad.embed_dim };
+        *field[k] = 0;
+        ck_assert_int_eq(dp_dapo_load(golden_path("tiny/dapo.safetensors"), &bad, &dp, &de), DP_E_ARG);
+        ck_assert_ptr_null(dp.visual_tokens);
+    }
+    ck_assert_int_ne(dp_dapo_load("/nonexistent/dapo.safetensors", &good, &dp, &de), DP_OK);
+    dp_dapo_free(NULL);
+
+    /* arguments and accessors */
+    dp_err err;
+    dp_clip_file *f = NULL;
+    ck_assert_int_eq(dp_clip_open(golden_path("tiny/clip_hf.safetensors"), NULL, &err), DP_E_ARG);
+    ck_assert_ptr_null(dp_clip_config(NULL));
+    ck_assert_int_eq(dp_clip_is_hf(NULL), 0);
+    ck_assert_ptr_null(dp_clip_path(NULL));
+    ck_assert_msg(dp_clip_open(golden_path("tiny/clip_hf.safetensors"), &f, &err) == DP_OK, "%s", err.msg);
+    float row[64];
+    ck_assert_uint_eq(dp_clip_numel(NULL, "visual.proj"), 0);
+    ck_assert_uint_eq(dp_clip_numel(f, NULL), 0);
+    ck_assert_uint_eq(dp_clip_numel(f, "visual.nothing"), 0);
+    ck_assert_int_eq(dp_clip_read(NULL, "visual.proj", row, &err), DP_E_ARG);
+    ck_assert_int_eq(dp_clip_read(f, "visual.proj", NULL, &err), DP_E_ARG);
+    ck_assert_int_ne(dp_clip_read(f, "visual.nothing", row, &err), DP_OK);
+    ck_assert_int_eq(dp_clip_pos_embed(NULL, 8, row, &err), DP_E_ARG);
+    ck_assert_int_eq(dp_clip_pos_embed(f, 0, row, &err), DP_E_ARG);
+    ck_assert_int_eq(dp_clip_pos_embed(f, 100000, row, &err), DP_E_ARG);
+    ck_assert_int_eq(dp_clip_pos_embed(f, 8, NULL, &err), DP_E_ARG);
+    ck_assert_int_eq(dp_clip_read(f, NULL, row, &err), DP_E_ARG);
+    ck_assert_int_ne(dp_clip_read(f, "visual.nothing", row, NULL), DP_OK);
+    /* names the mapper does not know, on both namings */
+    static const char *const unknown[] = { "", "nothing", "visual.transformer.resblocks.0.nope",
+                                           "visual.transformer.resblocks.99.ln_1.weight",
+                                           "transformer.resblocks.x.ln_1.weight", "visual.conv1.bias" };
+    dp_clip_file *oc = NULL;
+    ck_assert(dp_clip_open(golden_path("tiny/clip.safetensors"), &oc, &err) == DP_OK);
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        ck_assert_uint_eq(dp_clip_numel(f, unknown[i]), 0);
+        ck_assert_uint_eq(dp_clip_numel(oc, unknown[i]), 0);
+        ck_assert_int_ne(dp_clip_read(oc, unknown[i], row, &err), DP_OK);
+        ck_assert_int_ne(dp_clip_read(f, unknown[i], row, &err), DP_OK);
+    }
+    dp_clip_close(oc);
+    dp_clip_close(f);
+    rm_tmpdir(dir);
+}
+END_TEST
+
 START_TEST(corrupt_clip)
 {
     char dir[256], p[512];
@@ -980,6 +1143,7 @@ Suite *weights_suite(void)
     tcase_add_test(tc, dtype_conversion);
     tcase_add_test(tc, corrupt_safetensors);
     tcase_add_test(tc, corrupt_clip);
+    tcase_add_test(tc, corrupt_clip_table);
     tcase_add_test(tc, mutation_fuzz);
     suite_add_tcase(s, tc);
     return s;
