@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "golden.h"
+#include "test_images.h"
 #include "imageio.h"
 #include "json.h"
 #include "loader.h"
@@ -109,31 +110,6 @@ static insp_tool *create_ok(const char *recipe)
     return t;
 }
 
-/* The golden tiny image a.png as packed RGB8 (caller frees with io_image_free). */
-static io_image golden_rgb(void)
-{
-    char err[512];
-    io_image raw, rgb;
-    ck_assert_msg(io_read_image(golden_path("tiny/inputs/a.png"), &raw, err, sizeof err) == 0, "%s", err);
-    ck_assert_msg(io_to_rgb8(&raw, &rgb, err, sizeof err) == 0, "%s", err);
-    io_image_free(&raw);
-    return rgb;
-}
-
-static insp_image view_of(const io_image *im)
-{
-    insp_image v;
-    memset(&v, 0, sizeof v);
-    v.struct_size = sizeof v;
-    v.width = im->width;
-    v.height = im->height;
-    v.channels = 3;
-    v.pixel = INSP_PIX_U8;
-    v.row_stride = (ptrdiff_t)im->width * 3;
-    v.data = im->data;
-    return v;
-}
-
 /* Copies the golden tiny dapo.safetensors to out_path with every F32 element of the tensors
  * whose name starts with `prefix` set to `value` (finite: the file stays valid). */
 static void dapo_variant(const char *out_path, const char *prefix, float value)
@@ -173,8 +149,8 @@ static void expect_nonfinite_refused(const char *prefix, float value, const char
     char body[512];
     snprintf(body, sizeof body, "%s%s", DEFECTS, tiling);
     insp_tool *t = create_ok(recipe_with("extreme.yaml", dapo, body));
-    io_image im = golden_rgb();
-    insp_image v = view_of(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im);
     char err[INSP_ERRBUF_SIZE];
     insp_result *r = (insp_result *)1;
     insp_status st = A->tool_process(t, &v, &r, err, sizeof err);
@@ -233,12 +209,12 @@ static void expect_process_ok(insp_tool *t, const insp_image *v)
 START_TEST(nonfinite_f32_input_refused)
 {
     insp_tool *t = make_tool(DEFECTS);
-    io_image im = golden_rgb();
+    io_image im = golden_rgb8("tiny/inputs/a.png");
     const int W = im.width, H = im.height;
     float *f = malloc((size_t)W * H * 3 * sizeof *f);
     for (int i = 0; i < W * H * 3; i++)
         f[i] = ((const uint8_t *)im.data)[i] / 255.0f;
-    insp_image v = view_of(&im);
+    insp_image v = view_rgb8(&im);
     v.pixel = INSP_PIX_F32;
     v.row_stride = (ptrdiff_t)W * 12;
     v.data = f;
@@ -276,7 +252,7 @@ START_TEST(nonfinite_f32_input_refused)
     v.plane_stride = (ptrdiff_t)W * H * 4;
     expect_process_fails(t, &v, INSP_E_IMAGE, "(x 6, y 5), channel 2 is NaN");
     /* the tool stays usable */
-    v = view_of(&im);
+    v = view_rgb8(&im);
     expect_process_ok(t, &v);
     free(mask);
     free(f);
@@ -288,8 +264,8 @@ END_TEST
 START_TEST(all_zero_mask_refused)
 {
     insp_tool *t = make_tool(DEFECTS);
-    io_image im = golden_rgb();
-    insp_image v = view_of(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im);
     uint8_t *mask = calloc((size_t)im.width * im.height, 1);
     v.mask = mask;
     v.mask_stride = im.width;
@@ -379,8 +355,8 @@ static void *process_loop(void *arg)
 START_TEST(set_threads_concurrent_with_process)
 {
     insp_tool *t = make_tool(DEFECTS);
-    io_image im = golden_rgb();
-    insp_image v = view_of(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im);
     proc_loop p = { t, &v, 8, 0, score_of(t, &v), 0 };
     pthread_t th;
     ck_assert(pthread_create(&th, NULL, process_loop, &p) == 0);
@@ -410,8 +386,8 @@ START_TEST(set_threads_refuses_changed_model_files)
     write_file(dapo, bytes, n);
     free(bytes);
     insp_tool *t = create_ok(recipe_with("copy.yaml", dapo, DEFECTS));
-    io_image im = golden_rgb();
-    insp_image v = view_of(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im);
     float before = score_of(t, &v);
     char err[INSP_ERRBUF_SIZE], buf[INSP_PARAM_VALUE_SIZE];
     /* unchanged files: the rebuild is allowed */
@@ -510,8 +486,8 @@ END_TEST
 START_TEST(dead_handles_refused)
 {
     insp_tool *t = make_tool(DEFECTS);
-    io_image im = golden_rgb();
-    insp_image v = view_of(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im);
     char err[INSP_ERRBUF_SIZE], buf[INSP_PARAM_VALUE_SIZE];
     insp_result *r = NULL;
     ck_assert_msg(A->tool_process(t, &v, &r, err, sizeof err) == INSP_OK, "%s", err);
@@ -765,8 +741,8 @@ static void collect_log(void *user, int32_t level, const char *msg)
 
 START_TEST(recipe_roi_past_image_reported)
 {
-    io_image im = golden_rgb();   /* 150 x 97 */
-    insp_image v = view_of(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");   /* 150 x 97 */
+    insp_image v = view_rgb8(&im);
     const char *rois[] = { "roi: {x: 100, y: 0, width: 100, height: 50}\n",
                            "roi: {x: 0, y: 90, width: 20, height: 20}\n",
                            "roi: {x: 200, y: 0}\n" };
@@ -800,8 +776,8 @@ START_TEST(squash_of_long_area_logged)
     char err[INSP_ERRBUF_SIZE];
     insp_tool *t = NULL;
     ck_assert_msg(A->tool_create(&host, recipe_with("sq.yaml", NULL, DEFECTS), &t, err, sizeof err) == INSP_OK, "%s", err);
-    io_image im = golden_rgb();   /* 150 x 97: 1.5:1, no warning */
-    insp_image v = view_of(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");   /* 150 x 97: 1.5:1, no warning */
+    insp_image v = view_rgb8(&im);
     expect_process_ok(t, &v);
     int before = sink.warnings;
     ck_assert_int_eq(before, 0);
@@ -835,8 +811,8 @@ START_TEST(scratch_released_after_large_image)
     char err[INSP_ERRBUF_SIZE];
     insp_tool *t = NULL;
     ck_assert_msg(dp_tool_create(NULL, recipe_with("scratch.yaml", NULL, DEFECTS), &t, err, sizeof err) == INSP_OK, "%s", err);
-    io_image im = golden_rgb();
-    insp_image small = view_of(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image small = view_rgb8(&im);
     insp_result *r = NULL;
     ck_assert_msg(dp_tool_process(t, &small, &r, err, sizeof err) == INSP_OK, "%s", err);
     dp_result_free(r);
@@ -868,8 +844,8 @@ START_TEST(heap_drops_back_after_large_image)
     printf("  heap accounting skipped under ASan (scratch_released_after_large_image covers it)\n");
 #else
     insp_tool *t = make_tool(DEFECTS);
-    io_image im = golden_rgb();
-    insp_image small = view_of(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image small = view_rgb8(&im);
     expect_process_ok(t, &small);
     struct mallinfo2 a = mallinfo2();
     size_t before = a.uordblks + a.hblkhd;

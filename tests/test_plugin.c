@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "golden.h"
+#include "test_images.h"
 #include "imageio.h"
 #include "loader.h"
 
@@ -68,30 +69,6 @@ static insp_tool *make_tool(const char *extra)
     insp_status st = A->tool_create(NULL, write_recipe("tool", recipe_extra), &t, err, sizeof err);
     ck_assert_msg(st == INSP_OK, "tool_create: %s", err);
     return t;
-}
-
-static io_image load_rgb(const char *rel)
-{
-    char err[512];
-    io_image raw, rgb;
-    ck_assert_msg(io_read_image(golden_path(rel), &raw, err, sizeof err) == 0, "%s", err);
-    ck_assert_msg(io_to_rgb8(&raw, &rgb, err, sizeof err) == 0, "%s", err);
-    io_image_free(&raw);
-    return rgb;
-}
-
-static insp_image view_u8(const io_image *im)
-{
-    insp_image v;
-    memset(&v, 0, sizeof v);
-    v.struct_size = sizeof v;
-    v.width = im->width;
-    v.height = im->height;
-    v.channels = 3;
-    v.pixel = INSP_PIX_U8;
-    v.row_stride = (ptrdiff_t)im->width * 3;
-    v.data = im->data;
-    return v;
 }
 
 typedef struct snapshot {
@@ -175,8 +152,8 @@ END_TEST
 START_TEST(golden_score_and_core_identity)
 {
     insp_tool *t = make_tool("");
-    io_image im = load_rgb("tiny/inputs/a.png");
-    insp_image v = view_u8(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im);
     snapshot s = take(t, &v);
     npy_array g;
     ck_assert(npy_load("tiny/a/image_score.npy", &g) == 0);
@@ -199,10 +176,10 @@ END_TEST
 START_TEST(layouts_identical)
 {
     insp_tool *t = make_tool("");
-    io_image im = load_rgb("tiny/inputs/b.tif");
+    io_image im = golden_rgb8("tiny/inputs/b.tif");
     const int W = im.width, H = im.height;
     const uint8_t *px = im.data;
-    insp_image v = view_u8(&im);
+    insp_image v = view_rgb8(&im);
     snapshot ref = take(t, &v);
 
     /* padded rows, bottom-up */
@@ -267,8 +244,8 @@ END_TEST
 START_TEST(roi_and_mask)
 {
     insp_tool *t = make_tool("thresholds: {pixel: 0.5}\n");
-    io_image im = load_rgb("tiny/inputs/a.png");
-    insp_image v = view_u8(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im);
     v.roi_x = 10; v.roi_y = 7; v.roi_w = 60; v.roi_h = 40;
     uint8_t *mask = calloc((size_t)im.width * im.height, 1);
     for (int y = 0; y < im.height; y++)
@@ -318,7 +295,7 @@ END_TEST
 START_TEST(tiled_large_image)
 {
     insp_tool *t = make_tool("tiling: {mode: grid, tile: 112, overlap: 16, batch: 2}\n");
-    io_image im = load_rgb("tiny/inputs/a.png");
+    io_image im = golden_rgb8("tiny/inputs/a.png");
     /* a 700 x 333 mosaic of the golden image */
     const int W = 700, H = 333;
     uint8_t *big = malloc((size_t)W * H * 3);
@@ -327,7 +304,7 @@ START_TEST(tiled_large_image)
             memcpy(big + ((size_t)y * W + x) * 3,
                    (uint8_t *)im.data + ((size_t)(y % im.height) * im.width + x % im.width) * 3, 3);
     io_image bi = { W, H, 3, IO_U8, big };
-    insp_image v = view_u8(&bi);
+    insp_image v = view_rgb8(&bi);
     snapshot s = take(t, &v);
     snapshot s2 = take(t, &v);
     same(&s, &s2, "tiled, repeated");
@@ -487,8 +464,8 @@ static void *run_worker(void *arg)
 
 START_TEST(threads_identical)
 {
-    io_image im = load_rgb("tiny/inputs/a.png");
-    insp_image v = view_u8(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im);
     insp_tool *shared = make_tool("");
     snapshot ref = take(shared, &v);
     enum { N = 3 };
@@ -589,8 +566,8 @@ START_TEST(host_threads_and_progress)
     /* text prompts: (1 + 4 defects) x 10 sequences, reported up to the total */
     ck_assert_int_eq(pl.text_total, 50);
     ck_assert_int_eq(pl.text_last, 50);
-    io_image im = load_rgb("tiny/inputs/a.png");
-    insp_image v = view_u8(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im);
     v.width = 150; v.height = 97;
     insp_result *r = NULL;
     ck_assert_msg(A->tool_process(t, &v, &r, err, sizeof err) == INSP_OK, "%s", err);
@@ -725,8 +702,8 @@ START_TEST(no_growth)
 #if defined(__SANITIZE_ADDRESS__)
     printf("  no_growth: heap accounting skipped under ASan (LeakSanitizer checks leaks)\n");
 #else
-    io_image im = load_rgb("tiny/inputs/a.png");
-    insp_image v = view_u8(&im);
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im);
     size_t base = 0;
     for (int i = 0; i < 12; i++) {
         insp_tool *t = make_tool("");
@@ -755,8 +732,8 @@ START_TEST(type_map)
 {
     insp_tool *t = make_tool("thresholds: { pixel: 1.5 }\n");
     ck_assert(INSP_API_HAS(A, result_type_map) && A->result_type_map);
-    io_image im = load_rgb("tiny/inputs/a.png");
-    insp_image v = view_u8(&im), map, types, lab;
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im), map, types, lab;
     memset(&map, 0, sizeof map);
     memset(&types, 0, sizeof types);
     memset(&lab, 0, sizeof lab);
