@@ -1,13 +1,18 @@
 /* The oneDNN op layer against plain double-precision references: linear with every epilogue,
- * layer norm, attention (unmasked and causal, with and without a short last row block), in f32
- * and bf16. */
+ * layer norm, attention (unmasked and causal, with and without a short last row block; the fused
+ * kernel and the oneDNN path), in f32 and bf16; the instruction-set cap (isa.h) as our dispatch
+ * sees it, here and in a child process under ONEDNN_MAX_CPU_ISA=SSE41. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "isa.h"
 #include "nn.h"
+#include "ops_testing.h"
+#include "softmax_rows.h"
 
 static float frand(uint64_t *s)
 {
@@ -175,17 +180,25 @@ START_TEST(layernorm_both_types)
 }
 END_TEST
 
-static void attention_case(int T, int W, int H, int B, dp_dtype_c dt, int causal)
+/* unfused: the oneDNN path whatever the ISA level; amp: spread of q, k, v (larger = sharper
+ * softmax, so the fused kernel's running maximum moves between key tiles). */
+static void attention_case_path(int T, int W, int H, int B, dp_dtype_c dt, int causal, int unfused,
+                                float amp)
 {
     const int hd = W / H;
     dp_err e;
     dp_nn *nn;
     ck_assert(dp_nn_create(2, &nn, &e) == DP_OK);
     size_t n = (size_t)B * T * 3 * W;
-    float *qkv = rand_array(n, 11 + T + causal, 1.5f), *seen = malloc(n * 4);
+    float *qkv = rand_array(n, 11 + T + causal, amp), *seen = malloc(n * 4);
     void *in = to_dt(qkv, n, dt, seen);
     dp_attention *at;
-    ck_assert_msg(dp_attention_create(nn, T, W, H, B, dt, causal, &at, &e) == DP_OK, "%s", e.msg);
+    ck_assert_msg((unfused ? dp_attention_create_unfused : dp_attention_create)(nn, T, W, H, B, dt, causal, &at, &e) == DP_OK,
+                  "%s", e.msg);
+    const char *path = dp_attention_path(at);
+    int fused = strncmp(path, "fused", 5) == 0;
+    ck_assert_msg(fused == (!unfused && dp_isa_level() >= DP_ISA_AVX2 && dt == DP_C_F32 && hd % 16 == 0),
+                  "attention path \"%s\" at ISA level %s", path, dp_isa_name(dp_isa_level()));
     void *out = malloc((size_t)B * T * W * dp_dtype_size(dt));
     ck_assert_msg(dp_attention_run(at, in, B, out, &e) == DP_OK, "%s", e.msg);
     double *ref = malloc((size_t)B * T * W * sizeof *ref), *p = malloc((size_t)T * sizeof *p);
@@ -216,12 +229,17 @@ static void attention_case(int T, int W, int H, int B, dp_dtype_c dt, int causal
     for (size_t i = 0; i < (size_t)B * T * W; i++)
         o[i] = dt == DP_C_BF16 ? dp_bf16_to_f32(((uint16_t *)out)[i]) : ((float *)out)[i];
     double rel = max_rel(o, ref, (size_t)B * T * W);
-    printf("  attention T=%d W=%d H=%d B=%d %s%s: max error %.2e of magnitude\n", T, W, H, B,
-           dt ? "bf16" : "f32", causal ? " causal" : "", rel);
+    printf("  attention T=%d W=%d H=%d B=%d %s%s amp %g, %s: max error %.2e of magnitude\n", T, W, H,
+           B, dt ? "bf16" : "f32", causal ? " causal" : "", amp, path, rel);
     ck_assert(rel < (dt == DP_C_BF16 ? 2e-2 : 1e-5));
     dp_attention_free(at);
     dp_nn_free(nn);
     free(qkv); free(seen); free(in); free(out); free(ref); free(p); free(o);
+}
+
+static void attention_case(int T, int W, int H, int B, dp_dtype_c dt, int causal)
+{
+    attention_case_path(T, W, H, B, dt, causal, 0, 1.5f);
 }
 
 START_TEST(attention_f32)
@@ -230,6 +248,126 @@ START_TEST(attention_f32)
     attention_case(150, 64, 2, 2, DP_C_F32, 0);     /* 64-row blocks with a 22-row tail */
     attention_case(150, 64, 2, 2, DP_C_F32, 1);
     attention_case(81, 64, 4, 1, DP_C_F32, 1);
+}
+END_TEST
+
+/* The same cases on the oneDNN path (the fused kernel's fallback), and shapes that exercise the
+ * fused kernel's key tiles: several tiles with a short last one, rows not a multiple of the
+ * micro-kernel's 6, one token, sharp softmax rows, head width 64 as in CLIP. */
+START_TEST(attention_f32_paths)
+{
+    attention_case_path(81, 64, 2, 3, DP_C_F32, 0, 1, 1.5f);
+    attention_case_path(150, 64, 2, 2, DP_C_F32, 0, 1, 1.5f);
+    attention_case_path(150, 64, 2, 2, DP_C_F32, 1, 1, 1.5f);
+    attention_case_path(81, 64, 4, 1, DP_C_F32, 1, 1, 1.5f);
+    attention_case_path(203, 128, 2, 2, DP_C_F32, 0, 0, 1.5f);
+    attention_case_path(203, 128, 2, 1, DP_C_F32, 1, 0, 1.5f);
+    attention_case_path(203, 128, 2, 1, DP_C_F32, 0, 0, 4.0f);
+    attention_case_path(1, 64, 2, 2, DP_C_F32, 0, 0, 1.5f);
+    attention_case_path(17, 48, 3, 1, DP_C_F32, 1, 0, 1.5f);
+}
+END_TEST
+
+/* A NaN in one key reaches every output row that attends to it (the tool refuses non-finite
+ * maps): the fused kernel's exp and maxima must not swallow it. */
+START_TEST(attention_nan_propagates)
+{
+    const int T = 100, W = 64, H = 1;
+    dp_err e;
+    dp_nn *nn;
+    ck_assert(dp_nn_create(2, &nn, &e) == DP_OK);
+    float *qkv = rand_array((size_t)T * 3 * W, 5, 1.0f), *out = malloc((size_t)T * W * 4);
+    qkv[(size_t)70 * 3 * W + W + 3] = NAN;      /* key 70, dimension 3 */
+    dp_attention *at;
+    ck_assert(dp_attention_create(nn, T, W, H, 1, DP_C_F32, 0, &at, &e) == DP_OK);
+    ck_assert(dp_attention_run(at, qkv, 1, out, &e) == DP_OK);
+    for (int i = 0; i < T; i++)
+        ck_assert_msg(isnan(out[(size_t)i * W]), "row %d: %g (path %s)", i, out[(size_t)i * W],
+                      dp_attention_path(at));
+    dp_attention_free(at);
+    dp_nn_free(nn);
+    free(qkv); free(out);
+}
+END_TEST
+
+/* oneDNN's names for the cap, as the plugin reads ONEDNN_MAX_CPU_ISA (any case; unknown names
+ * are ignored, as oneDNN ignores them). */
+START_TEST(isa_cap_names)
+{
+    ck_assert_int_eq(dp_isa_cap_from_name("AVX2"), DP_ISA_AVX2);
+    ck_assert_int_eq(dp_isa_cap_from_name("avx2"), DP_ISA_AVX2);
+    ck_assert_int_eq(dp_isa_cap_from_name("AVX2_VNNI"), DP_ISA_AVX2);
+    ck_assert_int_eq(dp_isa_cap_from_name("SSE41"), DP_ISA_GENERIC);
+    ck_assert_int_eq(dp_isa_cap_from_name("AVX"), DP_ISA_GENERIC);
+    ck_assert_int_eq(dp_isa_cap_from_name("AVX512_MIC"), DP_ISA_AVX2);
+    ck_assert_int_eq(dp_isa_cap_from_name("AVX512_CORE"), DP_ISA_AVX512);
+    ck_assert_int_eq(dp_isa_cap_from_name("AVX512_CORE_VNNI"), DP_ISA_AVX512);
+    ck_assert_int_eq(dp_isa_cap_from_name("AVX512_CORE_BF16"), DP_ISA_AVX512_BF16);
+    ck_assert_int_eq(dp_isa_cap_from_name("ALL"), DP_ISA_AVX512_BF16);
+    ck_assert_int_eq(dp_isa_cap_from_name("AVX3"), DP_ISA_AVX512_BF16);
+    ck_assert_int_eq(dp_isa_cap_from_name(""), DP_ISA_AVX512_BF16);
+    ck_assert_int_eq(dp_isa_cap_from_name(NULL), DP_ISA_AVX512_BF16);
+    ck_assert_int_eq(dp_isa_from_onednn(dnnl_cpu_isa_sse41), DP_ISA_GENERIC);
+    ck_assert_int_eq(dp_isa_from_onednn(dnnl_cpu_isa_avx), DP_ISA_GENERIC);
+    ck_assert_int_eq(dp_isa_from_onednn(dnnl_cpu_isa_avx2), DP_ISA_AVX2);
+    ck_assert_int_eq(dp_isa_from_onednn(dnnl_cpu_isa_avx2_vnni), DP_ISA_AVX2);
+    ck_assert_int_eq(dp_isa_from_onednn(dnnl_cpu_isa_avx512_mic_4ops), DP_ISA_AVX2);
+    ck_assert_int_eq(dp_isa_from_onednn(dnnl_cpu_isa_avx512_core_vnni), DP_ISA_AVX512);
+    ck_assert_int_eq(dp_isa_from_onednn(dnnl_cpu_isa_avx512_core_amx), DP_ISA_AVX512_BF16);
+}
+END_TEST
+
+/* Our dispatch obeys the cap in this process's environment (make check runs this suite again
+ * with ONEDNN_MAX_CPU_ISA=AVX2): the level is at most the cap, equals what the CPU and oneDNN
+ * allow, and every kernel choice follows it. */
+START_TEST(isa_level_obeys_cap)
+{
+    const char *v = getenv("ONEDNN_MAX_CPU_ISA");
+    if (!v || !*v)
+        v = getenv("DNNL_MAX_CPU_ISA");
+    dp_isa level = dp_isa_level(), cap = dp_isa_cap_from_name(v);
+    dp_isa onednn = dp_isa_from_onednn(dnnl_get_effective_cpu_isa());
+    char what[256];
+    dp_isa_describe(what, sizeof what);
+    printf("  ISA cap %s: level %s; %s\n", v ? v : "(none)", dp_isa_name(level), what);
+    ck_assert_int_le(level, cap);
+    ck_assert_int_le(level, dp_isa_cpu_level());
+    ck_assert_int_le(onednn, cap);      /* oneDNN read the same variable */
+    ck_assert_int_eq(level, onednn < dp_isa_cpu_level() ? onednn : dp_isa_cpu_level());
+    ck_assert_int_eq(dp_softmax_rows_available(), level >= DP_ISA_AVX512);
+    ck_assert_int_eq(dp_nn_cpu_has_bf16(), level >= DP_ISA_AVX512_BF16);
+    ck_assert_int_eq(strncmp(dp_attention_kernel(64, DP_C_F32), "fused", 5) == 0, level >= DP_ISA_AVX2);
+    ck_assert_int_eq(strncmp(dp_attention_kernel(64, DP_C_BF16), "fused", 5) == 0, 0);
+    ck_assert_ptr_nonnull(strstr(what, dp_isa_name(level)));
+    if (v && cap < dp_isa_cpu_level())
+        ck_assert_ptr_nonnull(strstr(what, "capped by"));
+}
+END_TEST
+
+/* The cap in a fresh process (the level is fixed at the first read): this test binary's `isa`
+ * case run again under ONEDNN_MAX_CPU_ISA=SSE41, which is below every CPU this runs on, so our
+ * dispatch must change (no fused attention, no AVX-512 softmax). */
+START_TEST(isa_cap_in_child)
+{
+    char self[1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    ck_assert(n > 0);
+    self[n] = 0;
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "env -u DNNL_MAX_CPU_ISA ONEDNN_MAX_CPU_ISA=SSE41 CK_RUN_SUITE=nn "
+             "CK_RUN_CASE=isa CK_VERBOSITY=normal '%s' 2>&1", self);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char line[512];
+    int level_line = 0, summary_ok = 0;
+    while (fgets(line, sizeof line, p)) {
+        level_line |= strstr(line, "ISA cap SSE41: level generic") != NULL;
+        summary_ok |= strstr(line, "100%: Checks: 2, Failures: 0, Errors: 0") != NULL;
+        printf("  child: %s", line);
+    }
+    int rc = pclose(p);
+    ck_assert_msg(rc == 0 && level_line && summary_ok, "child under ONEDNN_MAX_CPU_ISA=SSE41: exit "
+                  "%d, level line %d, summary %d", rc, level_line, summary_ok);
 }
 END_TEST
 
@@ -261,6 +399,16 @@ Suite *nn_suite(void)
     tcase_add_test(tc, layernorm_both_types);
     tcase_add_test(tc, attention_f32);
     tcase_add_test(tc, attention_bf16);
+    tcase_add_test(tc, attention_f32_paths);
+    tcase_add_test(tc, attention_nan_propagates);
     suite_add_tcase(s, tc);
+    TCase *isa = tcase_create("isa");
+    tcase_add_test(isa, isa_cap_names);
+    tcase_add_test(isa, isa_level_obeys_cap);
+    suite_add_tcase(s, isa);
+    TCase *child = tcase_create("isa_child");
+    tcase_set_timeout(child, 60);
+    tcase_add_test(child, isa_cap_in_child);
+    suite_add_tcase(s, child);
     return s;
 }

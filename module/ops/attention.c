@@ -1,5 +1,7 @@
-/* Multi-head attention (optionally causal), as oneDNN matmul + softmax primitives run inside our
- * own OpenMP loop over (image, head, row block). Each score block [rows x tokens] stays in the
+/* Multi-head attention (optionally causal). Two paths, chosen at creation: the fused f32 kernel of
+ * attention_fused.c when the plugin's ISA level (isa.h) and the shape allow it, else (bf16, a
+ * head width that is not a multiple of 16, the generic level) oneDNN matmul + softmax primitives
+ * run inside our own OpenMP loop over (image, head, row block), described below. Each score block [rows x tokens] stays in the
  * core's L2 instead of materialising tokens^2 per head (1374^2 at ViT-L/14@518).
  *
  * The primitives are created for ONE thread (oneDNN reads the OpenMP thread count when a
@@ -11,7 +13,10 @@
  * scattered afterwards, because oneDNN 2.6's brgemm kernels take dense operands only (strided
  * views fall back to a gemm path that repacks and allocates on every call). */
 #include "nn_internal.h"
+#include "attention_fused.h"
 #include "dp_size.h"
+#include "isa.h"
+#include "ops_testing.h"
 #include "softmax_rows.h"
 
 #include <math.h>
@@ -35,6 +40,7 @@ typedef struct att_thread {
 
 struct dp_attention {
     dp_nn *nn;                /* borrowed */
+    dp_attn_fused *fused;     /* the fused kernel, owned; NULL = the oneDNN path below */
     int tokens, width, heads, head_dim, max_batch;
     int rb, nblk, tail;       /* row block, blocks per head, rows of the last block if short */
     dp_dtype_c dt;
@@ -204,8 +210,8 @@ static dp_status alloc_threads(dp_attention *at, dp_err *err)
     return DP_OK;
 }
 
-dp_status dp_attention_create(dp_nn *nn, int tokens, int width, int heads, int max_batch,
-                              dp_dtype_c dt, int causal, dp_attention **out, dp_err *err)
+static dp_status create(dp_nn *nn, int tokens, int width, int heads, int max_batch, dp_dtype_c dt,
+                        int causal, int allow_fused, dp_attention **out, dp_err *err)
 {
     *out = NULL;
     if (tokens <= 0 || width <= 0 || heads <= 0 || width % heads || max_batch <= 0)
@@ -224,6 +230,16 @@ dp_status dp_attention_create(dp_nn *nn, int tokens, int width, int heads, int m
     at->causal = causal;
     at->fast_softmax = dp_softmax_rows_available();
     at->nthr = nn->threads;
+    if (allow_fused && dp_attn_fused_supported(at->head_dim, dt)) {
+        dp_status fs = dp_attn_fused_create(tokens, width, heads, max_batch, causal, at->nthr,
+                                            &at->fused, err);
+        if (fs) {
+            dp_attention_free(at);
+            return fs;
+        }
+        *out = at;
+        return DP_OK;
+    }
     /* 64 rows x 1374 f32 scores = 352 KB: stays in L2 next to the packed K and V of the head */
     at->rb = tokens <= 128 ? tokens : 64;
     at->nblk = (tokens + at->rb - 1) / at->rb;
@@ -243,10 +259,38 @@ dp_status dp_attention_create(dp_nn *nn, int tokens, int width, int heads, int m
     return DP_OK;
 }
 
+dp_status dp_attention_create(dp_nn *nn, int tokens, int width, int heads, int max_batch,
+                              dp_dtype_c dt, int causal, dp_attention **out, dp_err *err)
+{
+    return create(nn, tokens, width, heads, max_batch, dt, causal, 1, out, err);
+}
+
+dp_status dp_attention_create_unfused(dp_nn *nn, int tokens, int width, int heads, int max_batch,
+                                      dp_dtype_c dt, int causal, dp_attention **out, dp_err *err)
+{
+    return create(nn, tokens, width, heads, max_batch, dt, causal, 0, out, err);
+}
+
+static const char *unfused_path(void)
+{
+    return dp_softmax_rows_available() ? "oneDNN matmul + AVX-512 softmax" : "oneDNN matmul + softmax";
+}
+
+const char *dp_attention_kernel(int head_dim, dp_dtype_c dt)
+{
+    return dp_attn_fused_supported(head_dim, dt) ? "fused AVX2+FMA" : unfused_path();
+}
+
+const char *dp_attention_path(const dp_attention *at)
+{
+    return at->fused ? "fused AVX2+FMA" : unfused_path();
+}
+
 void dp_attention_free(dp_attention *at)
 {
     if (!at)
         return;
+    dp_attn_fused_free(at->fused);
     dnnl_primitive_t prims[] = { at->qk[0], at->qk[1], at->sm[0], at->sm[1], at->sv[0], at->sv[1],
                                  at->k_pack, at->v_pack };
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
@@ -270,6 +314,8 @@ void dp_attention_free(dp_attention *at)
 
 size_t dp_attention_bytes(const dp_attention *at)
 {
+    if (at->fused)
+        return dp_attn_fused_bytes(at->fused);
     size_t block = (size_t)at->rb * at->tokens;
     size_t esz = dp_dtype_size(at->dt);
     return (size_t)at->max_batch * at->heads * (at->k_bytes + at->v_bytes + (size_t)at->tokens * at->head_dim * esz) +
@@ -296,6 +342,10 @@ dp_status dp_attention_run(dp_attention *at, const void *qkv, int batch, void *o
 {
     if (batch <= 0 || batch > at->max_batch)
         return dp_fail(err, DP_E_ARG, "attention batch %d outside 1..%d", batch, at->max_batch);
+    if (at->fused) {
+        dp_attn_fused_run(at->fused, qkv, batch, out);
+        return DP_OK;
+    }
     const int T = at->tokens, W = at->width, H = at->heads, hd = at->head_dim;
     const size_t esz = dp_dtype_size(at->dt);
     const char *base = qkv;

@@ -2,6 +2,7 @@
 #include "nn_internal.h"
 #include "ops_testing.h"
 #include "dp_size.h"
+#include "isa.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -25,8 +26,7 @@ dp_status dp_nn_check(dnnl_status_t s, const char *what, dp_err *err)
 
 int dp_nn_cpu_has_bf16(void)
 {
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
+    return dp_isa_level() >= DP_ISA_AVX512_BF16;
 }
 
 dp_status dp_nn_create(int threads, dp_nn **out, dp_err *err)
@@ -38,6 +38,7 @@ dp_status dp_nn_create(int threads, dp_nn **out, dp_err *err)
     if (!nn)
         return dp_fail(err, DP_E_NOMEM, "out of memory creating the oneDNN context");
     nn->threads = threads;
+    (void)dp_isa_level();     /* fixes the process's ISA level before the first primitive */
     dp_status st = dp_nn_check(dnnl_engine_create(&nn->engine, dnnl_cpu, 0), "engine creation", err);
     if (!st)
         st = dp_nn_check(dnnl_stream_create(&nn->stream, nn->engine, dnnl_stream_default_flags),

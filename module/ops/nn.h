@@ -24,7 +24,8 @@ typedef struct dp_nn dp_nn;
 dp_status dp_nn_create(int threads, dp_nn **out, dp_err *err);
 void dp_nn_free(dp_nn *nn);
 int dp_nn_threads(const dp_nn *nn);
-/* 1 when this CPU runs oneDNN's bf16 kernels natively (avx512_core_bf16 or newer). */
+/* 1 when oneDNN's bf16 kernels run natively at the plugin's ISA level (isa.h: AVX-512 BF16 on
+ * the CPU and not capped below it). */
 int dp_nn_cpu_has_bf16(void);
 
 /* Element size of a compute type. */
@@ -86,5 +87,8 @@ dp_status dp_attention_create(dp_nn *nn, int tokens, int width, int heads, int m
 void dp_attention_free(dp_attention *at);
 dp_status dp_attention_run(dp_attention *at, const void *qkv, int batch, void *out, dp_err *err);
 size_t dp_attention_bytes(const dp_attention *at);
+/* The kernel dp_attention_create picks for this head width and type at the plugin's ISA level
+ * (isa.h), for reports: "fused AVX2+FMA", "oneDNN matmul + AVX-512 softmax", ... Static string. */
+const char *dp_attention_kernel(int head_dim, dp_dtype_c dt);
 
 #endif

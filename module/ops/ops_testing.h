@@ -7,4 +7,11 @@
 /* Number of primitives created so far (tests check the per-image path creates none). */
 int dp_nn_primitive_count(const dp_nn *nn);
 
+/* dp_attention_create without the fused kernel: the oneDNN matmul + softmax path whatever the
+ * ISA level, so tests hold both paths to the same references. */
+dp_status dp_attention_create_unfused(dp_nn *nn, int tokens, int width, int heads, int max_batch,
+                                      dp_dtype_c dt, int causal, dp_attention **out, dp_err *err);
+/* Which path an attention object runs, e.g. "fused AVX2+FMA". Static string. */
+const char *dp_attention_path(const dp_attention *at);
+
 #endif

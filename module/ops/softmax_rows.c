@@ -1,8 +1,11 @@
-/* Row softmax of an f32 score block written as f32 or bf16, with AVX-512 when the CPU has it.
+/* Row softmax of an f32 score block written as f32 or bf16, with AVX-512 when the plugin's
+ * instruction-set level (isa.h) allows it; below that, attention uses oneDNN's softmax primitive,
+ * which obeys the same cap.
  * oneDNN 2.6's softmax costs as much as each of the two attention matmuls on a 64 x 1374
  * block; this kernel keeps the block in registers/L1 per row (max, exp + sum, scale + convert)
  * and its exp has the ~1e-7 relative error of the classic Cephes single-precision polynomial. */
 #include "softmax_rows.h"
+#include "isa.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -83,9 +86,7 @@ ATTR static void softmax_avx512(float *s, int rows, int n, void *out, int bf16)
 
 int dp_softmax_rows_available(void)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    return dp_isa_level() >= DP_ISA_AVX512;
 }
 
 void dp_softmax_rows(float *scores, int rows, int n, void *out, dp_dtype_c out_dt)

@@ -4,7 +4,8 @@
 
 #include "nn.h"
 
-/* 1 when the CPU runs the AVX-512 kernel; otherwise callers use oneDNN's softmax. */
+/* 1 when the plugin's ISA level (isa.h) runs the AVX-512 kernel; otherwise callers use
+ * oneDNN's softmax. */
 int dp_softmax_rows_available(void);
 /* scores [rows][n] (overwritten with exponentials) -> out [rows][n] of out_dt. Only call when
  * dp_softmax_rows_available() returned 1. */
