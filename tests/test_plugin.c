@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "golden.h"
+#include "isa.h"
 #include "test_images.h"
 #include "imageio.h"
 #include "loader.h"
@@ -436,6 +437,67 @@ START_TEST(cli_with_plugin)
 }
 END_TEST
 
+/* The runtime line of `insp info` for a recipe, under an environment prefix. */
+static void info_runtime(const char *env, const char *recipe, char *runtime, size_t cap)
+{
+    const char *build = getenv("DAPO_BUILD") ? getenv("DAPO_BUILD") : "build";
+    char cmd[2048], path[600], line[1024];
+    snprintf(cmd, sizeof cmd, "env %s %s/insp info --module %s/libdapo_inspect.so --recipe %s > %s/info.txt 2>&1",
+             env, build, build, recipe, g_dir);
+    int rc = system(cmd);
+    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "%s: exit %d", cmd, rc);
+    snprintf(path, sizeof path, "%s/info.txt", g_dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    runtime[0] = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "runtime", 7) == 0)
+            snprintf(runtime, cap, "%s", line);
+    fclose(f);
+    printf("  insp info (%s): %s", env, runtime);
+}
+
+/* The tool info and `insp info` say which compute path runs (instruction-set level, precision,
+ * attention kernel) and why: under ONEDNN_MAX_CPU_ISA=SSE41 (below every CPU this runs on) the
+ * generic path, the cap named, and a bf16 recipe's precision lowered with the reason. */
+START_TEST(path_reported)
+{
+    char runtime[1024], want[128];
+    const char *recipe = write_recipe("path", TINY_DEFECTS);
+    info_runtime("-u ONEDNN_MAX_CPU_ISA -u DNNL_MAX_CPU_ISA", recipe, runtime, sizeof runtime);
+    /* this process and insp's plugin see the same CPU and no cap */
+    snprintf(want, sizeof want, "path %s, f32, attention ", dp_isa_name(dp_isa_cpu_level()));
+    ck_assert_msg(strstr(runtime, want) != NULL, "\"%s\" lacks \"%s\"", runtime, want);
+    info_runtime("-u DNNL_MAX_CPU_ISA ONEDNN_MAX_CPU_ISA=SSE41", recipe, runtime, sizeof runtime);
+    ck_assert(strstr(runtime, "path generic, f32, attention oneDNN matmul") != NULL);
+    ck_assert(strstr(runtime, "capped by ONEDNN_MAX_CPU_ISA=SSE41") != NULL);
+    ck_assert(strstr(runtime, "lowered") == NULL);
+    /* the same recipe asking for bf16 */
+    char text[4096], bf16[600];
+    FILE *f = fopen(recipe, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char *p = strstr(text, "precision: f32");
+    ck_assert_ptr_nonnull(p);
+    memcpy(p, "precision: bf1", 14);
+    memmove(p + 15, p + 14, strlen(p + 14) + 1);
+    p[14] = '6';
+    snprintf(bf16, sizeof bf16, "%s/path_bf16.yaml", g_dir);
+    f = fopen(bf16, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    info_runtime("-u DNNL_MAX_CPU_ISA ONEDNN_MAX_CPU_ISA=SSE41", bf16, runtime, sizeof runtime);
+    ck_assert(strstr(runtime, "path generic, f32") != NULL);
+    ck_assert(strstr(runtime, "recipe's bf16 lowered to f32: the CPU has no AVX-512 BF16") != NULL ||
+              strstr(runtime, "recipe's bf16 lowered to f32: the instruction-set cap is below AVX-512 BF16") != NULL);
+    if (dp_isa_cpu_level() >= DP_ISA_AVX512_BF16)
+        ck_assert(strstr(runtime, "the instruction-set cap is below") != NULL);
+}
+END_TEST
+
 typedef struct worker { insp_tool *tool; const insp_image *img; snapshot out; int ok; } worker;
 
 static void *run_worker(void *arg)
@@ -789,6 +851,7 @@ Suite *plugin_suite(void)
     tcase_add_test(tc, cli_with_plugin);
     tcase_add_test(tc, threads_identical);
     tcase_add_test(tc, threads_reported);
+    tcase_add_test(tc, path_reported);
     tcase_add_test(tc, vocabulary_default);
     tcase_add_test(tc, host_threads_and_progress);
     tcase_add_test(tc, bad_inputs);

@@ -4,6 +4,7 @@
 #include "dp_size.h"
 
 #include "dp_cpus.h"
+#include "isa.h"
 #include "params.h"
 #include "vocab_default.h"
 
@@ -62,6 +63,24 @@ static int describe_runtime(insp_tool *t, int n, const char *source)
         dp_tool_log(t, INSP_LOG_WARN, "%d threads (%s) exceed the %d CPUs this process may use: "
                     "threads will wait for each other", n, source, c.usable);
     return c.usable;
+}
+
+/* Appends the compute path to t->runtime: instruction-set level and why (isa.h), precision,
+ * attention kernel, and why a recipe's bf16 was lowered. Called after each model load. */
+static void describe_path(insp_tool *t)
+{
+    const dp_model *m = t->model;
+    char isa[200];
+    dp_isa_describe(isa, sizeof isa);
+    size_t n = strlen(t->runtime);
+    snprintf(t->runtime + n, sizeof t->runtime - n, "; path %s, %s, attention %s; instruction set %s%s",
+             dp_isa_name(dp_isa_level()), t->precision,
+             dp_attention_kernel(m->cfg.vision_width / m->cfg.vision_heads, m->opt.precision), isa,
+             !m->bf16_fallback ? ""
+             : dp_isa_cpu_level() >= DP_ISA_AVX512_BF16 ? "; recipe's bf16 lowered to f32: the "
+                                                          "instruction-set cap is below AVX-512 BF16"
+                                                        : "; recipe's bf16 lowered to f32: the CPU "
+                                                          "has no AVX-512 BF16");
 }
 
 /* The one place the thread count is decided: the host's insp_host.threads (ABI 1.1), else the
@@ -313,8 +332,11 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
         dp_tool_destroy(t);
         return INSP_E_NOMEM;
     }
+    describe_path(t);
     if (t->model->bf16_fallback)
-        dp_tool_log(t, INSP_LOG_WARN, "%s: precision bf16 requested but this CPU has no native bf16; running f32", r->path);
+        dp_tool_log(t, INSP_LOG_WARN, "%s: precision bf16 requested but %s; running f32", r->path,
+                    dp_isa_cpu_level() >= DP_ISA_AVX512_BF16 ? "the instruction-set cap is below "
+                    "AVX-512 BF16" : "this CPU has no native bf16");
     dp_tool_log(t, INSP_LOG_INFO, "%s: model loaded in %.0f ms (text prompts %.0f ms), %s, %s",
                 r->path, t->model->load_seconds * 1e3, t->model->text_seconds * 1e3, t->runtime,
                 t->precision);
@@ -353,6 +375,7 @@ static insp_status set_threads(insp_tool *t, int threads, char *err, size_t cap)
     t->model = m;
     t->threads = threads;
     describe_runtime(t, t->threads, "host parameter num_threads");
+    describe_path(t);
     pthread_mutex_unlock(&t->lock);
     dp_model_free(old);
     dp_tool_log(t, INSP_LOG_INFO, "%s: num_threads %d: model kernels rebuilt from unchanged files",

@@ -48,7 +48,7 @@ struct insp_tool {
     float *type_thresholds;         /* [n_classes]: pixel threshold per defect type (index 0 unused) */
     char *schema;                   /* JSON, owned */
     char model_desc[160];
-    char runtime[320];              /* threads decision and OpenMP wait policy, one line */
+    char runtime[768];              /* threads decision, OpenMP wait policy, compute path: one line */
     const char *precision;          /* "f32" / "bf16", static */
     /* per-call scratch, grown under `lock` and kept up to DP_TOOL_SCRATCH_KEEP_BYTES in total
      * (dp_tool_trim_scratch after each call): steady state allocates only results */
