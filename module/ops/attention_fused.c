@@ -5,9 +5,12 @@
  * multiplied into the output block [rows x head_dim]. No score row of the full length exists,
  * and nothing is written to memory beyond the L1/L2 blocks of the thread and the final output.
  *
- * K of every head is packed once per call into groups of 16 keys ([tokens/16][head_dim][16]),
- * so the score micro-kernel loads two vectors of keys per head-dimension step and broadcasts
- * the query; V is packed into dense rows. Both micro-kernels hold 6 rows x 16 columns in 12
+ * Each thread takes a contiguous range of (image, head, row block) work items and packs K of
+ * the head it is on into its own buffer, in groups of 16 keys ([tokens/16][head_dim][16]), so
+ * the score micro-kernel loads two vectors of keys per head-dimension step and broadcasts the
+ * query; V goes into dense rows. A head whose blocks straddle two threads is packed by both
+ * (one head's O(tokens x head_dim) copy against O(tokens^2 x head_dim) work), which saves a
+ * team barrier per call and keeps only one head's K and V per thread. Both micro-kernels hold 6 rows x 16 columns in 12
  * accumulators (+ 2 loads + 1 broadcast = 15 of the 16 ymm registers). Queries are scaled by
  * 1/sqrt(head_dim) when copied. The exp is exp_avx2.h's (relative error ~1e-7). */
 #include "attention_fused.h"
@@ -25,8 +28,9 @@ enum {
     KEY_TILE = 64,    /* keys per tile: the score block [ROW_BLOCK][KEY_TILE] is 12 KB */
     KEY_GROUP = 16,   /* keys per micro-kernel column group (two ymm) */
     MR = 6,           /* query rows per micro-kernel call */
-    ROW_BLOCK = 48    /* query rows per work item, a multiple of MR; Q and O blocks 12 KB each */
+    ROW_BLOCK = 48    /* query rows per work item, a multiple of MR and of 16; Q, O 12 KB each */
 };
+_Static_assert(ROW_BLOCK % MR == 0 && ROW_BLOCK % 16 == 0, "ROW_BLOCK: whole micro-kernel calls, aligned parts");
 
 typedef struct fused_thread {
     float *block;     /* one allocation holding everything below, owned */
@@ -34,14 +38,13 @@ typedef struct fused_thread {
     float *s;         /* [ROW_BLOCK][KEY_TILE] scores, then probabilities */
     float *o;         /* [ROW_BLOCK][hd] output, not yet divided by the row sums */
     float *m, *l, *corr; /* [ROW_BLOCK] running maximum, running sum, this tile's rescale */
+    float *kv;        /* K [tokens16/16][hd][16], then V [tokens][hd] of the head being worked on */
 } fused_thread;
 
 struct dp_attn_fused {
     int tokens, width, heads, hd, max_batch, causal, nthr;
     int tokens16;             /* tokens rounded up to KEY_GROUP: rows of packed K */
-    size_t item_floats;       /* packed K + V of one (image, head) */
-    size_t thread_floats;     /* one thread's block */
-    float *packed;            /* [max_batch*heads] x (K [tokens16/16][hd][16], V [tokens][hd]), owned */
+    size_t thread_floats;     /* one thread's block: Q, S, O, row statistics, packed K and V */
     fused_thread th[DP_MAX_THREADS];
 };
 
@@ -65,15 +68,8 @@ dp_status dp_attn_fused_create(int tokens, int width, int heads, int max_batch, 
     f->causal = causal;
     f->nthr = nthr;
     f->tokens16 = (tokens + KEY_GROUP - 1) / KEY_GROUP * KEY_GROUP;
-    f->item_floats = dp_align_up((size_t)(f->tokens16 + tokens) * f->hd, DP_ALIGN / sizeof(float));
-    f->thread_floats = (size_t)ROW_BLOCK * (2 * f->hd + KEY_TILE + 3);
-    size_t items = (size_t)max_batch * heads, bytes;
-    size_t item_bytes = f->item_floats * sizeof(float);
-    if (!dp_mul_ok(items, item_bytes, &bytes) || !(f->packed = dp_alloc_aligned(bytes))) {
-        dp_attn_fused_free(f);
-        return dp_fail(err, DP_E_NOMEM, "out of memory for fused attention K/V (%zu heads x %zu bytes)",
-                       items, item_bytes);
-    }
+    size_t kv_floats = (size_t)(f->tokens16 + tokens) * f->hd;
+    f->thread_floats = (size_t)ROW_BLOCK * (2 * f->hd + KEY_TILE + 3) + kv_floats;
     for (int t = 0; t < nthr; t++) {
         fused_thread *th = &f->th[t];
         th->block = dp_alloc_aligned(f->thread_floats * sizeof(float));
@@ -81,13 +77,15 @@ dp_status dp_attn_fused_create(int tokens, int width, int heads, int max_batch, 
             dp_attn_fused_free(f);
             return dp_fail(err, DP_E_NOMEM, "out of memory for fused attention blocks");
         }
-        /* every part starts on a 64-byte boundary: hd and KEY_TILE are multiples of 16 floats */
+        /* every part starts on a 64-byte boundary: hd, KEY_TILE and ROW_BLOCK are multiples of
+         * 16 floats */
         th->q = th->block;
         th->s = th->q + (size_t)ROW_BLOCK * f->hd;
         th->o = th->s + (size_t)ROW_BLOCK * KEY_TILE;
         th->m = th->o + (size_t)ROW_BLOCK * f->hd;
         th->l = th->m + ROW_BLOCK;
         th->corr = th->l + ROW_BLOCK;
+        th->kv = th->corr + ROW_BLOCK;
     }
     *out = f;
     return DP_OK;
@@ -99,14 +97,12 @@ void dp_attn_fused_free(dp_attn_fused *f)
         return;
     for (int t = 0; t < f->nthr; t++)
         free(f->th[t].block);
-    free(f->packed);
     free(f);
 }
 
 size_t dp_attn_fused_bytes(const dp_attn_fused *f)
 {
-    return ((size_t)f->max_batch * f->heads * f->item_floats + (size_t)f->nthr * f->thread_floats) *
-           sizeof(float);
+    return (size_t)f->nthr * f->thread_floats * sizeof(float);
 }
 
 /* K of (image b, head h) into groups of 16 keys, zero keys up to tokens16; V into dense rows. */
@@ -259,13 +255,14 @@ AVX2_FN void softmax_tile(float *s, int rows, int row0, int j0, int kn, int n16,
     }
 }
 
-/* Query rows row0 .. row0+rows-1 of item `it` (image it / heads, head it % heads). */
+/* Query rows row0 .. row0+rows-1 of item `it` (image it / heads, head it % heads), whose K and
+ * V are packed in th->kv. */
 AVX2_FN void run_block(const dp_attn_fused *f, fused_thread *th, const float *qkv, float *out,
                        int it, int row0, int rows)
 {
     const int T = f->tokens, W = f->width, hd = f->hd;
     const int b = it / f->heads, h = it % f->heads;
-    const float *kp = f->packed + (size_t)it * f->item_floats;
+    const float *kp = th->kv;
     const float *vp = kp + (size_t)f->tokens16 * hd;
     const __m256 scale = _mm256_set1_ps(1.0f / sqrtf((float)hd));
     for (int i = 0; i < rows; i++) {
@@ -305,16 +302,18 @@ void dp_attn_fused_run(dp_attn_fused *f, const float *qkv, int batch, float *out
     const int blocks = items * nblk;
 #pragma omp parallel num_threads(f->nthr)
     {
-        fused_thread *th = &f->th[omp_get_thread_num()];
-#pragma omp for schedule(static)
-        for (int it = 0; it < items; it++)
-            pack_item(f, qkv, it / f->heads, it % f->heads, f->packed + (size_t)it * f->item_floats);
-        /* consecutive blocks of one head go to one thread: its K and V stay in that core's cache */
-#pragma omp for schedule(static)
-        for (int blk = 0; blk < blocks; blk++) {
-            int row0 = blk % nblk * ROW_BLOCK;
-            run_block(f, th, qkv, out, blk / nblk, row0,
-                      f->tokens - row0 < ROW_BLOCK ? f->tokens - row0 : ROW_BLOCK);
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        fused_thread *th = &f->th[tid];
+        /* a contiguous range per thread: consecutive blocks of one head share its packed K/V */
+        const int first = (int)((long long)blocks * tid / nt), end = (int)((long long)blocks * (tid + 1) / nt);
+        int packed = -1;
+        for (int blk = first; blk < end; blk++) {
+            const int it = blk / nblk, row0 = blk % nblk * ROW_BLOCK;
+            if (it != packed) {
+                pack_item(f, qkv, it / f->heads, it % f->heads, th->kv);
+                packed = it;
+            }
+            run_block(f, th, qkv, out, it, row0, f->tokens - row0 < ROW_BLOCK ? f->tokens - row0 : ROW_BLOCK);
         }
     }
 }
