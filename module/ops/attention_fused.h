@@ -8,7 +8,8 @@ typedef struct dp_attn_fused dp_attn_fused;
 
 /* 1 when the fused kernel runs this shape and type at the plugin's ISA level (isa.h). */
 int dp_attn_fused_supported(int head_dim, dp_dtype_c dt);
-/* Sizes every buffer once: per thread (nthr) one head's packed K/V and the row-block buffers. */
+/* Sizes every buffer once: per thread (nthr) one head's packed K/V and the row-block buffers.
+ * *out is owned by the caller (dp_attn_fused_free). */
 dp_status dp_attn_fused_create(int tokens, int width, int heads, int max_batch, int causal,
                                int nthr, dp_attn_fused **out, dp_err *err);
 void dp_attn_fused_free(dp_attn_fused *f);

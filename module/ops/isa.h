@@ -36,7 +36,7 @@ const char *dp_isa_name(dp_isa level);
 dp_isa dp_isa_cap_from_name(const char *value);
 /* The level a oneDNN ISA value corresponds to (dnnl_get_effective_cpu_isa()). Pure. */
 dp_isa dp_isa_from_onednn(dnnl_cpu_isa_t isa);
-/* One line for the tool's runtime description: the level and why, e.g. "AVX2+FMA (capped by
+/* One line (into the caller's buf of cap bytes) for the tool's runtime description: the level and why, e.g. "AVX2+FMA (capped by
  * ONEDNN_MAX_CPU_ISA=AVX2; the CPU has AVX-512 BF16)" or "AVX2+FMA (the CPU's best)". */
 void dp_isa_describe(char *buf, size_t cap);
 
