@@ -7,4 +7,9 @@
 /* Number of primitives created so far (tests check the per-image path creates none). */
 int dp_nn_primitive_count(const dp_nn *nn);
 
+/* Runs only the oneDNN u8 x s8 -> s32 matmul of an int8 layer for m rows, on the quantised rows
+ * and sums already in nn's scratch (no quantisation, no epilogue): the plain int8 matmul rate
+ * the benchmark compares the tower with. The layer must have run for m rows before. */
+dp_status dp_linear_int8_matmul_only(dp_nn *nn, const dp_linear *lin, int m, dp_err *err);
+
 #endif
