@@ -13,6 +13,7 @@
 #include "golden.h"
 #include "imageio.h"
 #include "model.h"
+#include "ops_testing.h"
 #include "test_images.h"
 
 #define MIN_MAP_CORRELATION 0.99
@@ -112,6 +113,7 @@ static void fidelity_case(const int8_cfg *c)
 {
     printf("int8 vs f32, %s model at %d px:\n", c->name, c->size);
     dp_model *f32 = load(c, DP_C_F32), *i8 = load(c, DP_C_INT8);
+    const int prims = dp_nn_primitive_count(i8->nn);   /* the warm-up created them all */
     fidelity fd = { 1.0, 0, 0, 0 };
     char rel[256];
     for (int i = 0; i < c->n_images; i++) {
@@ -138,6 +140,8 @@ static void fidelity_case(const int8_cfg *c)
     }
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert(system(cmd) == 0);
+    ck_assert_int_gt(prims, 0);
+    ck_assert_int_eq(dp_nn_primitive_count(i8->nn), prims);   /* none per image */
     dp_model_free(f32);
     dp_model_free(i8);
     printf("  %s: %d images, worst map correlation %.5f (bound >= %.2f), worst score difference "
