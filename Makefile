@@ -138,7 +138,9 @@ check: layers fuzz-check $(REL)/check_all $(SANB)/check_all build/libdapo_inspec
 bench: build/bench
 	@export OMP_NUM_THREADS=$$(nproc); \
 	build/bench vision B16 224 f32 7 && build/bench vision B16 224 bf16 7 && \
+	build/bench vision B16 224 int8 7 && \
 	build/bench vision L14 518 f32 5 && build/bench vision L14 518 bf16 5 && \
+	build/bench vision L14 518 int8 5 && \
 	build/bench text L14 20 bf16 && build/bench text L14 20 f32 && \
 	tests/bench/contention.sh B16 224 f32 7
 

@@ -1,7 +1,9 @@
 /* The oneDNN op layer against plain double-precision references: linear with every epilogue,
+/* The oneDNN op layer against plain double-precision references: linear with every epilogue,
  * layer norm, attention (unmasked and causal, with and without a short last row block; the fused
- * kernel and the oneDNN path), in f32 and bf16; the instruction-set cap (isa.h) as our dispatch
- * sees it, here and in a child process under ONEDNN_MAX_CPU_ISA=SSE41. */
+ * kernel and the oneDNN path), in f32 and bf16; the int8 linear against the same rule computed in
+ * double, at the saturation edge of CPUs without VNNI, with NaN rows; the instruction-set cap
+ * (isa.h) as our dispatch sees it, here and in a child process under ONEDNN_MAX_CPU_ISA=SSE41. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -388,6 +390,170 @@ START_TEST(attention_bf16)
 }
 END_TEST
 
+/* ---- int8 linear ----------------------------------------------------------------------- */
+
+/* The quantisation rule of linear_int8.c in double: per-row u8 (zero point, 0 exact), per-channel
+ * symmetric s8; returns the exact result of the integer matmul with that epilogue. */
+static void int8_reference(const float *x, int M, int K, const float *w, const float *b, int N,
+                           dp_epilogue epi, const float *y0, double *ref)
+{
+    double *sw = malloc((size_t)N * sizeof *sw);
+    int *qw = malloc((size_t)N * K * sizeof *qw), *qx = malloc((size_t)K * sizeof *qx);
+    for (int n = 0; n < N; n++) {
+        double amax = 0;
+        for (int k = 0; k < K; k++)
+            amax = fmax(amax, fabs(w[(size_t)n * K + k]));
+        sw[n] = amax > 0 ? amax / DP_INT8_WEIGHT_MAX : 1;
+        for (int k = 0; k < K; k++)
+            qw[(size_t)n * K + k] = (int)lrint(w[(size_t)n * K + k] / sw[n]);
+    }
+    for (int m = 0; m < M; m++) {
+        double lo = 0, hi = 0;
+        for (int k = 0; k < K; k++) {
+            lo = fmin(lo, x[(size_t)m * K + k]);
+            hi = fmax(hi, x[(size_t)m * K + k]);
+        }
+        double sx = (hi - lo) / DP_INT8_ACT_MAX;
+        if (sx <= 0)
+            sx = 1;
+        double z = fmin(floor(-lo / sx + 0.5), DP_INT8_ACT_MAX);
+        for (int k = 0; k < K; k++)
+            qx[k] = (int)fmin(fmax(floor(x[(size_t)m * K + k] / sx + z + 0.5), 0), DP_INT8_ACT_MAX);
+        for (int n = 0; n < N; n++) {
+            long long acc = 0;
+            for (int k = 0; k < K; k++)
+                acc += (long long)(qx[k] - (int)z) * qw[(size_t)n * K + k];
+            double v = sx * sw[n] * (double)acc + (b ? b[n] : 0);
+            if (epi == DP_EPI_QUICKGELU)
+                v = v / (1 + exp(-1.702 * v));
+            if (epi == DP_EPI_ACCUMULATE)
+                v += y0[(size_t)m * N + n];
+            ref[(size_t)m * N + n] = v;
+        }
+    }
+    free(sw);
+    free(qw);
+    free(qx);
+}
+
+/* Odd sizes: the vector loops' tails run too. */
+static void int8_case(dp_epilogue epi)
+{
+    const int M = 37, K = 100, N = 83;
+    dp_err e;
+    dp_nn *nn;
+    ck_assert(dp_nn_create(2, &nn, &e) == DP_OK);
+    float *x = rand_array((size_t)M * K, 11, 1.0f), *w = rand_array((size_t)N * K, 12, 0.2f);
+    float *b = rand_array((size_t)N, 13, 0.5f);
+    for (int k = 0; k < K; k++)     /* a one-sided row (as after QuickGELU) and an all-zero row */
+        x[(size_t)3 * K + k] = fabsf(x[(size_t)3 * K + k]) + 0.5f, x[(size_t)5 * K + k] = 0;
+    dp_linear lin;
+    ck_assert_msg(dp_linear_init(nn, &lin, w, b, K, N, M, DP_C_INT8, &e) == DP_OK, "%s", e.msg);
+    float *y = malloc((size_t)M * N * 4), *y0 = malloc((size_t)M * N * 4);
+    for (int i = 0; i < M * N; i++)
+        y[i] = y0[i] = epi == DP_EPI_ACCUMULATE ? 0.25f * (float)(i % 7) : 0;
+    double *ref = malloc((size_t)M * N * sizeof *ref), *exact = malloc((size_t)M * N * sizeof *exact);
+    int8_reference(x, M, K, w, b, N, epi, y0, ref);
+    for (int m = 0; m < M; m++)     /* the unquantised result, for the quantisation error */
+        for (int n = 0; n < N; n++) {
+            double z = b[n];
+            for (int k = 0; k < K; k++)
+                z += (double)x[(size_t)m * K + k] * w[(size_t)n * K + k];
+            if (epi == DP_EPI_QUICKGELU)
+                z = z / (1 + exp(-1.702 * z));
+            exact[(size_t)m * N + n] = z + y0[(size_t)m * N + n];
+        }
+    ck_assert_msg(dp_linear_run(nn, &lin, x, M, K, y, N, DP_C_F32, epi, &e) == DP_OK, "%s", e.msg);
+    double rel_rule = max_rel(y, ref, (size_t)M * N), rel_f32 = max_rel(y, exact, (size_t)M * N);
+    printf("  linear int8 epilogue %d: %.2e of magnitude from its quantisation rule, %.2e from "
+           "the unquantised result\n", (int)epi, rel_rule, rel_f32);
+    /* float rounding only (a saturated pair sum would be tens of per cent off) */
+    ck_assert(rel_rule < 1e-5);
+    ck_assert(rel_f32 < 0.02);
+    /* the same shape again: no new primitive (the per-image path creates none) */
+    int prims = dp_nn_primitive_count(nn);
+    ck_assert(dp_linear_run(nn, &lin, x, M, K, y, N, DP_C_F32, DP_EPI_NONE, &e) == DP_OK);
+    ck_assert_int_eq(dp_nn_primitive_count(nn), prims);
+    dp_linear_free(&lin);
+    dp_nn_free(nn);
+    free(x); free(w); free(b); free(y); free(y0); free(ref); free(exact);
+}
+
+START_TEST(linear_int8)
+{
+    int8_case(DP_EPI_NONE);
+    int8_case(DP_EPI_QUICKGELU);
+    int8_case(DP_EPI_ACCUMULATE);
+}
+END_TEST
+
+/* Every activation at the top of its range times every weight at the bottom of its range: the
+ * largest pair sums a 16-bit lane must hold on CPUs without VNNI (vpmaddubsw saturates). The
+ * result must be exact (to float rounding), not clipped. */
+START_TEST(linear_int8_saturation_edge)
+{
+    const int M = 8, K = 256, N = 16;
+    dp_err e;
+    dp_nn *nn;
+    ck_assert(dp_nn_create(2, &nn, &e) == DP_OK);
+    float *x = malloc((size_t)M * K * 4), *w = malloc((size_t)N * K * 4), *y = malloc((size_t)M * N * 4);
+    for (int i = 0; i < M * K; i++)
+        x[i] = 3.0f;                  /* one-sided rows: every element becomes u8 255 */
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++)   /* channels of -max (and +max) weights: s8 -63 / +63 */
+            w[(size_t)n * K + k] = n % 2 ? -0.5f : 0.5f;
+    dp_linear lin;
+    ck_assert(dp_linear_init(nn, &lin, w, NULL, K, N, M, DP_C_INT8, &e) == DP_OK);
+    ck_assert_msg(dp_linear_run(nn, &lin, x, M, K, y, N, DP_C_F32, DP_EPI_NONE, &e) == DP_OK, "%s", e.msg);
+    double worst = 0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++)
+            worst = fmax(worst, fabs(y[(size_t)m * N + n] - (n % 2 ? -1.0 : 1.0) * 1.5 * K) / (1.5 * K));
+    printf("  linear int8 at the u8 x s8 range edge (%d x +-%d, K %d): max error %.2e relative\n",
+           DP_INT8_ACT_MAX, DP_INT8_WEIGHT_MAX, K, worst);
+    ck_assert(worst < 1e-5);
+    dp_linear_free(&lin);
+    dp_nn_free(nn);
+    free(x); free(w); free(y);
+}
+END_TEST
+
+/* A NaN or an infinity in a row makes that output row NaN (fail safe); other rows unchanged. */
+START_TEST(linear_int8_nonfinite_rows)
+{
+    const int M = 6, K = 64, N = 40;
+    dp_err e;
+    dp_nn *nn;
+    ck_assert(dp_nn_create(2, &nn, &e) == DP_OK);
+    float *x = rand_array((size_t)M * K, 21, 1.0f), *w = rand_array((size_t)N * K, 22, 0.2f);
+    float *y = malloc((size_t)M * N * 4), *clean = malloc((size_t)M * N * 4);
+    dp_linear lin;
+    ck_assert(dp_linear_init(nn, &lin, w, NULL, K, N, M, DP_C_INT8, &e) == DP_OK);
+    ck_assert(dp_linear_run(nn, &lin, x, M, K, clean, N, DP_C_F32, DP_EPI_QUICKGELU, &e) == DP_OK);
+    x[(size_t)1 * K + 7] = NAN;
+    x[(size_t)4 * K + 60] = INFINITY;
+    ck_assert(dp_linear_run(nn, &lin, x, M, K, y, N, DP_C_F32, DP_EPI_QUICKGELU, &e) == DP_OK);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            float v = y[(size_t)m * N + n];
+            if (m == 1 || m == 4)
+                ck_assert_msg(isnan(v), "row %d (non-finite input) gave %g", m, v);
+            else
+                ck_assert(v == clean[(size_t)m * N + n]);
+        }
+    /* refusals: a bf16 destination; a non-finite weight at load */
+    ck_assert(dp_linear_run(nn, &lin, x, M, K, y, N, DP_C_BF16, DP_EPI_NONE, &e) == DP_E_ARG);
+    printf("  int8 into bf16 refused: %s\n", e.msg);
+    dp_linear_free(&lin);
+    w[5] = INFINITY;
+    ck_assert(dp_linear_init(nn, &lin, w, NULL, K, N, M, DP_C_INT8, &e) == DP_E_MODEL);
+    printf("  int8 weights with an infinity refused: %s\n", e.msg);
+    dp_linear_free(&lin);
+    dp_nn_free(nn);
+    free(x); free(w); free(y); free(clean);
+}
+END_TEST
+
 Suite *nn_suite(void)
 {
     Suite *s = suite_create("nn");
@@ -396,6 +562,9 @@ Suite *nn_suite(void)
     tcase_add_test(tc, linear_f32);
     tcase_add_test(tc, linear_bf16);
     tcase_add_test(tc, linear_rejects);
+    tcase_add_test(tc, linear_int8);
+    tcase_add_test(tc, linear_int8_saturation_edge);
+    tcase_add_test(tc, linear_int8_nonfinite_rows);
     tcase_add_test(tc, layernorm_both_types);
     tcase_add_test(tc, attention_f32);
     tcase_add_test(tc, attention_bf16);

@@ -1,7 +1,7 @@
 /* Parity with the authors' reference (golden/): text side, vision tower taps, adapters,
  * global embedding, per-layer probabilities, maps, labels and scores, in f32 (held to the
- * manifest tolerance or 1e-4 of the array's magnitude, whichever is larger) and in bf16 (held
- * to the bounds documented in README.md "Numerics", errors printed). */
+ * manifest tolerance or 1e-4 of the array's magnitude, whichever is larger), in bf16 and in
+ * int8 (both held to the bf16 bounds documented in README.md "Numerics", errors printed). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "clip_weights.h"
 #include "dapo_weights.h"
 #include "golden.h"
+#include "test_images.h"
 #include "imageio.h"
 #include "model.h"
 #include "preprocess.h"
@@ -42,7 +43,8 @@ static const golden_cfg SMALL = { "small", 518, 37, 0, 7,
 #define BF16_MAP_ABS 0.10
 #define BF16_SCORE_ABS 0.03
 
-static int g_bf16;       /* precision of the current test */
+static int g_bf16;       /* the current test is held to the bf16 bounds (bf16 or int8) */
+static const char *g_tag = "";   /* " [bf16]" or " [int8]" after each array's name */
 static int g_compared;   /* arrays actually compared in the current test */
 
 /* f32: manifest atol or 1e-4 relative to the array's largest magnitude; bf16: the bounds above. */
@@ -72,7 +74,7 @@ static int check_array(const char *rel, const float *mine, size_t offset_rows_un
             atol = 1e-4 * maxabs;
     }
     char name[160];
-    snprintf(name, sizeof name, "%s%s", rel, g_bf16 ? " [bf16]" : "");
+    snprintf(name, sizeof name, "%s%s", rel, g_tag);
     int ok = within(name, mine, g.data, n, atol, 0);
     g_compared++;
     npy_free(&g);
@@ -95,44 +97,29 @@ static int check_ints(const char *rel, const int32_t *mine, size_t n)
 /* Decode + Pillow bicubic resize + CLIP normalisation, as the reference preprocesses. */
 static float *preprocess_file(const golden_cfg *c, int img, uint8_t **rgb_out)
 {
-    char rel[128], err[512];
+    char rel[128];
     snprintf(rel, sizeof rel, "%s/inputs/%s", c->name, c->files[img]);
-    io_image raw, rgb;
-    ck_assert_msg(io_read_image(golden_path(rel), &raw, err, sizeof err) == 0, "%s", err);
-    ck_assert_msg(io_to_rgb8(&raw, &rgb, err, sizeof err) == 0, "%s", err);
-    io_image_free(&raw);
-    const int S = c->size;
-    uint8_t *u8 = malloc((size_t)S * S * 3);
-    size_t ws = dp_resize_u8_workspace(rgb.width, rgb.height, S, S, 3, DP_FILTER_BICUBIC);
-    void *work = malloc(ws ? ws : 1);
-    dp_err e;
-    ck_assert_msg(dp_resize_u8(rgb.data, rgb.width, rgb.height, (ptrdiff_t)rgb.width * 3, 3, u8, S,
-                               S, (ptrdiff_t)S * 3, DP_FILTER_BICUBIC, work, ws, &e) == DP_OK, "%s", e.msg);
-    free(work);
+    io_image rgb = golden_rgb8(rel);
+    float *pre = clip_input(&rgb, c->size, rgb_out);
     io_image_free(&rgb);
-    float *pre = malloc((size_t)3 * S * S * sizeof *pre);
-    dp_normalize_clip(u8, S, (ptrdiff_t)S * 3, pre);
-    if (rgb_out)
-        *rgb_out = u8;
-    else
-        free(u8);
     return pre;
 }
 
-static dp_model *load_model(const golden_cfg *c, int bf16)
+/* precision: 0 f32, 1 bf16, 2 int8 (dp_dtype_c) */
+static dp_model *load_model(const golden_cfg *c, int precision)
 {
     char clip[1024], dapo[1024], vocab[1024];
     snprintf(clip, sizeof clip, "%s", golden_path(c->name));
     strncat(clip, "/clip.safetensors", sizeof clip - strlen(clip) - 1);
     snprintf(dapo, sizeof dapo, "%s/%s/dapo.safetensors", golden_dir(), c->name);
     snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", models_dir());
-    dp_model_options opt = { .image_size = c->size, .max_batch = 1, .precision = bf16 ? DP_C_BF16 : DP_C_F32,
+    dp_model_options opt = { .image_size = c->size, .max_batch = 1, .precision = (dp_dtype_c)precision,
                              .threads = 2, .record_taps = 1 };
     dp_model *m = NULL;
     dp_err err;
     dp_status st = dp_model_load(clip, dapo, vocab, c->defects, c->n_defects, &opt, &m, &err);
     ck_assert_msg(st == DP_OK, "model load: %s", err.msg);
-    if (bf16 && m->bf16_fallback)
+    if (precision == DP_C_BF16 && m->bf16_fallback)
         printf("  note: CPU lacks bf16; the bf16 test ran the f32 path\n");
     return m;
 }
@@ -234,7 +221,7 @@ static void run_image(const golden_cfg *c, dp_model *m, int img, int *failures)
             off += defect_type[i] != arg && best - second >= (g_bf16 ? 0.05f : 1e-4f);
         }
         printf("  %-34s defect types differing (not at near-ties): %zu%s\n", rel, off,
-               g_bf16 ? " [bf16]" : "");
+               g_tag);
         *failures += off != 0;
         npy_free(&gv);
     }
@@ -259,7 +246,7 @@ static void run_image(const golden_cfg *c, dp_model *m, int img, int *failures)
             unexplained++;
     }
     printf("  %-34s n=%-8zu mismatches=%zu (not at near-ties: %zu)%s\n", rel, gl.count, mismatch,
-           unexplained, g_bf16 ? " [bf16]" : "");
+           unexplained, g_tag);
     *failures += unexplained != 0;
     npy_free(&gl);
 done:
@@ -272,11 +259,14 @@ done:
     free(volume);
 }
 
-static void vision_parity(const golden_cfg *c, int bf16)
+/* precision: 0 f32, 1 bf16, 2 int8 (held to the bf16 bounds) */
+static void vision_parity(const golden_cfg *c, int precision)
 {
-    g_bf16 = bf16;
-    printf("%s vision + head parity (%s):\n", c->name, bf16 ? "bf16" : "f32");
-    dp_model *m = load_model(c, bf16);
+    static const char *const names[] = { "f32", "bf16", "int8" }, *const tags[] = { "", " [bf16]", " [int8]" };
+    g_bf16 = precision != DP_C_F32;
+    g_tag = tags[precision];
+    printf("%s vision + head parity (%s):\n", c->name, names[precision]);
+    dp_model *m = load_model(c, precision);
     int failures = 0;
     g_compared = 0;
     for (int i = 0; i < c->n_images; i++)
@@ -291,6 +281,7 @@ static void vision_parity(const golden_cfg *c, int bf16)
 static void text_parity(const golden_cfg *c, int bf16)
 {
     g_bf16 = bf16;
+    g_tag = bf16 ? " [bf16]" : "";
     printf("%s text parity (%s):\n", c->name, bf16 ? "bf16" : "f32");
     char path[1024], rel[128];
     dp_err err;
@@ -371,6 +362,13 @@ START_TEST(tiny_vision_bf16) { vision_parity(&TINY, 1); }
 END_TEST
 START_TEST(small_vision_bf16) { vision_parity(&SMALL, 1); }
 END_TEST
+/* int8 against the authors' f32 outputs, held to the bf16 bounds: the fidelity that lets a bf16
+ * recipe run int8 on a CPU without native bf16 (README "Numerics"; the int8 suite compares
+ * int8 with our own f32 run). */
+START_TEST(tiny_vision_int8) { vision_parity(&TINY, DP_C_INT8); }
+END_TEST
+START_TEST(small_vision_int8) { vision_parity(&SMALL, DP_C_INT8); }
+END_TEST
 
 /* The HF-named file must give the same outputs as the open_clip one. */
 START_TEST(tiny_hf_names_identical)
@@ -427,6 +425,8 @@ Suite *parity_suite(void)
     tcase_add_test(tc, small_vision_f32);
     tcase_add_test(tc, tiny_vision_bf16);
     tcase_add_test(tc, small_vision_bf16);
+    tcase_add_test(tc, tiny_vision_int8);
+    tcase_add_test(tc, small_vision_int8);
     tcase_add_test(tc, tiny_hf_names_identical);
     tcase_add_test(tc, no_primitives_after_load);
     suite_add_tcase(s, tc);

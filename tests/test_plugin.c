@@ -16,6 +16,7 @@
 #include "test_images.h"
 #include "imageio.h"
 #include "loader.h"
+#include "nn.h"
 
 static insp_module g_mod;
 static const insp_api *A;
@@ -490,9 +491,10 @@ START_TEST(path_reported)
     fputs(text, f);
     fclose(f);
     info_runtime("-u DNNL_MAX_CPU_ISA ONEDNN_MAX_CPU_ISA=SSE41", bf16, runtime, sizeof runtime);
-    ck_assert(strstr(runtime, "path generic, f32") != NULL);
-    ck_assert(strstr(runtime, "recipe's bf16 lowered to f32: the CPU has no AVX-512 BF16") != NULL ||
-              strstr(runtime, "recipe's bf16 lowered to f32: the instruction-set cap is below AVX-512 BF16") != NULL);
+    /* lowered to int8, inside the bf16 fidelity bounds (suite int8) */
+    ck_assert(strstr(runtime, "path generic, int8") != NULL);
+    ck_assert(strstr(runtime, "recipe's bf16 lowered to int8: no native bf16 on this CPU") != NULL ||
+              strstr(runtime, "recipe's bf16 lowered to int8: the instruction-set cap is below AVX-512 BF16") != NULL);
     if (dp_isa_cpu_level() >= DP_ISA_AVX512_BF16)
         ck_assert(strstr(runtime, "the instruction-set cap is below") != NULL);
 }
@@ -590,6 +592,53 @@ START_TEST(threads_reported)
     ck_assert_int_eq(A->tool_info(t, &old, err, sizeof err), INSP_OK);
     ck_assert_int_eq(old.threads, 0x5A5A5A5A);
     A->tool_destroy(t);
+}
+END_TEST
+
+/* The precision a recipe asks for and the one that runs, in the tool info and the log: bf16 on a
+ * CPU without native bf16 runs int8 (inside the bf16 fidelity bounds, suites int8 and parity). */
+static void keep_precision_log(void *user, int32_t level, const char *msg)
+{
+    (void)level;
+    if (strstr(msg, "precision"))
+        snprintf(user, 512, "%s", msg);
+}
+
+START_TEST(precision_reported)
+{
+    static const char *const asked[] = { "bf16", "int8", "f32" };
+    const int native = dp_nn_cpu_has_bf16();
+    const char *const expect[] = { native ? "bf16" : "int8 (bf16 requested; no native bf16 on this CPU)",
+                                   "int8", "f32" };
+    io_image im = golden_rgb8("tiny/inputs/a.png");
+    insp_image v = view_rgb8(&im);
+    for (int i = 0; i < 3; i++) {
+        char path[512], err[INSP_ERRBUF_SIZE], log[512] = "";
+        snprintf(path, sizeof path, "%s/prec_%s.yaml", g_dir, asked[i]);
+        FILE *f = fopen(path, "w");
+        ck_assert(f);
+        fprintf(f, "recipe_version: 1\nproduct: golden tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
+                   "  dapo: %s/tiny/dapo.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
+                   "precision: %s\ninput_size: 112\nthreads: 2\n%s",
+                golden_dir(), golden_dir(), models_dir(), asked[i], TINY_DEFECTS);
+        fclose(f);
+        insp_host host = { .struct_size = sizeof host, .user = log, .log = keep_precision_log };
+        insp_tool *t = NULL;
+        ck_assert_msg(A->tool_create(&host, path, &t, err, sizeof err) == INSP_OK, "%s", err);
+        insp_tool_info info = { .struct_size = sizeof info };
+        ck_assert_int_eq(A->tool_info(t, &info, err, sizeof err), INSP_OK);
+        printf("  precision: %s -> tool info \"%s\"%s%s\n", asked[i], info.precision,
+               log[0] ? "; log: " : "", log);
+        ck_assert_str_eq(info.precision, expect[i]);
+        if (i == 0 && !native)
+            ck_assert_ptr_nonnull(strstr(log, "no native bf16 on this CPU; running int8"));
+        insp_result *r = NULL;
+        ck_assert_msg(A->tool_process(t, &v, &r, err, sizeof err) == INSP_OK, "%s", err);
+        ck_assert(isfinite(A->result_score(r)));
+        A->result_release(r);
+        A->tool_destroy(t);
+    }
+    io_image_free(&im);
 }
 END_TEST
 
@@ -852,6 +901,7 @@ Suite *plugin_suite(void)
     tcase_add_test(tc, threads_identical);
     tcase_add_test(tc, threads_reported);
     tcase_add_test(tc, path_reported);
+    tcase_add_test(tc, precision_reported);
     tcase_add_test(tc, vocabulary_default);
     tcase_add_test(tc, host_threads_and_progress);
     tcase_add_test(tc, bad_inputs);

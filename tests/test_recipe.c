@@ -246,6 +246,13 @@ START_TEST(lenient_spellings)
     ck_assert_int_eq(r.precision, DP_PRECISION_BF16);
     ck_assert_int_eq(r.tiling, DP_TILING_GRID);
     ck_assert_int_eq(r.overlap, 49);
+    /* int8, any case */
+    dp_recipe r8;
+    char *t8 = edit_line(text, 4, "precision: INT8\n");
+    ck_assert_msg(parse_as(t8, NULL, &r8, &e) == DP_OK, "%s", e.msg);
+    ck_assert_int_eq(r8.precision, DP_PRECISION_INT8);
+    dp_recipe_free(&r8);
+    free(t8);
     ck_assert_int_eq(r.n_defects, 4);
     ck_assert_str_eq(r.defects[3].name, "dent");
     ck_assert_float_eq(r.defects[3].pixel_threshold, 3.0f);
@@ -444,7 +451,7 @@ START_TEST(wrong_types)
     free(m2);
     free(m3);
     expect_edit_fail(6, "precision: fp16\n", DP_E_FORMAT,
-                     "t.yaml:6:12: precision: \"fp16\"; expected f32 or bf16");
+                     "t.yaml:6:12: precision: \"fp16\"; expected f32, bf16 or int8");
     expect_edit_fail(9, "  mode: tiles\n", DP_E_FORMAT,
                      "t.yaml:9:9: tiling.mode: \"tiles\"; expected none or grid");
     expect_edit_fail(19, "  image: 1\n", DP_E_FORMAT,

@@ -69,6 +69,9 @@ dp_status dp_vision_build(dp_nn *nn, const dp_weight_source *src, const dp_visio
     v->cfg = *c;
     v->opt = *opt;
     const int W = c->vision_width, P = c->patch_size, E = c->embed_dim;
+    /* int8: the block linears only; patch embedding (< 1 % of the flops), attention, layer
+     * norms and adapters run on f32 activations */
+    const dp_dtype_c act = dp_act_dtype(opt->dt);
     v->grid = opt->image_size / P;
     v->patches = v->grid * v->grid;
     v->tokens = 1 + DP_VISUAL_PROMPTS + v->patches;
@@ -84,7 +87,7 @@ dp_status dp_vision_build(dp_nn *nn, const dp_weight_source *src, const dp_visio
     st = src->read(src->ctx, "visual.conv1.weight", scratch, (size_t)W * pdim, err);
     if (!st)
         st = dp_linear_init(nn, &v->patch_embed, scratch, NULL, (int)pdim, W,
-                            opt->max_batch * v->patches, opt->dt, err);
+                            opt->max_batch * v->patches, act, err);
     if (!st) {
         v->cls_pos = malloc((size_t)(1 + v->patches) * W * sizeof *v->cls_pos);
         st = v->cls_pos ? src->pos_embed(src->ctx, v->grid, v->cls_pos, err)
@@ -123,12 +126,12 @@ dp_status dp_vision_build(dp_nn *nn, const dp_weight_source *src, const dp_visio
                             DP_C_F32, err);
     free(scratch);
     if (!st)
-        st = dp_attention_create(nn, v->tokens, W, c->vision_heads, opt->max_batch, opt->dt, 0,
+        st = dp_attention_create(nn, v->tokens, W, c->vision_heads, opt->max_batch, act, 0,
                                  &v->attn, err);
     if (!st)
-        st = dp_block_arena_alloc(&v->arena, (size_t)rows, W, opt->dt, err);
+        st = dp_block_arena_alloc(&v->arena, (size_t)rows, W, act, err);
     if (!st) {
-        v->patch_rows = dp_alloc_aligned((size_t)opt->max_batch * v->patches * pdim * dp_dtype_size(opt->dt));
+        v->patch_rows = dp_alloc_aligned((size_t)opt->max_batch * v->patches * pdim * dp_dtype_size(act));
         v->adapted = malloc((size_t)DP_FEATURE_LAYERS * opt->max_batch * v->patches * E * sizeof(float));
         v->global = malloc((size_t)opt->max_batch * E * sizeof(float));
         v->ln_row = malloc((size_t)W * sizeof(float));

@@ -11,7 +11,8 @@ typedef struct dp_vision dp_vision;
 typedef struct dp_vision_options {
     int image_size;            /* S: multiple of the patch size */
     int max_batch;             /* images per forward pass */
-    dp_dtype_c dt;             /* compute type of the matmuls (adapters always run in f32) */
+    dp_dtype_c dt;             /* compute type of the matmuls (adapters always run in f32;
+                                  int8: the block linears only, everything else f32) */
     int feature_layers[4];     /* 1-based blocks tapped for the adapters (6, 12, 18, 24) */
     int record_taps;           /* keep f32 copies of [CLS; patches] after block 1 and the
                                   feature layers (parity tests) */

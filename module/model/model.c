@@ -45,7 +45,11 @@ static dp_status encode_text(dp_model *m, const dp_weight_source *src, const dp_
         chunk = total;
     dp_text *text = NULL;
     double t0 = omp_get_wtime();
-    st = dp_text_build(m->nn, src, m->opt.precision, chunk, dapo->normal_ctx, dapo->abnormal_ctx,
+    /* the text tower runs once per defect list: at int8 it runs bf16 where native, else f32 */
+    dp_dtype_c text_dt = m->opt.precision;
+    if (text_dt == DP_C_INT8)
+        text_dt = dp_nn_cpu_has_bf16() ? DP_C_BF16 : DP_C_F32;
+    st = dp_text_build(m->nn, src, text_dt, chunk, dapo->normal_ctx, dapo->abnormal_ctx,
                        dapo->layer_tokens, &text, err);
     if (!st) {
         dp_text_set_progress(text, m->opt.progress, m->opt.progress_ctx);

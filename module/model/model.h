@@ -14,7 +14,9 @@
 typedef struct dp_model_options {
     int image_size;            /* S, multiple of the patch size */
     int max_batch;             /* images per vision pass */
-    dp_dtype_c precision;      /* DP_C_BF16 falls back to f32 on CPUs without bf16 */
+    dp_dtype_c precision;      /* DP_C_BF16 falls back to f32 on CPUs without bf16; DP_C_INT8:
+                                  the vision tower's block linears in int8, the text tower in
+                                  bf16 where native, else f32 */
     int threads;               /* OpenMP team size, >= 1 */
     int record_taps;           /* keep residual-stream taps (parity tests) */
     int text_chunk;            /* text sequences per pass; 0 = 40 */

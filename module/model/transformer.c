@@ -113,6 +113,7 @@ dp_status dp_block_run(dp_nn *nn, const dp_block *blk, dp_attention *attn, dp_bl
                        int batch, int tokens, dp_dtype_c dt, double *attn_seconds, dp_err *err)
 {
     const int W = blk->width, rows = batch * tokens;
+    dt = dp_act_dtype(dt);     /* int8 linears take and give f32 rows */
     dp_layernorm(nn, a->x, rows, W, W, blk->ln1_g, blk->ln1_b, DP_LAYERNORM_EPS, a->h, W, dt);
     dp_status st = dp_linear_run(nn, &blk->in_proj, a->h, rows, W, a->qkv, 3 * W, dt, DP_EPI_NONE, err);
     if (st)

@@ -32,8 +32,9 @@ dp_status dp_block_arena_alloc(dp_block_arena *a, size_t rows, int width, dp_dty
 void dp_block_arena_free(dp_block_arena *a);
 size_t dp_block_arena_bytes(size_t rows, int width, dp_dtype_c dt);
 
-/* Runs the block on a->x[rows] (batch sequences of `tokens` rows each). *attn_seconds (may be
- * NULL) accumulates the time spent in attention. */
+/* Runs the block on a->x[rows] (batch sequences of `tokens` rows each). dt: the linears'
+ * compute type (the activations are of dp_act_dtype(dt)). *attn_seconds (may be NULL)
+ * accumulates the time spent in attention. */
 dp_status dp_block_run(dp_nn *nn, const dp_block *blk, dp_attention *attn, dp_block_arena *a,
                        int batch, int tokens, dp_dtype_c dt, double *attn_seconds, dp_err *err);
 

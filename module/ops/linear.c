@@ -3,22 +3,47 @@
 #include "nn_internal.h"
 #include "dp_size.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Data types of a matmul's source, weights and destination: int8 layers multiply u8 rows by
+ * s8 weights into s32 sums (linear_int8.c turns them into the f32 result). */
+static void matmul_types(dp_dtype_c src_dt, dp_dtype_c dst_dt, dnnl_data_type_t t[3])
+{
+    if (src_dt == DP_C_INT8) {
+        t[0] = dnnl_u8;
+        t[1] = dnnl_s8;
+        t[2] = dnnl_s32;
+    } else {
+        t[0] = t[1] = dp_nn_dt(src_dt);
+        t[2] = dp_nn_dt(dst_dt);
+    }
+}
+
+static dp_status md_2d(dnnl_memory_desc_t *md, int rows, int cols, int64_t ld, dnnl_data_type_t t,
+                       dp_err *err)
+{
+    dnnl_dims_t dims = { rows, cols }, strides = { ld, 1 };
+    return dp_nn_check(dnnl_memory_desc_init_by_strides(md, 2, dims, t, strides),
+                       "memory descriptor", err);
+}
 
 static dp_status matmul_pd(dp_nn *nn, int m, int k, int n, int src_ld, int dst_ld,
                            dp_dtype_c src_dt, dp_dtype_c dst_dt, const dnnl_memory_desc_t *wmd,
                            int has_bias, dp_epilogue epi, dnnl_primitive_desc_t *pd, dp_err *err)
 {
     dnnl_memory_desc_t src_md, dst_md, bias_md, wany;
-    dp_status st = dp_nn_md_2d(&src_md, m, k, src_ld, 1, src_dt, err);
+    dnnl_data_type_t types[3];
+    matmul_types(src_dt, dst_dt, types);
+    dp_status st = md_2d(&src_md, m, k, src_ld, types[0], err);
     if (!st)
-        st = dp_nn_md_2d(&dst_md, m, n, dst_ld, 1, dst_dt, err);
+        st = md_2d(&dst_md, m, n, dst_ld, types[2], err);
     if (st)
         return st;
     if (!wmd) {
         dnnl_dims_t wd = { k, n };
-        if ((st = dp_nn_check(dnnl_memory_desc_init_by_tag(&wany, 2, wd, dp_nn_dt(src_dt),
+        if ((st = dp_nn_check(dnnl_memory_desc_init_by_tag(&wany, 2, wd, types[1],
                                                            dnnl_format_tag_any), "weights descriptor", err)))
             return st;
         wmd = &wany;
@@ -56,44 +81,19 @@ static dp_status matmul_pd(dp_nn *nn, int m, int k, int n, int src_ld, int dst_l
     return st;
 }
 
-dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const float *bias,
-                         int in, int out, int m_hint, dp_dtype_c dt, dp_err *err)
+/* Reorders the plain weights `user` (K x N view of [N][K], type t; borrowed) into lin->w. */
+static dp_status reorder_weights(dp_nn *nn, dp_linear *lin, const void *user, dnnl_data_type_t t,
+                                 dp_err *err)
 {
-    memset(lin, 0, sizeof *lin);
-    if (in <= 0 || out <= 0 || m_hint <= 0)
-        return dp_fail(err, DP_E_ARG, "linear layer %dx%d for %d rows: sizes must be positive",
-                       out, in, m_hint);
-    lin->in = in;
-    lin->out = out;
-    lin->dt = dt;
-    dnnl_primitive_desc_t pd;
-    dp_status st = matmul_pd(nn, m_hint, in, out, in, out, dt, DP_C_F32, NULL, bias != NULL,
-                             DP_EPI_NONE, &pd, err);
-    if (st)
-        return st;
-    lin->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_primitive_desc_destroy(pd);
-
-    size_t bytes = dnnl_memory_desc_get_size(&lin->wmd);
-    lin->w = dp_alloc_aligned(bytes);
-    if (!lin->w)
-        return dp_fail(err, DP_E_NOMEM, "out of memory for %zu bytes of weights", bytes);
-    if (bias) {
-        lin->bias = malloc((size_t)out * sizeof *lin->bias);
-        if (!lin->bias) {
-            dp_linear_free(lin);
-            return dp_fail(err, DP_E_NOMEM, "out of memory for a bias");
-        }
-        memcpy(lin->bias, bias, (size_t)out * sizeof *lin->bias);
-    }
-    /* W is stored [out][in]; as the matmul's K x N operand that is a column-major view. */
     dnnl_memory_desc_t user_md;
+    dnnl_dims_t dims = { lin->in, lin->out }, strides = { 1, lin->in };
     dnnl_memory_t user_mem = NULL, packed_mem = NULL;
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t reorder = NULL;
-    st = dp_nn_md_2d(&user_md, in, out, 1, in, DP_C_F32, err);
+    dp_status st = dp_nn_check(dnnl_memory_desc_init_by_strides(&user_md, 2, dims, t, strides),
+                               "weights descriptor", err);
     if (!st)
-        st = dp_nn_check(dnnl_memory_create(&user_mem, &user_md, nn->engine, (void *)w_nk),
+        st = dp_nn_check(dnnl_memory_create(&user_mem, &user_md, nn->engine, (void *)user),
                          "weights memory", err);
     if (!st)
         st = dp_nn_check(dnnl_memory_create(&packed_mem, &lin->wmd, nn->engine, lin->w),
@@ -117,6 +117,61 @@ dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const flo
         dnnl_memory_destroy(user_mem);
     if (packed_mem)
         dnnl_memory_destroy(packed_mem);
+    return st;
+}
+
+dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const float *bias,
+                         int in, int out, int m_hint, dp_dtype_c dt, dp_err *err)
+{
+    memset(lin, 0, sizeof *lin);
+    if (in <= 0 || out <= 0 || m_hint <= 0)
+        return dp_fail(err, DP_E_ARG, "linear layer %dx%d for %d rows: sizes must be positive",
+                       out, in, m_hint);
+    if (dt != DP_C_F32 && dt != DP_C_BF16 && dt != DP_C_INT8)
+        return dp_fail(err, DP_E_ARG, "linear layer %dx%d: compute type %d; expected f32, bf16 "
+                       "or int8", out, in, (int)dt);
+    lin->in = in;
+    lin->out = out;
+    lin->dt = dt;
+    const int int8 = dt == DP_C_INT8;
+    dnnl_primitive_desc_t pd;
+    /* an int8 layer adds its bias in its own epilogue (linear_int8.c) */
+    dp_status st = matmul_pd(nn, m_hint, in, out, in, out, dt, DP_C_F32, NULL, bias && !int8,
+                             DP_EPI_NONE, &pd, err);
+    if (st) {
+        if (int8) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            dp_fail(err, st, "linear layer %dx%d: no int8 (u8 x s8) matmul for this shape on "
+                    "this CPU (%s); use precision f32", out, in, why);
+        }
+        return st;
+    }
+    lin->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+
+    size_t bytes = dnnl_memory_desc_get_size(&lin->wmd);
+    lin->w = dp_alloc_aligned(bytes);
+    if (!lin->w)
+        return dp_fail(err, DP_E_NOMEM, "out of memory for %zu bytes of weights", bytes);
+    if (bias) {
+        lin->bias = malloc((size_t)out * sizeof *lin->bias);
+        if (!lin->bias) {
+            dp_linear_free(lin);
+            return dp_fail(err, DP_E_NOMEM, "out of memory for a bias");
+        }
+        memcpy(lin->bias, bias, (size_t)out * sizeof *lin->bias);
+    }
+    /* W is stored [out][in]; as the matmul's K x N operand that is a column-major view. */
+    if (int8) {
+        int8_t *q = NULL;
+        st = dp_linear_int8_quantise_weights(lin, w_nk, &q, err);
+        if (!st)
+            st = reorder_weights(nn, lin, q, dnnl_s8, err);
+        free(q);
+    } else {
+        st = reorder_weights(nn, lin, w_nk, dnnl_f32, err);
+    }
     if (st)
         dp_linear_free(lin);
     return st;
@@ -126,13 +181,18 @@ void dp_linear_free(dp_linear *lin)
 {
     free(lin->w);
     free(lin->bias);
+    free(lin->wscale);
+    free(lin->wsum);
     lin->w = NULL;
     lin->bias = NULL;
+    lin->wscale = NULL;
+    lin->wsum = NULL;
 }
 
 size_t dp_linear_bytes(const dp_linear *lin)
 {
-    return dnnl_memory_desc_get_size(&lin->wmd) + (lin->bias ? (size_t)lin->out * 4 : 0);
+    return dnnl_memory_desc_get_size(&lin->wmd) + (lin->bias ? (size_t)lin->out * 4 : 0) +
+           (lin->wscale ? (size_t)lin->out * 4 : 0) + (lin->wsum ? (size_t)lin->out * 4 : 0);
 }
 
 static dp_linear_prim *find_prim(dp_nn *nn, const dp_linear *lin, int m, int src_ld, int dst_ld,
@@ -155,20 +215,23 @@ static dp_status create_prim(dp_nn *nn, const dp_linear *lin, int m, int src_ld,
         return dp_fail(err, DP_E_INTERNAL, "linear primitive cache full (%d shapes)", DP_NN_MAX_CACHED);
     dp_linear_prim *p = &nn->linear[nn->n_linear];
     memset(p, 0, sizeof *p);
+    const int int8 = lin->dt == DP_C_INT8, use_bias = lin->bias && !int8;
     dnnl_primitive_desc_t pd;
     dp_status st = matmul_pd(nn, m, lin->in, lin->out, src_ld, dst_ld, lin->dt, dst_dt, &lin->wmd,
-                             lin->bias != NULL, epi, &pd, err);
+                             use_bias, epi, &pd, err);
     if (st)
         return st;
     const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     st = dp_nn_reserve_scratch(nn, dnnl_memory_desc_get_size(sp), err);
+    if (!st && int8)     /* the quantised rows and the s32 sums, sized now, never per image */
+        st = dp_nn_reserve_int8(nn, (size_t)m * lin->in, (size_t)m * lin->out, (size_t)m, err);
     if (!st)
         st = dp_nn_check(dnnl_primitive_create(&p->prim, pd), "matmul primitive", err);
     if (!st)
         st = dp_nn_memory(nn, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &p->src_mem, err);
     if (!st)
         st = dp_nn_memory(nn, &lin->wmd, &p->wei_mem, err);
-    if (!st && lin->bias) {
+    if (!st && use_bias) {
         dnnl_memory_desc_t bmd;
         dnnl_dims_t bd = { 1, lin->out };
         st = dp_nn_check(dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab), "bias", err);
@@ -205,18 +268,16 @@ static dp_status create_prim(dp_nn *nn, const dp_linear *lin, int m, int src_ld,
     return DP_OK;
 }
 
-dp_status dp_linear_run(dp_nn *nn, const dp_linear *lin, const void *src, int m, int src_ld,
-                        void *dst, int dst_ld, dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err)
+dp_status dp_linear_prim_get(dp_nn *nn, const dp_linear *lin, int m, int src_ld, int dst_ld,
+                             dp_dtype_c dst_dt, dp_epilogue epi, dp_linear_prim **out, dp_err *err)
 {
-    if (m <= 0 || src_ld < lin->in || dst_ld < lin->out)
-        return dp_fail(err, DP_E_ARG, "linear %dx%d: m=%d src_ld=%d dst_ld=%d out of range",
-                       lin->out, lin->in, m, src_ld, dst_ld);
-    if (epi == DP_EPI_ACCUMULATE && dst_dt != DP_C_F32)
-        return dp_fail(err, DP_E_ARG, "residual accumulation needs an f32 destination");
-    dp_linear_prim *p = find_prim(nn, lin, m, src_ld, dst_ld, dst_dt, epi);
-    dp_status st;
-    if (!p && (st = create_prim(nn, lin, m, src_ld, dst_ld, dst_dt, epi, &p, err)))
-        return st;
+    *out = find_prim(nn, lin, m, src_ld, dst_ld, dst_dt, epi);
+    return *out ? DP_OK : create_prim(nn, lin, m, src_ld, dst_ld, dst_dt, epi, out, err);
+}
+
+dp_status dp_linear_exec(dp_nn *nn, const dp_linear *lin, dp_linear_prim *p, const void *src,
+                         void *dst, dp_err *err)
+{
     dnnl_memory_set_data_handle(p->src_mem, (void *)src);
     dnnl_memory_set_data_handle(p->wei_mem, lin->w);
     dnnl_memory_set_data_handle(p->dst_mem, dst);
@@ -229,12 +290,28 @@ dp_status dp_linear_run(dp_nn *nn, const dp_linear *lin, const void *src, int m,
         dnnl_memory_set_data_handle(p->scratch_mem, nn->scratch);
         args[n++] = (dnnl_exec_arg_t){ DNNL_ARG_SCRATCHPAD, p->scratch_mem };
     }
-    if (lin->bias) {
+    if (p->bias_mem) {
         dnnl_memory_set_data_handle(p->bias_mem, lin->bias);
         args[n++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, p->bias_mem };
     }
-    st = dp_nn_check(dnnl_primitive_execute(p->prim, nn->stream, n, args), "matmul execution", err);
+    dp_status st = dp_nn_check(dnnl_primitive_execute(p->prim, nn->stream, n, args),
+                               "matmul execution", err);
     if (!st)
         st = dp_nn_check(dnnl_stream_wait(nn->stream), "matmul execution", err);
     return st;
+}
+
+dp_status dp_linear_run(dp_nn *nn, const dp_linear *lin, const void *src, int m, int src_ld,
+                        void *dst, int dst_ld, dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err)
+{
+    if (m <= 0 || src_ld < lin->in || dst_ld < lin->out)
+        return dp_fail(err, DP_E_ARG, "linear %dx%d: m=%d src_ld=%d dst_ld=%d out of range",
+                       lin->out, lin->in, m, src_ld, dst_ld);
+    if (epi == DP_EPI_ACCUMULATE && dst_dt != DP_C_F32)
+        return dp_fail(err, DP_E_ARG, "residual accumulation needs an f32 destination");
+    if (lin->dt == DP_C_INT8)
+        return dp_linear_int8_run(nn, lin, src, m, src_ld, dst, dst_ld, dst_dt, epi, err);
+    dp_linear_prim *p;
+    dp_status st = dp_linear_prim_get(nn, lin, m, src_ld, dst_ld, dst_dt, epi, &p, err);
+    return st ? st : dp_linear_exec(nn, lin, p, src, dst, err);
 }

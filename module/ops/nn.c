@@ -75,6 +75,10 @@ void dp_nn_free(dp_nn *nn)
     if (nn->engine)
         dnnl_engine_destroy(nn->engine);
     free(nn->scratch);
+    free(nn->q_src);
+    free(nn->q_acc);
+    free(nn->q_scale);
+    free(nn->q_zero);
     free(nn);
 }
 
@@ -99,6 +103,35 @@ dp_status dp_nn_reserve_scratch(dp_nn *nn, size_t bytes, dp_err *err)
     nn->scratch = p;
     nn->scratch_size = bytes;
     return DP_OK;
+}
+
+/* Grows *buf to `need` bytes (contents dropped). */
+static dp_status grow(void **buf, size_t *have, size_t need, const char *what, dp_err *err)
+{
+    if (need <= *have)
+        return DP_OK;
+    void *p = dp_alloc_aligned(need);
+    if (!p)
+        return dp_fail(err, DP_E_NOMEM, "out of memory for %zu bytes of %s", need, what);
+    free(*buf);
+    *buf = p;
+    *have = need;
+    return DP_OK;
+}
+
+dp_status dp_nn_reserve_int8(dp_nn *nn, size_t src_elems, size_t acc_elems, size_t rows, dp_err *err)
+{
+    size_t rows_have = nn->q_rows * sizeof(float), rows_have2 = rows_have;
+    dp_status st = grow((void **)&nn->q_src, &nn->q_src_size, src_elems, "quantised rows", err);
+    if (!st)
+        st = grow((void **)&nn->q_acc, &nn->q_acc_size, acc_elems * sizeof(int32_t), "int8 sums", err);
+    if (!st)
+        st = grow((void **)&nn->q_scale, &rows_have, rows * sizeof(float), "row scales", err);
+    if (!st)
+        st = grow((void **)&nn->q_zero, &rows_have2, rows * sizeof(int32_t), "row zero points", err);
+    if (!st && rows > nn->q_rows)
+        nn->q_rows = rows;
+    return st;
 }
 
 dp_status dp_nn_memory(dp_nn *nn, const dnnl_memory_desc_t *md, dnnl_memory_t *out, dp_err *err)

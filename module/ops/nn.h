@@ -1,5 +1,5 @@
 /* The oneDNN op layer: linear (matmul + fused bias / QuickGELU / residual add), layer norm,
- * multi-head attention and patch embedding, in f32 or bf16 compute.
+ * multi-head attention and patch embedding, in f32 or bf16 compute; linear also in int8.
  *
  * Life cycle: weights are reordered once (dp_linear_init) into the layout the matmul prefers;
  * primitives are created on first use of a shape and cached in the dp_nn context; callers
@@ -16,7 +16,9 @@
 
 #include "dp_error.h"
 
-typedef enum dp_dtype_c { DP_C_F32 = 0, DP_C_BF16 = 1 } dp_dtype_c;   /* compute type */
+/* Compute type. DP_C_INT8 exists for linear layers only: their activations stay f32 in and
+ * out, quantised per row inside dp_linear_run (linear_int8.c); every other op runs f32 then. */
+typedef enum dp_dtype_c { DP_C_F32 = 0, DP_C_BF16 = 1, DP_C_INT8 = 2 } dp_dtype_c;
 
 typedef struct dp_nn dp_nn;
 
@@ -28,7 +30,9 @@ int dp_nn_threads(const dp_nn *nn);
  * the CPU and not capped below it). */
 int dp_nn_cpu_has_bf16(void);
 
-/* Element size of a compute type. */
+/* Type of the activations between ops for a compute type (int8 linears take and give f32). */
+static inline dp_dtype_c dp_act_dtype(dp_dtype_c t) { return t == DP_C_INT8 ? DP_C_F32 : t; }
+/* Element size of the activations of a compute type. */
 static inline size_t dp_dtype_size(dp_dtype_c t) { return t == DP_C_BF16 ? 2 : 4; }
 
 /* float <-> bf16 (round to nearest even, NaN kept quiet). */
@@ -48,14 +52,23 @@ static inline float dp_bf16_to_f32(uint16_t h)
 /* ---- linear: y = x W^T + b --------------------------------------------------------- */
 typedef struct dp_linear {
     int in, out;              /* K, N */
-    dp_dtype_c dt;            /* type of x and W */
+    dp_dtype_c dt;            /* type of x and W (int8: x is f32, W is s8) */
     dnnl_memory_desc_t wmd;   /* layout the weights were reordered into */
     void *w;                  /* reordered weights, owned */
     float *bias;              /* [out] f32, owned, NULL = no bias */
+    float *wscale;            /* int8 only: [out] per-output-channel weight scale, owned */
+    int32_t *wsum;            /* int8 only: [out] sum over k of the s8 weights, owned */
 } dp_linear;
 
+/* int8 linears: each activation row becomes u8 in 0..DP_INT8_ACT_MAX with its own scale and
+ * zero point, each weight row (output channel) s8 in +-DP_INT8_WEIGHT_MAX with its own scale.
+ * Two products must fit a saturating 16-bit lane on CPUs without VNNI (linear_int8.c). */
+#define DP_INT8_ACT_MAX 255
+#define DP_INT8_WEIGHT_MAX 63
+
 /* Reorders w_nk ([out][in] row-major, borrowed) into the layout the matmul prefers for
- * m_hint rows; copies bias (borrowed, may be NULL). */
+ * m_hint rows; copies bias (borrowed, may be NULL). dt DP_C_INT8 quantises W once to s8,
+ * symmetric per output channel (linear_int8.c says how, and why 7-bit weights). */
 dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const float *bias,
                          int in, int out, int m_hint, dp_dtype_c dt, dp_err *err);
 void dp_linear_free(dp_linear *lin);
@@ -67,7 +80,9 @@ typedef enum dp_epilogue {
     DP_EPI_ACCUMULATE = 2     /* dst += z (residual add; dst must be f32) */
 } dp_epilogue;
 
-/* dst[m][dst_ld] (dst_dt) = epilogue(src[m][src_ld] (lin->dt) . W^T + b). */
+/* dst[m][dst_ld] (dst_dt) = epilogue(src[m][src_ld] (lin->dt) . W^T + b). An int8 layer takes
+ * f32 src and needs an f32 dst; its scratch is reserved when its primitive is created (the
+ * warm-up), so the per-image path allocates nothing. */
 dp_status dp_linear_run(dp_nn *nn, const dp_linear *lin, const void *src, int m, int src_ld,
                         void *dst, int dst_ld, dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err);
 

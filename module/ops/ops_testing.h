@@ -13,5 +13,9 @@ dp_status dp_attention_create_unfused(dp_nn *nn, int tokens, int width, int head
                                       dp_dtype_c dt, int causal, dp_attention **out, dp_err *err);
 /* Which path an attention object runs, e.g. "fused AVX2+FMA". Static string. */
 const char *dp_attention_path(const dp_attention *at);
+/* Runs only the oneDNN u8 x s8 -> s32 matmul of an int8 layer for m rows, on the quantised rows
+ * and sums already in nn's scratch (no quantisation, no epilogue): the plain int8 matmul rate
+ * the benchmark compares the tower with. The layer must have run for m rows before. */
+dp_status dp_linear_int8_matmul_only(dp_nn *nn, const dp_linear *lin, int m, dp_err *err);
 
 #endif

@@ -767,7 +767,7 @@ static dp_status parse_defects(const ctx *c, const yaml_node_t *n, dp_recipe *r)
 
 static dp_status parse_root(const ctx *c, const yaml_node_t *root, dp_recipe *r)
 {
-    static const char *const precisions[] = {"f32", "bf16"};
+    static const char *const precisions[] = {"f32", "bf16", "int8"};   /* dp_precision order */
     if (root->type != YAML_MAPPING_NODE)
         return fail_type(c, root, "", "a mapping of recipe keys, starting with "
                          "recipe_version: 1");
@@ -811,10 +811,10 @@ static dp_status parse_root(const ctx *c, const yaml_node_t *root, dp_recipe *r)
         return s;
     if (v[K_PRECISION]) {
         int p = 0;
-        s = get_choice(c, v[K_PRECISION], "precision", precisions, 2, "f32 or bf16", &p);
+        s = get_choice(c, v[K_PRECISION], "precision", precisions, 3, "f32, bf16 or int8", &p);
         if (s != DP_OK)
             return s;
-        r->precision = p ? DP_PRECISION_BF16 : DP_PRECISION_F32;
+        r->precision = (dp_precision)p;
     }
     if (v[K_INPUT] &&
         (s = get_int(c, v[K_INPUT], "input_size", DP_MIN_INPUT_SIZE, DP_MAX_INPUT_SIZE,

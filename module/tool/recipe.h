@@ -14,7 +14,7 @@ enum {
     DP_RECIPE_MAX_NAME_CHARS = 64     /* per defect name, in characters (UTF-8 code points) */
 };
 
-typedef enum dp_precision { DP_PRECISION_F32 = 0, DP_PRECISION_BF16 = 1 } dp_precision;
+typedef enum dp_precision { DP_PRECISION_F32 = 0, DP_PRECISION_BF16 = 1, DP_PRECISION_INT8 = 2 } dp_precision;
 typedef enum dp_tiling_mode { DP_TILING_NONE = 0, DP_TILING_GRID = 1 } dp_tiling_mode;
 
 typedef struct dp_recipe_defect {

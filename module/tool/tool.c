@@ -65,22 +65,36 @@ static int describe_runtime(insp_tool *t, int n, const char *source)
     return c.usable;
 }
 
+/* Why a recipe's bf16 does not run as bf16 (static text), or NULL when it does or was not asked
+ * for: the CPU lacks AVX-512 BF16, or the instruction-set cap (isa.h) is below it. */
+static const char *bf16_lowered_reason(const insp_tool *t)
+{
+    if (t->recipe.precision != DP_PRECISION_BF16 || t->model->opt.precision == DP_C_BF16)
+        return NULL;
+    return dp_isa_cpu_level() >= DP_ISA_AVX512_BF16 ? "the instruction-set cap is below AVX-512 BF16"
+                                                     : "no native bf16 on this CPU";
+}
+
+static const char *compute_name(dp_dtype_c dt)
+{
+    return dt == DP_C_BF16 ? "bf16" : dt == DP_C_INT8 ? "int8" : "f32";
+}
+
 /* Appends the compute path to t->runtime: instruction-set level and why (isa.h), precision,
  * attention kernel, and why a recipe's bf16 was lowered. Called after each model load. */
 static void describe_path(insp_tool *t)
 {
     const dp_model *m = t->model;
+    const char *lowered = bf16_lowered_reason(t);
     char isa[200];
     dp_isa_describe(isa, sizeof isa);
     size_t n = strlen(t->runtime);
-    snprintf(t->runtime + n, sizeof t->runtime - n, "; path %s, %s, attention %s; instruction set %s%s",
-             dp_isa_name(dp_isa_level()), t->precision,
+    snprintf(t->runtime + n, sizeof t->runtime - n,
+             "; path %s, %s, attention %s; instruction set %s%s%s%s%s",
+             dp_isa_name(dp_isa_level()), compute_name(m->opt.precision),
              dp_attention_kernel(m->cfg.vision_width / m->cfg.vision_heads, m->opt.precision), isa,
-             !m->bf16_fallback ? ""
-             : dp_isa_cpu_level() >= DP_ISA_AVX512_BF16 ? "; recipe's bf16 lowered to f32: the "
-                                                          "instruction-set cap is below AVX-512 BF16"
-                                                        : "; recipe's bf16 lowered to f32: the CPU "
-                                                          "has no AVX-512 BF16");
+             lowered ? "; recipe's bf16 lowered to " : "", lowered ? compute_name(m->opt.precision) : "",
+             lowered ? ": " : "", lowered ? lowered : "");
 }
 
 /* The one place the thread count is decided: the host's insp_host.threads (ABI 1.1), else the
@@ -195,6 +209,18 @@ static void text_progress(void *ctx, int done, int total)
     t->host.progress(t->host.user, "text prompts", done, total);
 }
 
+/* The model's precision for a recipe's. bf16 without native bf16 runs int8: the int8 suite and
+ * the parity suite show it inside the bf16 fidelity bounds (README "Numerics"), and it is the
+ * faster of int8 and f32 there. */
+static dp_dtype_c model_precision(dp_precision p)
+{
+    if (p == DP_PRECISION_INT8)
+        return DP_C_INT8;
+    if (p == DP_PRECISION_BF16)
+        return dp_nn_cpu_has_bf16() ? DP_C_BF16 : DP_C_INT8;
+    return DP_C_F32;
+}
+
 static dp_status load_model(insp_tool *t, int threads, dp_model **out, dp_err *e)
 {
     const dp_recipe *r = &t->recipe;
@@ -204,7 +230,7 @@ static dp_status load_model(insp_tool *t, int threads, dp_model **out, dp_err *e
     for (int i = 0; i < r->n_defects; i++)
         names[i] = r->defects[i].name;
     dp_model_options opt = { r->input_size, r->tiling == DP_TILING_GRID ? r->batch : 1,
-                             r->precision == DP_PRECISION_BF16 ? DP_C_BF16 : DP_C_F32, threads, 0, 0,
+                             model_precision(r->precision), threads, 0, 0,
                              t->host.progress ? text_progress : NULL, t };
     dp_status st = dp_model_load(r->clip_path, r->dapo_path, r->vocab_path, names, r->n_defects,
                                  &opt, out, e);
@@ -322,7 +348,13 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
         dp_tool_destroy(t);
         return dp_status_to_insp(st, DP_STAGE_MODEL);
     }
-    t->precision = t->model->opt.precision == DP_C_BF16 ? "bf16" : "f32";
+    const dp_dtype_c ran = t->model->opt.precision;
+    const char *lowered = bf16_lowered_reason(t);
+    t->precision = !lowered ? compute_name(ran)
+                 : ran != DP_C_INT8 ? "f32 (bf16 requested; not native here)"
+                 : dp_isa_cpu_level() >= DP_ISA_AVX512_BF16
+                 ? "int8 (bf16 requested; the instruction-set cap is below AVX-512 BF16)"
+                 : "int8 (bf16 requested; no native bf16 on this CPU)";
     const dp_model_config *c = &t->model->cfg;
     snprintf(t->model_desc, sizeof t->model_desc,
              "CLIP ViT (width %d, %d layers, patch %d) + DAPO head, input %d px",
@@ -333,10 +365,10 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
         return INSP_E_NOMEM;
     }
     describe_path(t);
-    if (t->model->bf16_fallback)
-        dp_tool_log(t, INSP_LOG_WARN, "%s: precision bf16 requested but %s; running f32", r->path,
-                    dp_isa_cpu_level() >= DP_ISA_AVX512_BF16 ? "the instruction-set cap is below "
-                    "AVX-512 BF16" : "this CPU has no native bf16");
+    if (lowered)
+        dp_tool_log(t, INSP_LOG_WARN, "%s: precision bf16 requested but %s; running %s%s", r->path,
+                    lowered, compute_name(ran), ran == DP_C_INT8 ? " (faster than f32 and inside "
+                    "the bf16 fidelity bounds)" : "");
     dp_tool_log(t, INSP_LOG_INFO, "%s: model loaded in %.0f ms (text prompts %.0f ms), %s, %s",
                 r->path, t->model->load_seconds * 1e3, t->model->text_seconds * 1e3, t->runtime,
                 t->precision);

@@ -49,7 +49,7 @@ struct insp_tool {
     char *schema;                   /* JSON, owned */
     char model_desc[160];
     char runtime[768];              /* threads decision, OpenMP wait policy, compute path: one line */
-    const char *precision;          /* "f32" / "bf16", static */
+    const char *precision;          /* "f32" / "bf16" / "int8" (and why), static */
     /* per-call scratch, grown under `lock` and kept up to DP_TOOL_SCRATCH_KEEP_BYTES in total
      * (dp_tool_trim_scratch after each call): steady state allocates only results */
     uint8_t *rgb; size_t rgb_cap;           /* ROI as RGB8 */

@@ -1,7 +1,8 @@
 /* Performance figures (not a test): random-weight CLIP towers with the DAPO shape built in
  * memory, timed per image, compared with a plain oneDNN matmul on the same layer shapes in the
  * same process. Usage:
- *   bench vision {B16|L14} SIZE {f32|bf16} [REPEATS]
+ *   bench vision {B16|L14} SIZE {f32|bf16|int8} [REPEATS]   (int8 also times f32, and bf16
+ *                                                            where native, in the same run)
  *   bench text   {B16|L14} DEFECTS {f32|bf16}
  *   bench spin   SECONDS     (keeps one core busy: the contention benchmark's "other work")
  * One configuration per process, so the peak resident memory printed is that configuration's. */
@@ -15,6 +16,7 @@
 #include "clip_text.h"
 #include "clip_vision.h"
 #include "model.h"
+#include "ops_testing.h"
 #include "tokenizer.h"
 
 typedef struct rng { uint64_t s; } rng;
@@ -108,7 +110,8 @@ static void die(const char *what, dp_err *e)
 }
 
 /* The tower's four linear shapes as plain oneDNN matmuls: the reference rate. Timed once after
- * every tower run, so both see the same machine load (this machine is shared). */
+ * every tower run, so both see the same machine load (this machine is shared). For int8 the
+ * reference is oneDNN's u8 x s8 -> s32 matmul alone (no quantisation, no epilogue). */
 typedef struct ref_matmuls {
     dp_linear lin[4];
     void *src, *dst;
@@ -119,10 +122,11 @@ typedef struct ref_matmuls {
 static void ref_init(ref_matmuls *r, dp_nn *nn, int rows, int W, dp_dtype_c dt)
 {
     const int shapes[4][2] = { { W, 3 * W }, { W, W }, { W, 4 * W }, { 4 * W, W } };
+    const size_t esz = dp_dtype_size(dp_act_dtype(dt));
     r->rows = rows;
     r->flops = 0;
-    r->src = calloc((size_t)rows * 4 * W, dp_dtype_size(dt));
-    r->dst = calloc((size_t)rows * 4 * W, dp_dtype_size(dt));
+    r->src = calloc((size_t)rows * 4 * W, esz);
+    r->dst = calloc((size_t)rows * 4 * W, esz);
     for (int s = 0; s < 4; s++) {
         int k = shapes[s][0], n = shapes[s][1];
         float *w = random_array((size_t)k * n, 7 + s, 0.02f);
@@ -131,6 +135,9 @@ static void ref_init(ref_matmuls *r, dp_nn *nn, int rows, int W, dp_dtype_c dt)
             die("matmul", &e);
         free(w);
         r->flops += 2.0 * rows * k * n;
+        /* creates the primitive (and, for int8, fills the quantised rows once) */
+        if (dp_linear_run(nn, &r->lin[s], r->src, rows, k, r->dst, n, dp_act_dtype(dt), DP_EPI_NONE, &e))
+            die("matmul", &e);
     }
 }
 
@@ -139,9 +146,14 @@ static double ref_pass(ref_matmuls *r, dp_nn *nn, dp_dtype_c dt)
 {
     dp_err e;
     double t0 = omp_get_wtime();
-    for (int s = 0; s < 4; s++)
-        dp_linear_run(nn, &r->lin[s], r->src, r->rows, r->lin[s].in, r->dst, r->lin[s].out, dt,
-                      DP_EPI_NONE, &e);
+    for (int s = 0; s < 4; s++) {
+        dp_status st = dt == DP_C_INT8
+            ? dp_linear_int8_matmul_only(nn, &r->lin[s], r->rows, &e)
+            : dp_linear_run(nn, &r->lin[s], r->src, r->rows, r->lin[s].in, r->dst, r->lin[s].out,
+                            dt, DP_EPI_NONE, &e);
+        if (st)
+            die("reference matmul", &e);
+    }
     return omp_get_wtime() - t0;
 }
 
@@ -153,15 +165,30 @@ static void ref_free(ref_matmuls *r)
     free(r->dst);
 }
 
-static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
+static const char *dt_name(dp_dtype_c dt)
+{
+    return dt == DP_C_BF16 ? "bf16" : dt == DP_C_INT8 ? "int8" : "f32";
+}
+
+/* One tower with the DAPO shape and random weights, assembled into a model as the plugin runs
+ * it (dp_model_run, then dp_model_head). */
+typedef struct bench_tower {
+    dp_dtype_c dt;
+    dp_nn *nn;        /* borrowed from m */
+    dp_vision *v;     /* borrowed from m */
+    dp_model *m;      /* owned */
+    double build_s;
+} bench_tower;
+
+static void tower_build(bench_tower *t, const char *model, int size, dp_dtype_c dt)
 {
     random_source rs = { model_config(model), 42 };
     dp_weight_source src = { &rs, &rs.cfg, random_read, random_pos };
     const dp_model_config *c = &rs.cfg;
     const int W = c->vision_width, E = c->embed_dim, threads = omp_get_max_threads();
     dp_err e;
-    dp_nn *nn;
-    if (dp_nn_create(threads, &nn, &e))
+    t->dt = dt;
+    if (dp_nn_create(threads, &t->nn, &e))
         die("context", &e);
     float *prompts = random_array((size_t)c->vision_layers * 4 * W, 1, 0.06f);
     float *aw[4], *ab[4];
@@ -172,11 +199,10 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
     dp_vision_options vo = { size, 1, dt, { 0 }, 0 };
     for (int j = 0; j < 4; j++)
         vo.feature_layers[j] = c->vision_layers * (j + 1) / 4;
-    dp_vision *v;
     double t0 = omp_get_wtime();
-    if (dp_vision_build(nn, &src, &vo, prompts, aw, ab, &v, &e))
+    if (dp_vision_build(t->nn, &src, &vo, prompts, aw, ab, &t->v, &e))
         die("vision build", &e);
-    double build_s = omp_get_wtime() - t0;
+    t->build_s = omp_get_wtime() - t0;
     free(prompts);
     for (int j = 0; j < 4; j++) {
         free(aw[j]);
@@ -185,18 +211,46 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
     /* 20 defect states: text features random unit vectors (the head's cost only) */
     dp_text_features tf = { 21, E, random_array((size_t)21 * E, 99, 1.0f), random_array((size_t)E, 98, 1.0f),
                             NULL, NULL };
-    const int G = dp_vision_grid(v), GG = G * G;
-    /* the model as the plugin runs it: dp_model_run, then dp_model_head */
     dp_model_options mo = { .image_size = size, .max_batch = 1, .precision = dt, .threads = threads };
-    dp_model *m;
-    if (dp_model_assemble(nn, v, &tf, &mo, &m, &e))
+    if (dp_model_assemble(t->nn, t->v, &tf, &mo, &t->m, &e))
         die("model", &e);
+}
+
+/* Seconds of dp_model_run (*tower_s) and of run + head (returned). */
+static double tower_time(bench_tower *t, const float *pre, int size, float *amap, uint16_t *label,
+                         double *tower_s)
+{
+    dp_err e;
+    double a = omp_get_wtime();
+    if (dp_model_run(t->m, pre, 1, &e))
+        die("vision run", &e);
+    double b = omp_get_wtime();
+    dp_head_out ho = { .anomaly = amap, .defect_type = label };
+    if (dp_model_head(t->m, 0, size, size, &ho, &e))
+        die("head", &e);
+    *tower_s = b - a;
+    return omp_get_wtime() - a;
+}
+
+static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
+{
+    const dp_model_config cfg = model_config(model), *c = &cfg;
+    const int W = c->vision_width, E = c->embed_dim, threads = omp_get_max_threads();
+    bench_tower main_t;
+    tower_build(&main_t, model, size, dt);
+    dp_vision *v = main_t.v;
+    dp_nn *nn = main_t.nn;
+    const int G = dp_vision_grid(v), GG = G * G;
     float *pre = random_array((size_t)3 * size * size, 5, 1.5f);
     float *amap = malloc((size_t)size * size * sizeof *amap);
     uint16_t *label = malloc((size_t)size * size * sizeof *label);
     double *tower = malloc((size_t)(repeats + 1) * sizeof *tower), *total = malloc((size_t)(repeats + 1) * sizeof *total);
     double *attn = malloc((size_t)(repeats + 1) * sizeof *attn);
     double *ratio = malloc((size_t)(repeats + 1) * sizeof *ratio), *mm = malloc((size_t)(repeats + 1) * sizeof *mm);
+    /* int8: f32 (and bf16 where native) towers timed in the same run, interleaved */
+    bench_tower cmp[2];
+    int n_cmp = 0;
+    double *cmp_ratio[2] = { NULL, NULL };
     const double T = 1 + 4 + GG;
     double flops = c->vision_layers * (2.0 * T * 12.0 * W * W + 4.0 * T * T * W) +
                    2.0 * GG * 3.0 * c->patch_size * c->patch_size * W + 4 * 2.0 * GG * W * E;
@@ -204,54 +258,75 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
     long peak = 0;
     ref_matmuls ref;
     for (int r = 0; r <= repeats; r++) {     /* r == 0 is the warm-up */
-        double a = omp_get_wtime();
-        if (dp_model_run(m, pre, 1, &e))
-            die("vision run", &e);
-        double b = omp_get_wtime();
-        dp_head_out ho = { .anomaly = amap, .defect_type = label };
-        if (dp_model_head(m, 0, size, size, &ho, &e))
-            die("head", &e);
-        double cend = omp_get_wtime();
+        double tw;
+        double tt = tower_time(&main_t, pre, size, amap, label, &tw);
         if (r == 0) {
             /* the tower's peak is reached by now; the reference layers come afterwards */
             peak = peak_rss_kb();
             ref_init(&ref, nn, (int)T, W, dt);
             ref_pass(&ref, nn, dt);
+            if (dt == DP_C_INT8) {
+                tower_build(&cmp[n_cmp++], model, size, DP_C_F32);
+                if (dp_nn_cpu_has_bf16())
+                    tower_build(&cmp[n_cmp++], model, size, DP_C_BF16);
+                for (int k = 0; k < n_cmp; k++) {
+                    cmp_ratio[k] = malloc((size_t)(repeats + 1) * sizeof *cmp_ratio[k]);
+                    tower_time(&cmp[k], pre, size, amap, label, &tw);     /* its warm-up */
+                }
+            }
             continue;
         }
-        tower[r - 1] = b - a;
-        total[r - 1] = cend - a;
+        tower[r - 1] = tw;
+        total[r - 1] = tt;
         attn[r - 1] = dp_vision_attention_seconds(v);
         double ref_s = ref_pass(&ref, nn, dt);
         mm[r - 1] = ref.flops / ref_s / 1e9;
-        ratio[r - 1] = (flops / (b - a) / 1e9) / mm[r - 1];
+        ratio[r - 1] = (flops / tw / 1e9) / mm[r - 1];
+        for (int k = 0; k < n_cmp; k++) {
+            double other_tw;
+            cmp_ratio[k][r - 1] = tt / tower_time(&cmp[k], pre, size, amap, label, &other_tw);
+        }
     }
     ref_free(&ref);
     double med_tower = median(tower, repeats), med_total = median(total, repeats);
     double med_attn = median(attn, repeats);
     double rate = median(mm, repeats), med_ratio = median(ratio, repeats);
     double achieved = flops / med_tower / 1e9;
-    const char *dts = dt == DP_C_BF16 ? "bf16" : "f32";
+    const char *dts = dt_name(dt);
     printf("vision %s@%d %s: tokens %d, %.1f GFLOP/image, %d threads, median of %d after warm-up\n",
            model, size, dts, (int)T, flops / 1e9, threads, repeats);
     printf("  tower + head   %9.1f ms/image   (tower %.1f ms, head %.1f ms)\n", med_total * 1e3,
            med_tower * 1e3, (med_total - med_tower) * 1e3);
-    printf("  tower rate     %9.1f GFLOP/s    = %.0f%% of oneDNN matmul on these shapes (%.1f GFLOP/s;"
+    printf("  tower rate     %9.1f %s/s    = %.0f%% of oneDNN %s matmul on these shapes (%.1f %s/s;"
            " median of per-run ratios, each run next to its own matmul timing)\n",
-           achieved, 100.0 * med_ratio, rate);
+           achieved, dt == DP_C_INT8 ? "GOP" : "GFLOP", 100.0 * med_ratio,
+           dt == DP_C_INT8 ? "u8 x s8 -> s32" : dts, rate, dt == DP_C_INT8 ? "GOP" : "GFLOP");
     printf("  attention      %9.1f ms/image   = %.1f%% of tower time (%.0f GFLOP/s, %.1f%% of flops)\n",
            med_attn * 1e3, 100.0 * med_attn / med_tower, attn_flops / med_attn / 1e9,
            100.0 * attn_flops / flops);
+    if (dt == DP_C_INT8) {
+        double vs_f32 = median(cmp_ratio[0], repeats);
+        if (n_cmp == 2)
+            printf("  int8 / bf16    %9.2f x the bf16 tower + head time (target <= 0.55; same run, "
+                   "interleaved); vs f32: %.2f\n", median(cmp_ratio[1], repeats), vs_f32);
+        else
+            printf("  int8 / f32     bf16 not native; vs f32: %.2f x the f32 tower + head time "
+                   "(same run, interleaved)\n", vs_f32);
+    }
     size_t wbytes = dp_vision_weight_bytes(v), abytes = dp_vision_arena_bytes(v);
     printf("  memory         weights %.1f MB, activations %.1f MB, peak RSS %.1f MB "
            "(budget 1.3 x weights + 300 MB = %.1f MB)\n", wbytes / 1e6, abytes / 1e6, peak / 1e3,
            (1.3 * wbytes + 300e6) / 1e6);
-    printf("  build          %9.1f ms (weights reordered, primitives created)\n", build_s * 1e3);
+    printf("  build          %9.1f ms (weights reordered, primitives created)\n", main_t.build_s * 1e3);
     if (strcmp(model, "L14") == 0 && size == 518)
         printf("  yardsticks     PyTorch 1.13 bf16 2400 ms -> x%.2f, ONNX Runtime f32 3540 ms -> x%.2f "
                "(figures quoted for this kind of machine, not re-measured here)\n",
                2400.0 / (med_total * 1e3), 3540.0 / (med_total * 1e3));
-    dp_model_free(m);     /* the tower, the text features and the context with it */
+    dp_model_free(main_t.m);     /* the tower, the text features and the context with it */
+    for (int k = 0; k < n_cmp; k++) {
+        dp_model_free(cmp[k].m);
+        free(cmp_ratio[k]);
+    }
     free(pre); free(amap); free(label); free(tower); free(total); free(attn);
     free(ratio); free(mm);
     return 0;
@@ -320,12 +395,17 @@ int main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "spin") == 0)
         return spin(atof(argv[2]));
     if (argc < 5) {
-        fprintf(stderr, "usage: bench vision {B16|L14} SIZE {f32|bf16} [REPEATS]\n"
+        fprintf(stderr, "usage: bench vision {B16|L14} SIZE {f32|bf16|int8} [REPEATS]\n"
                         "       bench text {B16|L14} DEFECTS {f32|bf16}\n"
                         "       bench spin SECONDS\n");
         return 2;
     }
-    dp_dtype_c dt = strcmp(argv[4], "bf16") == 0 ? DP_C_BF16 : DP_C_F32;
+    dp_dtype_c dt = strcmp(argv[4], "bf16") == 0 ? DP_C_BF16
+                  : strcmp(argv[4], "int8") == 0 ? DP_C_INT8 : DP_C_F32;
+    if (dt == DP_C_INT8 && strcmp(argv[1], "vision") != 0) {
+        fprintf(stderr, "bench: int8 is a vision-tower precision (the text tower runs f32/bf16)\n");
+        return 2;
+    }
     if (dt == DP_C_BF16 && !dp_nn_cpu_has_bf16()) {
         printf("%s %s: this CPU has no native bf16; skipped\n", argv[1], argv[2]);
         return 0;

@@ -12,4 +12,9 @@ io_image golden_rgb8(const char *rel);
 /* A U8 interleaved 3-channel view over im (borrowed; valid while im lives). */
 insp_image view_rgb8(const io_image *im);
 
+/* rgb (packed RGB8, borrowed) squashed to S x S with Pillow's bicubic resize and normalised as
+ * CLIP expects: [3][S][S] floats, caller frees. *u8_out (optional): the resized bytes, caller
+ * frees. Fails the test when a step fails. */
+float *clip_input(const io_image *rgb, int S, uint8_t **u8_out);
+
 #endif
