@@ -128,11 +128,14 @@ check: layers fuzz-check $(REL)/check_all $(SANB)/check_all build/libdapo_inspec
 	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so DAPO_CALIBRATE=$(SANB)/insp-calibrate $(SANB)/check_all
 
 # One process per configuration: each prints its own peak resident memory.
-bench: build/bench
+bench: build/bench build/make_demo_model
+	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
 	@export OMP_NUM_THREADS=$$(nproc); \
 	build/bench vision B16 224 f32 7 && build/bench vision B16 224 bf16 7 && \
 	build/bench vision L14 518 f32 5 && build/bench vision L14 518 bf16 5 && \
 	build/bench text L14 20 bf16 && build/bench text L14 20 f32 && \
+	build/bench textcache L14 20 bf16 && build/bench textcache L14 20 f32 && \
+	build/bench tiles build/demo 4096 3 && \
 	tests/bench/contention.sh B16 224 f32 7
 
 # Sharing the CPU with the host: slowdown with other work on the cores, per OpenMP wait policy.
