@@ -4,7 +4,7 @@
  *   bench vision {B16|L14} SIZE {f32|bf16} [REPEATS]
  *   bench text   {B16|L14} DEFECTS {f32|bf16} [CHUNK]
  *   bench textcache {B16|L14} DEFECTS {f32|bf16}   (tool creation's text step, cold and warm)
- *   bench tiles  DEMO_DIR SIDE [ROUNDS]   (a tiled SIDE x SIDE image through the plugin's
+ *   bench tiles  DEMO_DIR SIDE [ROUNDS [BATCH]]   (a tiled SIDE x SIDE image through the plugin's
  *                                          process path on the demo model, 1 and 2 threads)
  *   bench spin   SECONDS     (keeps one core busy: the contention benchmark's "other work")
  * One configuration per process, so the peak resident memory printed is that configuration's. */
@@ -434,7 +434,7 @@ static int bench_textcache(const char *model, int n_defects, dp_dtype_c dt)
 /* A tiled large image through dp_tool_process as a host calls it: the demo model (input 224)
  * with tiling grid, tile 512, overlap 32, batch 2 (81 tiles for 4096 x 4096), one tool at 1
  * thread and one at 2, called alternately (same machine load), medians over the rounds. */
-static int bench_tiles(const char *demo_dir, int side, int rounds)
+static int bench_tiles(const char *demo_dir, int side, int rounds, int batch)
 {
     char dir[] = "/tmp/dp_bench_tiles_XXXXXX", recipe[256];
     if (!mkdtemp(dir)) {
@@ -459,8 +459,8 @@ static int bench_tiles(const char *demo_dir, int side, int rounds)
     fprintf(f, "recipe_version: 1\nproduct: tiled bench\nmodel:\n  clip: %s/clip.safetensors\n"
                "  dapo: %s/dapo.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
                "precision: f32\ninput_size: 224\ntiling: {mode: grid, tile: 512, overlap: 32, "
-               "batch: 2}\ndefects: [scratch, hole, stain]\ntext_cache: none\n", demo_dir,
-            demo_dir, models);
+               "batch: %d}\ndefects: [scratch, hole, stain]\ntext_cache: none\n", demo_dir,
+            demo_dir, models, batch);
     fclose(f);
     insp_tool *tool[2];
     for (int i = 0; i < 2; i++) {
@@ -508,8 +508,10 @@ static int bench_tiles(const char *demo_dir, int side, int rounds)
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 5; k++)
             med[i][k] = median(ms[i][k], rounds);
-    printf("tiles: %dx%d image, %d tiles of 512 (overlap 32) -> demo model @224 f32, batch 2, "
-           "through dp_tool_process, median of %d alternating rounds:\n", side, side, tiles, rounds);
+    const char *policy = getenv("OMP_WAIT_POLICY");
+    printf("tiles: %dx%d image, %d tiles of 512 (overlap 32) -> demo model @224 f32, batch %d, "
+           "through dp_tool_process, OMP_WAIT_POLICY %s, median of %d alternating rounds:\n",
+           side, side, tiles, batch, policy ? policy : "unset", rounds);
     for (int i = 0; i < 2; i++)
         printf("  %d thread%s  %8.0f ms/image (%.2f MP/s): towers %.0f ms, outside the towers "
                "%.0f ms = %.1f%% (preprocess %.0f, head + stitching %.0f, regions %.0f)\n",
@@ -546,12 +548,13 @@ int main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "spin") == 0)
         return spin(atof(argv[2]));
     if (argc >= 4 && strcmp(argv[1], "tiles") == 0)
-        return bench_tiles(argv[2], atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 3);
+        return bench_tiles(argv[2], atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 3,
+                           argc > 5 ? atoi(argv[5]) : 2);
     if (argc < 5) {
         fprintf(stderr, "usage: bench vision {B16|L14} SIZE {f32|bf16} [REPEATS]\n"
                         "       bench text {B16|L14} DEFECTS {f32|bf16} [CHUNK]\n"
                         "       bench textcache {B16|L14} DEFECTS {f32|bf16}\n"
-                        "       bench tiles DEMO_DIR SIDE [ROUNDS]\n"
+                        "       bench tiles DEMO_DIR SIDE [ROUNDS [BATCH]]\n"
                         "       bench spin SECONDS\n");
         return 2;
     }
