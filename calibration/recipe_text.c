@@ -266,8 +266,8 @@ int rt_load(const char *path, rt_recipe *r, char *err, size_t cap)
         snprintf(sp->key, sizeof sp->key, "%s", key);
         sp->line0 = (int)k->start_mark.line;
         if (!strcmp(key, "thresholds") || !strcmp(key, "threads") || !strcmp(key, "model") ||
-            !strcmp(key, "product"))
-            ;   /* not part of the cache key */
+            !strcmp(key, "product") || !strcmp(key, "text_cache"))
+            ;   /* not part of the cache key (text_cache: where features are kept, not which) */
         else if (!strcmp(key, "defects") && v && v->type == YAML_SEQUENCE_NODE) {
             sb_add(&cb, "defects:[");
             for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {

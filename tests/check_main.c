@@ -8,6 +8,9 @@
 
 int main(void)
 {
+    /* tests never write the real ~/.cache: the text-feature cache is off unless a test's
+     * recipe names a temporary directory (the recipe's text_cache wins over this) */
+    setenv("DAPO_TEXT_CACHE", "none", 1);
     SRunner *runner = srunner_create(NULL);
 #define SUITE(name) srunner_add_suite(runner, name##_suite());
 #include "suites.inc"

@@ -1,5 +1,4 @@
 /* The oneDNN op layer against plain double-precision references: linear with every epilogue,
-/* The oneDNN op layer against plain double-precision references: linear with every epilogue,
  * layer norm, attention (unmasked and causal, with and without a short last row block; the fused
  * kernel and the oneDNN path), in f32 and bf16; the int8 linear against the same rule computed in
  * double, at the saturation edge of CPUs without VNNI, with NaN rows; the instruction-set cap

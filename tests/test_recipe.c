@@ -192,6 +192,31 @@ START_TEST(full_values)
 }
 END_TEST
 
+/* text_cache: a directory resolved like the model paths, or none; absent: neither. */
+START_TEST(text_cache_key)
+{
+    dp_recipe r;
+    dp_err e;
+    char text[512];
+    ck_assert_int_eq(parse_as(MINIMAL, "/base", &r, &e), DP_OK);
+    ck_assert_ptr_null(r.text_cache_dir);
+    ck_assert_int_eq(r.text_cache_off, 0);
+    dp_recipe_free(&r);
+    snprintf(text, sizeof text, "%stext_cache: cache/text\n", MINIMAL);
+    ck_assert_int_eq(parse_as(text, "/base", &r, &e), DP_OK);
+    ck_assert_str_eq(r.text_cache_dir, "/base/cache/text");
+    dp_recipe_free(&r);
+    snprintf(text, sizeof text, "%stext_cache: None\n", MINIMAL);
+    ck_assert_int_eq(parse_as(text, "/base", &r, &e), DP_OK);
+    ck_assert_ptr_null(r.text_cache_dir);
+    ck_assert_int_eq(r.text_cache_off, 1);
+    dp_recipe_free(&r);
+    snprintf(text, sizeof text, "%stext_cache: [a, b]\n", MINIMAL);
+    ck_assert_int_eq(parse_as(text, "/base", &r, &e), DP_E_FORMAT);
+    ck_assert_msg(strstr(e.msg, "text_cache") && strstr(e.msg, "or none"), "%s", e.msg);
+}
+END_TEST
+
 START_TEST(defaults)
 {
     dp_recipe r;
@@ -369,7 +394,7 @@ START_TEST(unknown_keys)
     expect_edit_fail(8, "tilling:\n", DP_E_FORMAT,
                      "t.yaml:8:1: tilling: unknown key; expected one of recipe_version, "
                      "product, model, precision, input_size, tiling, roi, defects, thresholds, "
-                     "threads; did you mean tiling?");
+                     "threads, text_cache; did you mean tiling?");
     expect_edit_fail(10, "  tile_size: 672\n", DP_E_FORMAT,
                      "t.yaml:10:3: tiling.tile_size: unknown key; expected one of mode, tile, "
                      "overlap, batch; did you mean tile?");
@@ -831,6 +856,7 @@ Suite *recipe_suite(void)
     tcase_add_test(tc, examples_parse);
     tcase_add_test(tc, full_values);
     tcase_add_test(tc, defaults);
+    tcase_add_test(tc, text_cache_key);
     tcase_add_test(tc, lenient_spellings);
     tcase_add_test(tc, line_endings_and_bom);
     tcase_add_test(tc, path_resolution);

@@ -2,12 +2,14 @@
 #include "model.h"
 
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clip_weights.h"
 #include "dapo_weights.h"
 #include "dp_threads.h"
+#include "text_cache.h"
 #include "tokenizer.h"
 
 static dp_status clip_read(void *ctx, const char *name, float *dst, size_t n, dp_err *err)
@@ -31,9 +33,17 @@ dp_weight_source dp_clip_weight_source(struct dp_clip_file *f)
     return s;
 }
 
-static dp_status encode_text(dp_model *m, const dp_weight_source *src, const dp_dapo_params *dapo,
-                             const char *vocab_path, const char *const *defects, int n_defects,
-                             dp_err *err)
+/* The text tower runs once per defect list: at int8 it runs bf16 where native, else f32. */
+static dp_dtype_c text_precision(const dp_model *m)
+{
+    if (m->opt.precision != DP_C_INT8)
+        return m->opt.precision;
+    return dp_nn_cpu_has_bf16() ? DP_C_BF16 : DP_C_F32;
+}
+
+static dp_status encode_text_now(dp_model *m, const dp_weight_source *src,
+                                 const dp_dapo_params *dapo, const char *vocab_path,
+                                 const char *const *defects, int n_defects, dp_err *err)
 {
     dp_tokenizer *tok = NULL;
     dp_status st = dp_tokenizer_load(vocab_path, &tok, err);
@@ -44,20 +54,73 @@ static dp_status encode_text(dp_model *m, const dp_weight_source *src, const dp_
     if (chunk > total)
         chunk = total;
     dp_text *text = NULL;
-    double t0 = omp_get_wtime();
-    /* the text tower runs once per defect list: at int8 it runs bf16 where native, else f32 */
-    dp_dtype_c text_dt = m->opt.precision;
-    if (text_dt == DP_C_INT8)
-        text_dt = dp_nn_cpu_has_bf16() ? DP_C_BF16 : DP_C_F32;
-    st = dp_text_build(m->nn, src, text_dt, chunk, dapo->normal_ctx, dapo->abnormal_ctx,
+    st = dp_text_build(m->nn, src, text_precision(m), chunk, dapo->normal_ctx, dapo->abnormal_ctx,
                        dapo->layer_tokens, &text, err);
     if (!st) {
         dp_text_set_progress(text, m->opt.progress, m->opt.progress_ctx);
         st = dp_text_encode(text, tok, defects, n_defects, &m->text, err);
     }
-    m->text_seconds = omp_get_wtime() - t0;
     dp_text_free(text);     /* the text tower is only needed once per defect list */
     dp_tokenizer_free(tok);
+    return st;
+}
+
+/* The text features from the cache when it holds a valid file for exactly these inputs, else
+ * encoded and stored there. A cache that cannot be used never fails the load: the model notes
+ * why (text_origin, text_cache_note) and runs without it. */
+static dp_status encode_text(dp_model *m, const dp_weight_source *src, const dp_dapo_params *dapo,
+                             const char *clip_path, const char *vocab_path,
+                             const char *const *defects, int n_defects, dp_err *err)
+{
+    double t0 = omp_get_wtime();
+    const char *dir = m->opt.text_cache_dir;
+    m->text_origin = DP_TEXT_ENCODED;
+    m->text_cache_note[0] = '\0';
+    if (!dir) {
+        dp_status st = encode_text_now(m, src, dapo, vocab_path, defects, n_defects, err);
+        m->text_seconds = omp_get_wtime() - t0;
+        return st;
+    }
+    dp_text_cache_inputs in = { m->opt.version ? m->opt.version : "", clip_path, vocab_path,
+                                &m->cfg, text_precision(m), m->opt.threads, dapo->normal_ctx,
+                                dapo->abnormal_ctx, dapo->layer_tokens, defects, n_defects };
+    dp_text_cache_key key;
+    dp_err cache_err;
+    if (dp_text_cache_key_make(&in, &key, &cache_err)) {
+        m->text_origin = DP_TEXT_CACHE_UNUSABLE;
+        snprintf(m->text_cache_note, sizeof m->text_cache_note, "text cache not used: %s",
+                 cache_err.msg);
+        dp_status st = encode_text_now(m, src, dapo, vocab_path, defects, n_defects, err);
+        m->text_seconds = omp_get_wtime() - t0;
+        return st;
+    }
+    char path[512], why[512];
+    if (dp_text_cache_path(dir, &key, path, sizeof path))
+        snprintf(path, sizeof path, "%.200s/...", dir);
+    dp_text_cache_lookup found = dp_text_cache_read(dir, &key, &m->text, why, sizeof why);
+    dp_status st = DP_OK;
+    if (found == DP_TEXT_CACHE_HIT) {
+        m->text_origin = DP_TEXT_FROM_CACHE;
+        snprintf(m->text_cache_note, sizeof m->text_cache_note, "text features read from the "
+                 "cache %s", path);
+    } else {
+        st = encode_text_now(m, src, dapo, vocab_path, defects, n_defects, err);
+        if (!st && dp_text_cache_write(dir, &key, &m->text, &cache_err)) {
+            m->text_origin = DP_TEXT_CACHE_UNUSABLE;
+            snprintf(m->text_cache_note, sizeof m->text_cache_note, "text cache not written, "
+                     "running without it: %s", cache_err.msg);
+        } else if (!st && found == DP_TEXT_CACHE_REJECTED) {
+            m->text_origin = DP_TEXT_CACHE_REPLACED;
+            snprintf(m->text_cache_note, sizeof m->text_cache_note, "text cache file ignored "
+                     "(%s) and rewritten", why);
+        } else if (!st) {
+            m->text_origin = DP_TEXT_CACHE_STORED;
+            snprintf(m->text_cache_note, sizeof m->text_cache_note, "text features stored in "
+                     "the cache %s", path);
+        }
+    }
+    dp_text_cache_key_free(&key);
+    m->text_seconds = omp_get_wtime() - t0;
     return st;
 }
 
@@ -141,7 +204,7 @@ dp_status dp_model_load(const char *clip_path, const char *dapo_path, const char
     dp_weight_source src;
     if (!st) {
         src = dp_clip_weight_source(clip);
-        st = encode_text(m, &src, &dapo, vocab_path, defects, n_defects, err);
+        st = encode_text(m, &src, &dapo, clip_path, vocab_path, defects, n_defects, err);
     }
     if (!st) {
         dp_vision_options vo = { opt->image_size, opt->max_batch, m->opt.precision,

@@ -22,7 +22,18 @@ typedef struct dp_model_options {
     int text_chunk;            /* text sequences per pass; 0 = 40 */
     dp_progress_fn progress;   /* optional: text prompts encoded so far, during dp_model_load */
     void *progress_ctx;
+    const char *text_cache_dir;   /* borrowed, NULL = no text cache (text_cache.h) */
+    const char *version;          /* borrowed, the plugin version for the cache key */
 } dp_model_options;
+
+/* Where the model's text features came from (dp_model.text_cache_note says more). */
+typedef enum dp_text_origin {
+    DP_TEXT_ENCODED = 0,       /* no cache directory: encoded */
+    DP_TEXT_FROM_CACHE,        /* read from a valid cache file */
+    DP_TEXT_CACHE_STORED,      /* no cache file yet: encoded and stored */
+    DP_TEXT_CACHE_REPLACED,    /* a cache file was not trusted: encoded and stored over it */
+    DP_TEXT_CACHE_UNUSABLE     /* encoded; the cache could not be used (note says why) */
+} dp_text_origin;
 
 typedef struct dp_model {
     dp_nn *nn;                 /* owned */
@@ -34,6 +45,8 @@ typedef struct dp_model {
     float *head_probs;         /* [G*G][n_states] one layer's probabilities, owned */
     float *head_grid_sum;      /* [G*G][n_states] summed over the layers, owned */
     double load_seconds, text_seconds;
+    dp_text_origin text_origin;
+    char text_cache_note[640];  /* one line for the host's log: the file, and why not used */
 } dp_model;
 
 /* What dp_model_head writes for one image. Every pointer is caller-owned and optional (NULL:

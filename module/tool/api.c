@@ -7,7 +7,6 @@
 #include "insp_tool.h"
 #include "tool_internal.h"
 
-#define PLUGIN_VERSION "0.1.0"
 
 static const char *status_name(insp_status s)
 {
@@ -255,7 +254,7 @@ static const insp_api api_v1 = {
             INSP_CAP_LABEL_MAP | INSP_CAP_REGIONS | INSP_CAP_TILING | INSP_CAP_CONCURRENT_PROCESS |
             INSP_CAP_BGR,
     .plugin_id = "org.dapo-inspect.dapo",
-    .plugin_version = PLUGIN_VERSION,
+    .plugin_version = DP_PLUGIN_VERSION,
     .plugin_description = "DAPO zero-shot defect detection (CLIP ViT + defect-aware prompts) on oneDNN",
     .status_name = status_name,
     .tool_create = tool_create,

@@ -41,11 +41,12 @@
 /* Each section's keys, addressed by name: the enum indexes the key table and the value array
  * that scan_map fills. */
 enum { K_VERSION, K_PRODUCT, K_MODEL, K_PRECISION, K_INPUT, K_TILING, K_ROI, K_DEFECTS,
-       K_THRESH, K_THREADS, K_TOP_COUNT };
+       K_THRESH, K_THREADS, K_TEXT_CACHE, K_TOP_COUNT };
 static const char *const TOP_KEYS[K_TOP_COUNT] = {
     [K_VERSION] = "recipe_version", [K_PRODUCT] = "product", [K_MODEL] = "model",
     [K_PRECISION] = "precision", [K_INPUT] = "input_size", [K_TILING] = "tiling",
-    [K_ROI] = "roi", [K_DEFECTS] = "defects", [K_THRESH] = "thresholds", [K_THREADS] = "threads"};
+    [K_ROI] = "roi", [K_DEFECTS] = "defects", [K_THRESH] = "thresholds", [K_THREADS] = "threads",
+    [K_TEXT_CACHE] = "text_cache"};
 enum { M_CLIP, M_DAPO, M_VOCABULARY, M_COUNT };
 static const char *const MODEL_KEYS[M_COUNT] = {
     [M_CLIP] = "clip", [M_DAPO] = "dapo", [M_VOCABULARY] = "vocabulary"};
@@ -765,6 +766,17 @@ static dp_status parse_defects(const ctx *c, const yaml_node_t *n, dp_recipe *r)
     return s;
 }
 
+/* text_cache: a directory (relative to the recipe's) or none. */
+static dp_status parse_text_cache(const ctx *c, const yaml_node_t *n, dp_recipe *r)
+{
+    const char *expected = "a directory for the text-feature cache, or none";
+    if (n->type == YAML_SCALAR_NODE && !is_null(n) && eq_nocase(sval(n), slen(n), "none")) {
+        r->text_cache_off = 1;
+        return DP_OK;
+    }
+    return get_path(c, n, "text_cache", c->base_dir, expected, &r->text_cache_dir);
+}
+
 static dp_status parse_root(const ctx *c, const yaml_node_t *root, dp_recipe *r)
 {
     static const char *const precisions[] = {"f32", "bf16", "int8"};   /* dp_precision order */
@@ -838,6 +850,8 @@ static dp_status parse_root(const ctx *c, const yaml_node_t *root, dp_recipe *r)
     if (v[K_THREADS] &&
         (s = get_int(c, v[K_THREADS], "threads", 0, DP_MAX_THREADS, &r->threads)) != DP_OK)
         return s;
+    if (v[K_TEXT_CACHE])
+        return parse_text_cache(c, v[K_TEXT_CACHE], r);
     return DP_OK;
 }
 
@@ -991,6 +1005,7 @@ void dp_recipe_free(dp_recipe *r)
     free(r->clip_path);
     free(r->dapo_path);
     free(r->vocab_path);
+    free(r->text_cache_dir);
     for (int i = 0; r->defects && i < r->n_defects; i++)
         free(r->defects[i].name);
     free(r->defects);

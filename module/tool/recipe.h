@@ -41,6 +41,8 @@ typedef struct dp_recipe {
     float pixel_threshold;    /* (0,4), default 2.0: anomaly map value > this -> defective pixel */
     int min_region_area;      /* input-image pixels, default 0 (keep every region) */
     int threads;              /* 0..256, 0 (default) = all cores */
+    char *text_cache_dir;     /* text_cache: a directory, resolved; NULL: not given */
+    int text_cache_off;       /* text_cache: none */
 } dp_recipe;      /* every pointer owned by the struct; release with dp_recipe_free */
 
 /* Reads and validates the recipe file at `path` (borrowed). On success fills *out (caller

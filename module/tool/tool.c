@@ -3,6 +3,7 @@
 #include "tool_internal.h"
 #include "dp_size.h"
 
+#include "cache_dir.h"
 #include "dp_cpus.h"
 #include "isa.h"
 #include "params.h"
@@ -155,6 +156,7 @@ void dp_tool_destroy(insp_tool *t)
     free(t->class_names);
     free(t->type_thresholds);
     free(t->schema);
+    free(t->text_cache_dir);
     free_scratch(t);
     dp_recipe_free(&t->recipe);
     pthread_mutex_destroy(&t->lock);
@@ -231,7 +233,8 @@ static dp_status load_model(insp_tool *t, int threads, dp_model **out, dp_err *e
         names[i] = r->defects[i].name;
     dp_model_options opt = { r->input_size, r->tiling == DP_TILING_GRID ? r->batch : 1,
                              model_precision(r->precision), threads, 0, 0,
-                             t->host.progress ? text_progress : NULL, t };
+                             t->host.progress ? text_progress : NULL, t, t->text_cache_dir,
+                             DP_PLUGIN_VERSION };
     dp_status st = dp_model_load(r->clip_path, r->dapo_path, r->vocab_path, names, r->n_defects,
                                  &opt, out, e);
     free(names);
@@ -332,6 +335,8 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
         return INSP_E_MODEL;
     }
     /* identities before the load; a missing file is left to the loader's own message */
+    const char *cache_source = NULL;
+    t->text_cache_dir = dp_text_cache_dir_decide(r, &cache_source);
     dp_err id_err;
     int have_ids = model_identities(r, t->model_files, &id_err) == 0;
     st = load_model(t, t->threads, &t->model, &e);
@@ -372,6 +377,10 @@ insp_status dp_tool_create(const insp_host *host, const char *recipe_path, insp_
     dp_tool_log(t, INSP_LOG_INFO, "%s: model loaded in %.0f ms (text prompts %.0f ms), %s, %s",
                 r->path, t->model->load_seconds * 1e3, t->model->text_seconds * 1e3, t->runtime,
                 t->precision);
+    if (t->model->text_cache_note[0])   /* once per tool: where the text features came from */
+        dp_tool_log(t, t->model->text_origin == DP_TEXT_CACHE_UNUSABLE ? INSP_LOG_WARN
+                    : INSP_LOG_INFO, "%s: %s (cache directory from the %s)", r->path,
+                    t->model->text_cache_note, cache_source);
     dp_copy_err(err, cap, "");
     t->tag = DP_TOOL_TAG_LIVE;
     *out = t;

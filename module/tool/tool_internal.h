@@ -26,12 +26,16 @@
 #define DP_RESULT_TAG_LIVE UINT64_C(0x5345525041504444)   /* "DDAPRES" */
 #define DP_HANDLE_TAG_DEAD UINT64_C(0x444145444541440a)
 
+/* The plugin's version: the API table reports it, the text-feature cache keys on it. */
+#define DP_PLUGIN_VERSION "0.1.0"
+
 struct insp_tool {
     unsigned char allocator_reserved[32];   /* see the handle tags above */
     uint64_t tag;                   /* DP_TOOL_TAG_LIVE from tool_create to tool_destroy */
     dp_recipe recipe;               /* owned */
     insp_host host;                 /* copy; host.log may be NULL */
     dp_model *model;                /* owned */
+    char *text_cache_dir;           /* owned; NULL: no text-feature cache (cache_dir.h) */
     /* the clip, dapo and vocabulary files as they were when the model was loaded: a rebuild
      * (num_threads) re-reads them and refuses files that changed since */
     dp_file_id model_files[3];

@@ -3,20 +3,27 @@
  * same process. Usage:
  *   bench vision {B16|L14} SIZE {f32|bf16|int8} [REPEATS]   (int8 also times f32, and bf16
  *                                                            where native, in the same run)
- *   bench text   {B16|L14} DEFECTS {f32|bf16}
+ *   bench text   {B16|L14} DEFECTS {f32|bf16} [CHUNK]
+ *   bench textcache {B16|L14} DEFECTS {f32|bf16}   (tool creation's text step, cold and warm)
+ *   bench tiles  DEMO_DIR SIDE [ROUNDS [BATCH]]   (a tiled SIDE x SIDE image through the plugin's
+ *                                          process path on the demo model, 1 and 2 threads)
  *   bench spin   SECONDS     (keeps one core busy: the contention benchmark's "other work")
  * One configuration per process, so the peak resident memory printed is that configuration's. */
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clip_text.h"
 #include "clip_vision.h"
 #include "model.h"
 #include "ops_testing.h"
+#include "text_cache.h"
+#include "tool_internal.h"
 #include "tokenizer.h"
 
 typedef struct rng { uint64_t s; } rng;
@@ -332,16 +339,18 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
     return 0;
 }
 
-static int bench_text(const char *model, int n_defects, dp_dtype_c dt)
+static const char *const DEFECT_NAMES[] = {
+    "bent", "broken", "discoloration", "compound", "contamination", "crack", "cut", "fabric",
+    "faulty imprint", "gluing", "hole", "missing", "puncture", "rough", "scratch", "compressed",
+    "threading", "liquid", "misaligned", "wear" };
+
+static int bench_text(const char *model, int n_defects, dp_dtype_c dt, int chunk)
 {
     random_source rs = { model_config(model), 43 };
     dp_weight_source src = { &rs, &rs.cfg, random_read, random_pos };
     const dp_model_config *c = &rs.cfg;
     const int Wt = c->text_width;
-    static const char *names[] = { "bent", "broken", "discoloration", "compound", "contamination",
-                                   "crack", "cut", "fabric", "faulty imprint", "gluing", "hole",
-                                   "missing", "puncture", "rough", "scratch", "compressed",
-                                   "threading", "liquid", "misaligned", "wear" };
+    const char *const *names = DEFECT_NAMES;
     if (n_defects < 1 || n_defects > 20)
         n_defects = 20;
     dp_err e;
@@ -358,7 +367,7 @@ static int bench_text(const char *model, int n_defects, dp_dtype_c dt)
     float *layer = random_array((size_t)c->text_layers * 4 * Wt, 6, 0.02f);
     double t0 = omp_get_wtime();
     dp_text *t;
-    if (dp_text_build(nn, &src, dt, 40, nctx, actx, layer, &t, &e))
+    if (dp_text_build(nn, &src, dt, chunk, nctx, actx, layer, &t, &e))
         die("text build", &e);
     double t1 = omp_get_wtime();
     dp_text_features tf;
@@ -367,8 +376,9 @@ static int bench_text(const char *model, int n_defects, dp_dtype_c dt)
     double t2 = omp_get_wtime();
     int seqs = (1 + n_defects) * 10;
     double flops = seqs * c->text_layers * (2.0 * 81 * 12.0 * Wt * Wt + 4.0 * 81 * 81 * Wt);
-    printf("text %s %s, %d defect names (%d sequences of 81 tokens, %.0f GFLOP):\n", model,
-           dt == DP_C_BF16 ? "bf16" : "f32", n_defects, seqs, flops / 1e9);
+    printf("text %s %s, %d defect names (%d sequences of 81 tokens, %.0f GFLOP), %d sequences "
+           "per pass, %d threads:\n", model, dt == DP_C_BF16 ? "bf16" : "f32", n_defects, seqs,
+           flops / 1e9, chunk, omp_get_max_threads());
     printf("  build %.1f ms, encode %.1f ms (%.1f GFLOP/s), peak RSS %.1f MB\n", (t1 - t0) * 1e3,
            (t2 - t1) * 1e3, flops / (t2 - t1) / 1e9, peak_rss_kb() / 1e3);
     dp_text_features_free(&tf);
@@ -376,6 +386,224 @@ static int bench_text(const char *model, int n_defects, dp_dtype_c dt)
     dp_nn_free(nn);
     dp_tokenizer_free(tok);
     free(nctx); free(actx); free(layer);
+    return 0;
+}
+
+/* Tool creation's text step as dp_model_load runs it, cold (key, lookup finds nothing, text
+ * tower built, 210 sequences encoded, file stored) and warm (key, lookup, file validated and
+ * read), on a random in-memory text tower. The key reads a 1 MiB stand-in for the CLIP file's
+ * head (what it reads of a real 1.7 GB file) and the shipped vocabulary. */
+static int bench_textcache(const char *model, int n_defects, dp_dtype_c dt)
+{
+    random_source rs = { model_config(model), 43 };
+    dp_weight_source src = { &rs, &rs.cfg, random_read, random_pos };
+    const dp_model_config *c = &rs.cfg;
+    const int Wt = c->text_width, threads = omp_get_max_threads();
+    if (n_defects < 1 || n_defects > 20)
+        n_defects = 20;
+    char dir[] = "/tmp/dp_bench_textcache_XXXXXX", clip[256], cache[256], vocab[1024];
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "bench: cannot create a temporary directory\n");
+        return 1;
+    }
+    snprintf(clip, sizeof clip, "%s/clip_head.bin", dir);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    FILE *f = fopen(clip, "wb");
+    float *head = random_array((size_t)1 << 18, 77, 1.0f);
+    if (!f || !head || fwrite(head, sizeof *head, (size_t)1 << 18, f) != (size_t)1 << 18) {
+        fprintf(stderr, "bench: cannot write %s\n", clip);
+        return 1;
+    }
+    fclose(f);
+    free(head);
+    const char *models = getenv("DAPO_MODELS") ? getenv("DAPO_MODELS") : "models";
+    snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", models);
+    dp_err e;
+    dp_nn *nn;
+    if (dp_nn_create(threads, &nn, &e))
+        die("context", &e);
+    float *nctx = random_array((size_t)10 * 5 * Wt, 3, 0.02f), *actx = random_array((size_t)10 * 5 * Wt, 4, 0.02f);
+    float *layer = random_array((size_t)c->text_layers * 4 * Wt, 6, 0.02f);
+    dp_text_cache_inputs in = { "bench", clip, vocab, c, dt, threads, nctx, actx, layer,
+                                DEFECT_NAMES, n_defects };
+    dp_text_features cold, warm;
+    dp_text_cache_key key;
+    char why[512];
+    /* cold */
+    double t0 = omp_get_wtime();
+    if (dp_text_cache_key_make(&in, &key, &e))
+        die("cache key", &e);
+    if (dp_text_cache_read(cache, &key, &cold, why, sizeof why) != DP_TEXT_CACHE_ABSENT)
+        die("cache lookup", &e);
+    double t_keyed = omp_get_wtime();
+    dp_tokenizer *tok;
+    if (dp_tokenizer_load(vocab, &tok, &e))
+        die("tokenizer", &e);
+    int total = (1 + n_defects) * 10;
+    dp_text *t;
+    const int chunk = total < 40 ? total : 40;
+    if (dp_text_build(nn, &src, dt, chunk, nctx, actx, layer, &t, &e))
+        die("text build", &e);
+    double t_built = omp_get_wtime();
+    if (dp_text_encode(t, tok, DEFECT_NAMES, n_defects, &cold, &e))
+        die("text encode", &e);
+    double t_encoded = omp_get_wtime();
+    dp_text_free(t);
+    dp_tokenizer_free(tok);
+    double t_store = omp_get_wtime();
+    if (dp_text_cache_write(cache, &key, &cold, &e))
+        die("cache write", &e);
+    dp_text_cache_key_free(&key);
+    double t1 = omp_get_wtime();
+    /* the text block's four linear shapes as plain matmuls, right after: the rate the encode
+     * could reach under the same machine load */
+    ref_matmuls ref;
+    ref_init(&ref, nn, chunk * 81, Wt, dt);
+    ref_pass(&ref, nn, dt);
+    double ref_s = ref_pass(&ref, nn, dt);
+    double ref_rate = ref.flops / ref_s / 1e9;
+    ref_free(&ref);
+    const double flops = total * c->text_layers * (2.0 * 81 * 12.0 * Wt * Wt + 4.0 * 81 * 81 * Wt);
+    const double enc_rate = flops / (t_encoded - t_built) / 1e9;
+    /* warm, three times: the median */
+    double w[3];
+    for (int r = 0; r < 3; r++) {
+        double a = omp_get_wtime();
+        if (dp_text_cache_key_make(&in, &key, &e))
+            die("cache key", &e);
+        if (dp_text_cache_read(cache, &key, &warm, why, sizeof why) != DP_TEXT_CACHE_HIT) {
+            fprintf(stderr, "bench: warm lookup missed: %s\n", why);
+            return 1;
+        }
+        w[r] = omp_get_wtime() - a;
+        dp_text_cache_key_free(&key);
+        if (r < 2)
+            dp_text_features_free(&warm);
+    }
+    size_t ne = (size_t)cold.n_states * cold.dim;
+    int same = memcmp(cold.features, warm.features, ne * sizeof(float)) == 0 &&
+               memcmp(cold.abnormal, warm.abnormal, (size_t)cold.dim * sizeof(float)) == 0;
+    printf("textcache %s %s, %d defect names, %d threads (tool creation's text step):\n", model,
+           dt == DP_C_BF16 ? "bf16" : "f32", n_defects, threads);
+    printf("  cold  %9.1f ms   (key %.0f ms, tower build %.0f ms, encode %.0f ms, store %.0f ms)"
+           "   target <= 6000 ms (set for bf16 on an AVX-512-BF16 machine)\n", (t1 - t0) * 1e3,
+           (t_keyed - t0) * 1e3, (t_built - t_keyed) * 1e3, (t_encoded - t_built) * 1e3,
+           (t1 - t_store) * 1e3);
+    printf("  encode %8.1f GFLOP/s = %.0f%% of oneDNN matmul on the block's shapes at %d rows "
+           "(%.1f GFLOP/s, same load): %d sequences per pass\n", enc_rate,
+           100.0 * enc_rate / ref_rate, chunk * 81, ref_rate, chunk);
+    printf("  warm  %9.1f ms   (key: 1 MiB CLIP head + vocabulary hashed, file validated and read)"
+           "   target <= 300 ms; features %s the cold run's\n", median(w, 3) * 1e3,
+           same ? "bit-identical to" : "DIFFERENT FROM");
+    dp_text_features_free(&cold);
+    dp_text_features_free(&warm);
+    dp_nn_free(nn);
+    free(nctx); free(actx); free(layer);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: could not remove %s\n", dir);
+    return same ? 0 : 1;
+}
+
+/* A tiled large image through dp_tool_process as a host calls it: the demo model (input 224)
+ * with tiling grid, tile 512, overlap 32, batch 2 (81 tiles for 4096 x 4096), one tool at 1
+ * thread and one at 2, called alternately (same machine load), medians over the rounds. */
+static int bench_tiles(const char *demo_dir, int side, int rounds, int batch)
+{
+    char dir[] = "/tmp/dp_bench_tiles_XXXXXX", recipe[256];
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "bench: cannot create a temporary directory\n");
+        return 1;
+    }
+    snprintf(recipe, sizeof recipe, "%s/tiled.yaml", dir);
+    /* absolute: the recipe's relative paths would be read against its temporary directory */
+    char demo_abs[PATH_MAX], models_abs[PATH_MAX];
+    const char *models = getenv("DAPO_MODELS") ? getenv("DAPO_MODELS") : "models";
+    if (!realpath(demo_dir, demo_abs) || !realpath(models, models_abs)) {
+        fprintf(stderr, "bench: %s or %s not found\n", demo_dir, models);
+        return 1;
+    }
+    demo_dir = demo_abs;
+    models = models_abs;
+    FILE *f = fopen(recipe, "w");
+    if (!f) {
+        fprintf(stderr, "bench: cannot write %s\n", recipe);
+        return 1;
+    }
+    fprintf(f, "recipe_version: 1\nproduct: tiled bench\nmodel:\n  clip: %s/clip.safetensors\n"
+               "  dapo: %s/dapo.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
+               "precision: f32\ninput_size: 224\ntiling: {mode: grid, tile: 512, overlap: 32, "
+               "batch: %d}\ndefects: [scratch, hole, stain]\ntext_cache: none\n", demo_dir,
+            demo_dir, models, batch);
+    fclose(f);
+    insp_tool *tool[2];
+    for (int i = 0; i < 2; i++) {
+        insp_host host = { sizeof host, NULL, NULL, i + 1, NULL };
+        char err[INSP_ERRBUF_SIZE];
+        if (dp_tool_create(&host, recipe, &tool[i], err, sizeof err) != INSP_OK) {
+            fprintf(stderr, "bench: tool: %s\n", err);
+            return 1;
+        }
+    }
+    uint8_t *px = malloc((size_t)side * side * 3);
+    if (!px)
+        return 1;
+    for (size_t i = 0; i < (size_t)side * side * 3; i++)      /* brushed texture + noise */
+        px[i] = (uint8_t)(128 + 40 * sinf(0.013f * (float)(i / 3 % (size_t)side)) +
+                          (float)((i * 2654435761u) >> 28));
+    insp_image im = { .struct_size = sizeof im, .width = side, .height = side, .channels = 3,
+                      .pixel = INSP_PIX_U8, .row_stride = (ptrdiff_t)side * 3, .data = px };
+    double *ms[2][5];
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 5; k++)
+            ms[i][k] = malloc((size_t)rounds * sizeof(double));
+    int tiles = 0;
+    dp_err e;
+    dp_tiling_count(side, side, 512, 32, &tiles, &e);
+    for (int r = -1; r < rounds; r++)     /* r == -1: warm-up */
+        for (int i = 0; i < 2; i++) {
+            insp_result *res;
+            char err[INSP_ERRBUF_SIZE];
+            if (dp_tool_process(tool[i], &im, &res, err, sizeof err) != INSP_OK) {
+                fprintf(stderr, "bench: process: %s\n", err);
+                return 1;
+            }
+            if (r >= 0) {
+                const insp_timing *tm = &res->timing;
+                ms[i][0][r] = tm->total_ms;
+                ms[i][1][r] = tm->vision_ms;
+                ms[i][2][r] = tm->preprocess_ms;
+                ms[i][3][r] = tm->head_ms;
+                ms[i][4][r] = tm->post_ms;
+            }
+            dp_result_free(res);
+        }
+    double med[2][5];
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 5; k++)
+            med[i][k] = median(ms[i][k], rounds);
+    const char *policy = getenv("OMP_WAIT_POLICY");
+    printf("tiles: %dx%d image, %d tiles of 512 (overlap 32) -> demo model @224 f32, batch %d, "
+           "through dp_tool_process, OMP_WAIT_POLICY %s, median of %d alternating rounds:\n",
+           side, side, tiles, batch, policy ? policy : "unset", rounds);
+    for (int i = 0; i < 2; i++)
+        printf("  %d thread%s  %8.0f ms/image (%.2f MP/s): towers %.0f ms, outside the towers "
+               "%.0f ms = %.1f%% (preprocess %.0f, head + stitching %.0f, regions %.0f)\n",
+               i + 1, i ? "s" : " ", med[i][0], (double)side * side / 1e3 / med[i][0], med[i][1],
+               med[i][0] - med[i][1], 100.0 * (med[i][0] - med[i][1]) / med[i][0], med[i][2],
+               med[i][3], med[i][4]);
+    printf("  scaling 1 -> 2 threads: x%.2f (target >= 1.8); towers alone x%.2f; time outside "
+           "the towers at 2 threads %.1f%% (target <= 10%%)\n", med[0][0] / med[1][0],
+           med[0][1] / med[1][1], 100.0 * (med[1][0] - med[1][1]) / med[1][0]);
+    for (int i = 0; i < 2; i++) {
+        dp_tool_destroy(tool[i]);
+        for (int k = 0; k < 5; k++)
+            free(ms[i][k]);
+    }
+    free(px);
+    unlink(recipe);
+    rmdir(dir);
     return 0;
 }
 
@@ -394,9 +622,14 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "spin") == 0)
         return spin(atof(argv[2]));
+    if (argc >= 4 && strcmp(argv[1], "tiles") == 0)
+        return bench_tiles(argv[2], atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 3,
+                           argc > 5 ? atoi(argv[5]) : 2);
     if (argc < 5) {
         fprintf(stderr, "usage: bench vision {B16|L14} SIZE {f32|bf16|int8} [REPEATS]\n"
-                        "       bench text {B16|L14} DEFECTS {f32|bf16}\n"
+                        "       bench text {B16|L14} DEFECTS {f32|bf16} [CHUNK]\n"
+                        "       bench textcache {B16|L14} DEFECTS {f32|bf16}\n"
+                        "       bench tiles DEMO_DIR SIDE [ROUNDS [BATCH]]\n"
                         "       bench spin SECONDS\n");
         return 2;
     }
@@ -412,5 +645,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "vision") == 0)
         return bench_vision(argv[2], atoi(argv[3]), dt, argc > 5 ? atoi(argv[5]) : 5);
-    return bench_text(argv[2], atoi(argv[3]), dt);
+    if (strcmp(argv[1], "textcache") == 0)
+        return bench_textcache(argv[2], atoi(argv[3]), dt);
+    return bench_text(argv[2], atoi(argv[3]), dt, argc > 5 ? atoi(argv[5]) : 40);
 }

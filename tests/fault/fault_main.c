@@ -282,6 +282,9 @@ END_TEST
 
 int main(void)
 {
+    /* tests never write the real ~/.cache: the text-feature cache is off unless a test's
+     * recipe names a temporary directory (the recipe's text_cache wins over this) */
+    setenv("DAPO_TEXT_CACHE", "none", 1);
     Suite *s = suite_create("fault");
     TCase *tc = tcase_create("injected_failures");
     tcase_add_unchecked_fixture(tc, setup, NULL);

@@ -101,6 +101,9 @@ static insp_image random_view(float *buf, uint8_t *mask)
 
 int main(int argc, char **argv)
 {
+    /* tests never write the real ~/.cache: the text-feature cache is off unless a test's
+     * recipe names a temporary directory (the recipe's text_cache wins over this) */
+    setenv("DAPO_TEXT_CACHE", "none", 1);
     if (argc < 3) {
         fprintf(stderr, "usage: soak PLUGIN.so TMP_DIR [CALLS [CYCLES]]\n");
         return 2;
