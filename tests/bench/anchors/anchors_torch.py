@@ -9,6 +9,7 @@ the random weights anchors_ours.c generates, value for value.
   anchors_torch.py export {B16|L14} SIZE MODEL.onnx INPUT.f32
       writes the f32 tower as ONNX (for ONNX Runtime) and the input image as raw float32
 """
+import os
 import sys
 import time
 
@@ -158,8 +159,11 @@ def worker(model, size, prec, threads):
         img = input_image(size)
         if prec == "bf16":
             tower, img = tower.to(torch.bfloat16), img.to(torch.bfloat16)
-        out = tower(img)  # warm-up
-    print(f"ready build+warm-up {(time.perf_counter() - t0) * 1e3:.0f} ms, {torch.get_num_threads()} threads,"
+        # warm-up, unless the orchestrator skips it (emulated bf16: a minute or more per image,
+        # against which first-call costs are noise)
+        warm = os.environ.get("ANCHORS_WARMUP", "1") != "0"
+        out = tower(img) if warm else None
+    print(f"ready build{'+warm-up' if warm else ' (no warm-up)'} {(time.perf_counter() - t0) * 1e3:.0f} ms, {torch.get_num_threads()} threads,"
           f" {prec}, torch {torch.__version__}, ATen CPU capability {cpu_capability()}", flush=True)
     for line in sys.stdin:
         cmd = line.split()
@@ -172,6 +176,9 @@ def worker(model, size, prec, threads):
                     ms.append((time.perf_counter() - a) * 1e3)
             print("ms " + " ".join(f"{t:.2f}" for t in ms), flush=True)
         elif cmd[:1] == ["dump"]:
+            if out is None:
+                with torch.inference_mode():
+                    out = tower(img)
             adapted, g = out
             flat = torch.cat([adapted[:, 0].reshape(-1), g[0]]).float().numpy()
             flat.astype("<f4").tofile(cmd[1])
