@@ -8,7 +8,7 @@
 #
 # Usage: tests/bench/anchors.sh [--full] [--rounds N] [--threads N] [--models "B16 L14"]
 #                               [--no-install]
-#   default (~10 min on 2 cores): B16@224 3 rounds x 5 images (PyTorch bf16: 1 image per round),
+#   default (~10 min on a quiet 2-core machine; 41 min measured under heavy outside load): B16@224 3 rounds x 5 images (PyTorch bf16: 1 image per round),
 #     with and without the AVX2 cap; L14@518 2 rounds x 1 image, f32, with and without the cap.
 #   --full: 3 rounds everywhere, B16 10 images, L14 2 images, PyTorch bf16 also at L14@518 and
 #     under the cap (on CPUs without native bf16 that is many minutes per L14 image).
