@@ -141,7 +141,7 @@ bench-contention: build/bench
 
 # Live speed anchors (not in `make check`): the same random vision tower in PyTorch (f32, bf16)
 # and ONNX Runtime, interleaved with ours; installs python3-torch (apt) and onnxruntime-node (npm,
-# into build/anchors) itself. Options: tests/bench/anchors.sh --help.
+# into build/anchors) itself. Options (tests/bench/anchors.sh --help): ANCHORS_ARGS=--full.
 .PHONY: bench-anchors
 build/anchors/anchors_ours: tests/bench/anchors/anchors_ours.c $(REL)/libdapo_core.a
 	@mkdir -p $(dir $@)
