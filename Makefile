@@ -152,6 +152,16 @@ bench: build/bench build/make_demo_model
 bench-contention: build/bench
 	tests/bench/contention.sh B16 224 f32 7
 
+# Live speed anchors (not in `make check`): the same random vision tower in PyTorch (f32, bf16)
+# and ONNX Runtime, interleaved with ours; installs python3-torch (apt) and onnxruntime-node (npm,
+# into build/anchors) itself. Options (tests/bench/anchors.sh --help): ANCHORS_ARGS=--full.
+.PHONY: bench-anchors
+build/anchors/anchors_ours: tests/bench/anchors/anchors_ours.c $(REL)/libdapo_core.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(INC_tests) $(OPT) -o $@ $< $(REL)/libdapo_core.a $(LIBS)
+bench-anchors: build/anchors/anchors_ours
+	tests/bench/anchors.sh $(ANCHORS_ARGS)
+
 # The main job on a built-in default: an UNTRAINED demo model (random weights: real CLIP and DAPO
 # weights cannot be downloaded here, see models/README.md) and synthetic product images with
 # defects, inspected by the reference host CLI through the plugin interface.
