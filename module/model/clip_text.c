@@ -11,28 +11,11 @@
 #include <string.h>
 
 #include "model_testing.h"
+#include "clip_text_internal.h"
 #include "transformer.h"
 
 #define TEXT_ROWS(ctx) ((ctx) + DP_TEXT_PROMPTS)
 
-struct dp_text {
-    dp_nn *nn;                     /* borrowed */
-    dp_model_config cfg;
-    dp_dtype_c dt;
-    int chunk, rows_per_seq;       /* sequences per pass, 81 */
-    float *token_embedding;        /* [vocab][Wt] */
-    float *positions;              /* [ctx][Wt] */
-    float *ln_final_g, *ln_final_b;
-    float *projection;             /* [Wt][E] */
-    float *normal_ctx, *abnormal_ctx, *layer_tokens;
-    dp_block *blocks;
-    dp_attention *attn;
-    dp_block_arena arena;
-    float *row;                    /* [Wt] one ln_final row */
-    float *pooled;                 /* [E] its projection */
-    dp_progress_fn progress;       /* optional, per chunk of sequences */
-    void *progress_ctx;
-};
 
 static float *dup_floats(const float *src, size_t n)
 {
