@@ -21,6 +21,8 @@
 #include "model.h"
 #include "model_testing.h"
 #include "nn_grad.h"
+#include "text_grad.h"
+#include "tokenizer.h"
 #include "transformer_backward.h"
 #include "vision_grad.h"
 
@@ -639,6 +641,103 @@ START_TEST(vision_tower_tiny)
 }
 END_TEST
 
+typedef struct text_ctx {
+    dp_text *t;
+    dp_text_grad *g;
+    size_t n_ctx;
+    int states, E;
+    const float *wf, *wa;
+} text_ctx;
+
+/* p = [normal_ctx | abnormal_ctx | layer_tokens] */
+static double text_loss(void *c, const float *p)
+{
+    text_ctx *tc = c;
+    dp_err e;
+    ck_assert(dp_text_set_prompts(tc->t, p, p + tc->n_ctx, p + 2 * tc->n_ctx, &e) == DP_OK);
+    dp_text_features tf;
+    ck_assert_msg(dp_text_grad_forward(tc->g, &tf, &e) == DP_OK, "%s", e.msg);
+    double s = 0;
+    for (size_t i = 0; i < (size_t)tc->states * tc->E; i++)
+        s += (double)tc->wf[i] * tf.features[i];
+    for (int i = 0; i < tc->E; i++)
+        s += (double)tc->wa[i] * tf.abnormal[i];
+    dp_text_features_free(&tf);
+    return s;
+}
+
+START_TEST(text_tower_tiny)
+{
+    tiny_model m;
+    tiny_open(&m);
+    dp_err e;
+    dp_tokenizer *tok;
+    char vocab[1024];
+    snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", models_dir());
+    ck_assert_msg(dp_tokenizer_load(vocab, &tok, &e) == DP_OK, "%s", e.msg);
+    const char *defects[] = { "hole", "scratch", "faulty imprint", "discoloration" };
+    const int D = 4, states = 1 + D, W = m.cfg->text_width, E = m.cfg->embed_dim, L = m.cfg->text_layers;
+    dp_text *t;
+    /* chunks of 16 sequences cut through states (50 sequences: 16, 16, 16, 2) */
+    ck_assert_msg(dp_text_build(m.nn, &m.src, DP_C_F32, 16, m.dapo.normal_ctx, m.dapo.abnormal_ctx,
+                                m.dapo.layer_tokens, &t, &e) == DP_OK, "%s", e.msg);
+    dp_text_grad *g;
+    ck_assert(dp_text_grad_create(t, tok, defects, 0, &g, &e) == DP_E_ARG);
+    ck_assert_msg(dp_text_grad_create(t, tok, defects, D, &g, &e) == DP_OK, "%s", e.msg);
+    printf("text tower (tiny, %d blocks, width %d, %d states): training state %zu bytes\n", L, W, states,
+           dp_text_grad_peak_bytes(g));
+    const size_t n_ctx = (size_t)DP_ENSEMBLE * DP_CONTEXT_TOKENS * W, n_lt = (size_t)L * DP_TEXT_PROMPTS * W;
+    const size_t n_p = 2 * n_ctx + n_lt;
+    float *p = malloc(n_p * sizeof *p), *dp = calloc(n_p, sizeof *dp);
+    ck_assert(dp_text_grad_backward(g, NULL, NULL, dp, dp + n_ctx, dp + 2 * n_ctx, &e) == DP_E_ARG);
+
+    /* the training forward gives dp_text_encode's numbers */
+    dp_text_features ref, mine;
+    ck_assert(dp_text_encode(t, tok, defects, D, &ref, &e) == DP_OK);
+    ck_assert_msg(dp_text_grad_forward(g, &mine, &e) == DP_OK, "%s", e.msg);
+    double worst = 0;
+    for (int i = 0; i < states * E; i++)
+        worst = fmax(worst, fmax(fabs(mine.features[i] - ref.features[i]),
+                                 fabs(mine.unnormalized[i] - ref.unnormalized[i])));
+    for (int i = 0; i < E; i++)
+        worst = fmax(worst, fabs(mine.abnormal[i] - ref.abnormal[i]));
+    for (int s = 0; s < states; s++)
+        ck_assert_int_eq(mine.pool_index[s], ref.pool_index[s]);
+    printf("  training forward vs dp_text_encode: max |diff| %.2e (unit features)\n", worst);
+    ck_assert(worst <= 1e-6);
+    dp_text_features_free(&ref);
+    dp_text_features_free(&mine);
+
+    memcpy(p, m.dapo.normal_ctx, n_ctx * sizeof *p);
+    memcpy(p + n_ctx, m.dapo.abnormal_ctx, n_ctx * sizeof *p);
+    memcpy(p + 2 * n_ctx, m.dapo.layer_tokens, n_lt * sizeof *p);
+    text_ctx c = { t, g, n_ctx, states, E, rand_f((size_t)states * E, 50, 0, 1), rand_f((size_t)E, 51, 0, 1) };
+    text_loss(&c, p);
+    ck_assert_msg(dp_text_grad_backward(g, c.wf, c.wa, dp, dp + n_ctx, dp + 2 * n_ctx, &e) == DP_OK, "%s", e.msg);
+    double mean_abs = 0;
+    for (size_t i = 0; i < n_p; i++)
+        mean_abs += fabs(p[i]) / n_p;
+    /* normal context (members 0 and 9), abnormal context (members 0, 4, 9), deep prompts of
+     * blocks 1 (replaced rows), 2, 7, 12 */
+    size_t idx[9] = {
+        (size_t)0 * DP_CONTEXT_TOKENS * W + 3, ((size_t)9 * DP_CONTEXT_TOKENS + 4) * W + 17,
+        n_ctx + 5, n_ctx + ((size_t)4 * DP_CONTEXT_TOKENS + 2) * W + 9, n_ctx + ((size_t)9 * DP_CONTEXT_TOKENS + 1) * W + 30,
+        2 * n_ctx + 7, 2 * n_ctx + ((size_t)1 * DP_TEXT_PROMPTS + 3) * W + 1,
+        2 * n_ctx + ((size_t)6 * DP_TEXT_PROMPTS + 1) * W + 20, 2 * n_ctx + ((size_t)11 * DP_TEXT_PROMPTS + 2) * W + 12 };
+    /* the context vectors are small (mean |value| ~1.6e-2) and the tower is strongly curved
+     * in them: a step of 1e-3 still shows the h^2 term (~10 % on one entry), 3e-4 is past it
+     * while the f32 noise of the loss stays ~1e-3 of the largest gradient */
+    printf("  prompts: mean |value| %.3e; step 3e-4\n", mean_abs);
+    fd_result r = tower_fd(text_loss, &c, p, idx, 9, dp, 3e-4f, "d [normal_ctx|abnormal_ctx|layer_tokens]");
+    report("text tower -> contexts and deep prompts (tiny, f32 forward, step 3e-4)", r, 2e-2);
+    free((void *)c.wf); free((void *)c.wa); free(p); free(dp);
+    dp_text_grad_free(g);
+    dp_text_free(t);
+    dp_tokenizer_free(tok);
+    tiny_close(&m);
+}
+END_TEST
+
 Suite *gradcheck_suite(void)
 {
     Suite *s = suite_create("gradcheck");
@@ -652,6 +751,7 @@ Suite *gradcheck_suite(void)
     tcase_add_test(tc, block_backward);
     tcase_add_test(tc, prompts_mix_backward);
     tcase_add_test(tc, vision_tower_tiny);
+    tcase_add_test(tc, text_tower_tiny);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -26,4 +26,17 @@ struct dp_text {
     void *progress_ctx;
 };
 
+/* Tokenises the prompt of every state into ids[1+n_defects][context] and the pooled row
+ * index pool[1+n_defects] (caller-owned); checks the five placeholders landed on rows 1..5. */
+dp_status dp_text_tokenize_states(const dp_text *t, const dp_tokenizer *tok, const char *const *defects,
+                                  int n_defects, int32_t *ids, int *pool, dp_err *err);
+/* The 81 input rows of (state, member) into x[81][Wt] (caller-owned): embeddings with the
+ * context vectors, positions, the first block's deep prompts; input_capture (may be NULL)
+ * receives the embeddings before positions. */
+void dp_text_fill_sequence(const dp_text *t, const int32_t *ids, int state, int member, float *x,
+                           float *input_capture);
+/* From out->unnormalized holding each state's SUM over the ensemble: the means, the unit
+ * features and the normalised abnormal mean (out->abnormal zeroed by the caller). */
+void dp_text_finish_features(dp_text_features *out, int n_defects);
+
 #endif
