@@ -2,7 +2,9 @@
  * gradients (DAPO trains prompts and heads; the CLIP towers stay fixed). f32 only.
  *
  * Conventions: dY is the gradient of a scalar loss with respect to an op's output, dX the one
- * with respect to its input. `accumulate` = 1 adds into dX (residual branches), 0 overwrites. */
+ * with respect to its input. `accumulate` = 1 adds into dX (residual branches), 0 overwrites.
+ * Every array argument is borrowed for the call (inputs read, outputs caller-owned); nothing
+ * is retained. */
 #ifndef DP_NN_GRAD_H
 #define DP_NN_GRAD_H
 
@@ -14,7 +16,8 @@
  * preferred layout, no bias. m_hint: rows per call. */
 dp_status dp_linear_init_transposed(dp_nn *nn, const dp_linear *fwd, int m_hint, dp_linear *bwd,
                                     dp_err *err);
-/* dx[m][dx_ld] (+)= dy[m][dy_ld] W, with bwd from dp_linear_init_transposed (bwd->in = N). */
+/* dx[m][dx_ld] (+)= dy[m][dy_ld] W, with bwd from dp_linear_init_transposed (bwd->in = N);
+ * bwd: caller-owned, freed with dp_linear_free. */
 dp_status dp_linear_backward(dp_nn *nn, const dp_linear *bwd, const float *dy, int m, int dy_ld,
                              float *dx, int dx_ld, int accumulate, dp_err *err);
 
