@@ -11,28 +11,11 @@
 #include <string.h>
 
 #include "model_testing.h"
+#include "clip_text_internal.h"
 #include "transformer.h"
 
 #define TEXT_ROWS(ctx) ((ctx) + DP_TEXT_PROMPTS)
 
-struct dp_text {
-    dp_nn *nn;                     /* borrowed */
-    dp_model_config cfg;
-    dp_dtype_c dt;
-    int chunk, rows_per_seq;       /* sequences per pass, 81 */
-    float *token_embedding;        /* [vocab][Wt] */
-    float *positions;              /* [ctx][Wt] */
-    float *ln_final_g, *ln_final_b;
-    float *projection;             /* [Wt][E] */
-    float *normal_ctx, *abnormal_ctx, *layer_tokens;
-    dp_block *blocks;
-    dp_attention *attn;
-    dp_block_arena arena;
-    float *row;                    /* [Wt] one ln_final row */
-    float *pooled;                 /* [E] its projection */
-    dp_progress_fn progress;       /* optional, per chunk of sequences */
-    void *progress_ctx;
-};
 
 static float *dup_floats(const float *src, size_t n)
 {
@@ -142,8 +125,8 @@ static void normalize(float *v, int n)
 }
 
 /* Tokenises the prompt of every state; checks the five placeholders landed on rows 1..5. */
-static dp_status tokenize_states(const dp_text *t, const dp_tokenizer *tok, const char *const *defects,
-                                 int n_defects, int32_t *ids, int *pool, dp_err *err)
+dp_status dp_text_tokenize_states(const dp_text *t, const dp_tokenizer *tok, const char *const *defects,
+                                  int n_defects, int32_t *ids, int *pool, dp_err *err)
 {
     const int L = t->cfg.context_length;
     for (int s = 0; s <= n_defects; s++) {
@@ -172,8 +155,8 @@ static dp_status tokenize_states(const dp_text *t, const dp_tokenizer *tok, cons
     return DP_OK;
 }
 
-static void fill_sequence(const dp_text *t, const int32_t *ids, int state, int member, float *x,
-                          float *input_capture)
+void dp_text_fill_sequence(const dp_text *t, const int32_t *ids, int state, int member, float *x,
+                           float *input_capture)
 {
     const int W = t->cfg.text_width, L = t->cfg.context_length;
     const float *ctx = (state == 0 ? t->normal_ctx : t->abnormal_ctx) +
@@ -221,7 +204,7 @@ dp_status dp_text_encode_debug(dp_text *t, const dp_tokenizer *tok, const char *
         dp_text_features_free(out);
         return dp_fail(err, DP_E_NOMEM, "out of memory encoding %d defect names", n_defects);
     }
-    dp_status st = tokenize_states(t, tok, defects, n_defects, ids, out->pool_index, err);
+    dp_status st = dp_text_tokenize_states(t, tok, defects, n_defects, ids, out->pool_index, err);
     if (!st && dbg) {
         memcpy(dbg->ids_normal, ids, sizeof dbg->ids_normal);
         memcpy(dbg->ids_defect0, ids + L, sizeof dbg->ids_defect0);
@@ -231,7 +214,7 @@ dp_status dp_text_encode_debug(dp_text *t, const dp_tokenizer *tok, const char *
         for (int q = 0; q < n; q++) {
             int s = (first + q) / DP_ENSEMBLE, e = (first + q) % DP_ENSEMBLE;
             float *cap = (dbg && s == 1 && e == 0) ? dbg->defect0_member0_input : NULL;
-            fill_sequence(t, ids + (size_t)s * L, s, e, t->arena.x + (size_t)q * R * W, cap);
+            dp_text_fill_sequence(t, ids + (size_t)s * L, s, e, t->arena.x + (size_t)q * R * W, cap);
         }
         for (int k = 0; !st && k < t->cfg.text_layers; k++) {
             if (k > 0) {
@@ -270,7 +253,14 @@ dp_status dp_text_encode_debug(dp_text *t, const dp_tokenizer *tok, const char *
         dp_text_features_free(out);
         return st;
     }
-    for (int s = 0; s < states; s++) {
+    dp_text_finish_features(out, n_defects);
+    return DP_OK;
+}
+
+void dp_text_finish_features(dp_text_features *out, int n_defects)
+{
+    const int E = out->dim;
+    for (int s = 0; s < out->n_states; s++) {
         float *u = out->unnormalized + (size_t)s * E, *f = out->features + (size_t)s * E;
         for (int j = 0; j < E; j++) {
             u[j] /= (float)DP_ENSEMBLE;
@@ -284,7 +274,6 @@ dp_status dp_text_encode_debug(dp_text *t, const dp_tokenizer *tok, const char *
     for (int j = 0; j < E; j++)
         out->abnormal[j] /= (float)n_defects;
     normalize(out->abnormal, E);
-    return DP_OK;
 }
 
 void dp_text_set_progress(dp_text *t, dp_progress_fn fn, void *ctx)

@@ -13,29 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clip_vision_internal.h"
 #include "transformer.h"
-
-struct dp_vision {
-    dp_nn *nn;                    /* borrowed */
-    dp_model_config cfg;
-    dp_vision_options opt;
-    int grid, patches, tokens;    /* G, G*G, 1 + 4 + G*G */
-    dp_linear patch_embed;        /* conv1 as [Wv][3*P*P], no bias */
-    float *cls_pos;               /* [1+G*G][Wv]: positions, class embedding added to row 0 */
-    float *ln_pre_g, *ln_pre_b, *ln_post_g, *ln_post_b;
-    float *proj;                  /* [Wv][E] */
-    float *prompts;               /* [layers][4][Wv] */
-    dp_block *blocks;             /* [layers] */
-    dp_linear adapters[4];        /* f32: 2 % of the flops, keeps the maps close to f32 */
-    dp_attention *attn;
-    dp_block_arena arena;
-    void *patch_rows;             /* [batch*G*G][3*P*P] compute type */
-    float *adapted;               /* [4][batch][G*G][E] */
-    float *global;                /* [batch][E] */
-    float *ln_row;                /* [Wv] ln_post of one CLS row */
-    float *taps;                  /* [5][batch][1+G*G][Wv] or NULL */
-    double attn_seconds;
-};
 
 static dp_status check_options(const dp_model_config *c, const dp_vision_options *o, dp_err *err)
 {
@@ -177,7 +156,7 @@ void dp_vision_free(dp_vision *v)
 }
 
 /* Patch (gy, gx) flattened as (channel, y, x), matching conv1.weight's [Wv][3][P][P]. */
-static void gather_patches(const dp_vision *v, const float *pre, int batch)
+static void gather_patches(const dp_vision *v, const float *pre, int batch, void *patch_rows)
 {
     const int P = v->cfg.patch_size, S = v->opt.image_size, G = v->grid;
     const size_t pdim = (size_t)3 * P * P;
@@ -192,9 +171,9 @@ static void gather_patches(const dp_vision *v, const float *pre, int batch)
                 const float *row = img + ((size_t)ch * S + (size_t)gy * P + y) * S + (size_t)gx * P;
                 for (int x = 0; x < P; x++, o++) {
                     if (bf16)
-                        ((uint16_t *)v->patch_rows)[o] = dp_f32_to_bf16(row[x]);
+                        ((uint16_t *)patch_rows)[o] = dp_f32_to_bf16(row[x]);
                     else
-                        ((float *)v->patch_rows)[o] = row[x];
+                        ((float *)patch_rows)[o] = row[x];
                 }
             }
     }
@@ -218,38 +197,35 @@ static void record_tap(dp_vision *v, int tap, int batch)
     }
 }
 
-static void global_embedding(dp_vision *v, int batch)
+void dp_vision_global_row(const dp_vision *v, const float *cls, float *ln_row, float *g)
 {
     const int W = v->cfg.vision_width, E = v->cfg.embed_dim;
-    float *row = v->ln_row;
-    for (int b = 0; b < batch; b++) {
-        const float *cls = v->arena.x + (size_t)b * v->tokens * W;
-        dp_layernorm(v->nn, cls, 1, W, W, v->ln_post_g, v->ln_post_b, DP_LAYERNORM_EPS, row, W, DP_C_F32);
-        float *g = v->global + (size_t)b * E;
+    dp_layernorm(v->nn, cls, 1, W, W, v->ln_post_g, v->ln_post_b, DP_LAYERNORM_EPS, ln_row, W, DP_C_F32);
+    for (int e = 0; e < E; e++)
+        g[e] = 0;
+    for (int i = 0; i < W; i++) {
+        const float *pr = v->proj + (size_t)i * E;
         for (int e = 0; e < E; e++)
-            g[e] = 0;
-        for (int i = 0; i < W; i++) {
-            const float *pr = v->proj + (size_t)i * E;
-            for (int e = 0; e < E; e++)
-                g[e] += row[i] * pr[e];
-        }
+            g[e] += ln_row[i] * pr[e];
     }
 }
 
-dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, const dp_cancel *cancel,
-                        dp_err *err)
+static void global_embedding(dp_vision *v, int batch)
 {
-    if (!pre || batch < 1 || batch > v->opt.max_batch)
-        return dp_fail(err, DP_E_ARG, "vision batch %d: expected 1..%d images", batch, v->opt.max_batch);
-    const int W = v->cfg.vision_width, E = v->cfg.embed_dim, T = v->tokens, GG = v->patches;
-    const size_t pdim = (size_t)3 * v->cfg.patch_size * v->cfg.patch_size;
-    float *x = v->arena.x;
-    v->attn_seconds = 0;
+    const int W = v->cfg.vision_width, E = v->cfg.embed_dim;
+    for (int b = 0; b < batch; b++)
+        dp_vision_global_row(v, v->arena.x + (size_t)b * v->tokens * W, v->ln_row, v->global + (size_t)b * E);
+}
 
-    gather_patches(v, pre, batch);
+dp_status dp_vision_embed(dp_vision *v, const float *pre, int batch, void *patch_rows, float *x,
+                          dp_err *err)
+{
+    const int W = v->cfg.vision_width, T = v->tokens, GG = v->patches;
+    const size_t pdim = (size_t)3 * v->cfg.patch_size * v->cfg.patch_size;
+    gather_patches(v, pre, batch, patch_rows);
     for (int b = 0; b < batch; b++) {
         float *xb = x + (size_t)b * T * W;
-        const void *pr = (const char *)v->patch_rows + (size_t)b * GG * pdim * dp_dtype_size(v->opt.dt);
+        const void *pr = (const char *)patch_rows + (size_t)b * GG * pdim * dp_dtype_size(v->opt.dt);
         dp_status st = dp_linear_run(v->nn, &v->patch_embed, pr, GG, (int)pdim,
                                      xb + (size_t)(1 + DP_VISUAL_PROMPTS) * W, W, DP_C_F32,
                                      DP_EPI_NONE, err);
@@ -264,6 +240,21 @@ dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, const dp_canc
         dp_layernorm(v->nn, xb, 1, W, W, v->ln_pre_g, v->ln_pre_b, DP_LAYERNORM_EPS, xb, W, DP_C_F32);
         dp_layernorm(v->nn, patch, GG, W, W, v->ln_pre_g, v->ln_pre_b, DP_LAYERNORM_EPS, patch, W, DP_C_F32);
     }
+    return DP_OK;
+}
+
+dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, const dp_cancel *cancel,
+                        dp_err *err)
+{
+    if (!pre || batch < 1 || batch > v->opt.max_batch)
+        return dp_fail(err, DP_E_ARG, "vision batch %d: expected 1..%d images", batch, v->opt.max_batch);
+    const int W = v->cfg.vision_width, E = v->cfg.embed_dim, T = v->tokens, GG = v->patches;
+    float *x = v->arena.x;
+    v->attn_seconds = 0;
+
+    dp_status est = dp_vision_embed(v, pre, batch, v->patch_rows, x, err);
+    if (est)
+        return est;
     for (int i = 0; i < v->cfg.vision_layers; i++) {
         char where[48];
         snprintf(where, sizeof where, "before vision block %d", i + 1);

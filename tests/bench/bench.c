@@ -7,6 +7,7 @@
  *   bench textcache {B16|L14} DEFECTS {f32|bf16}   (tool creation's text step, cold and warm)
  *   bench tiles  DEMO_DIR SIDE [ROUNDS [BATCH]]   (a tiled SIDE x SIDE image through the plugin's
  *                                          process path on the demo model, 1 and 2 threads)
+ *   bench train-vision {B16|L14} SIZE BATCH [REPEATS]   (prompt training: forward + backward)
  *   bench spin   SECONDS     (keeps one core busy: the contention benchmark's "other work")
  * One configuration per process, so the peak resident memory printed is that configuration's. */
 #include <limits.h>
@@ -25,6 +26,7 @@
 #include "text_cache.h"
 #include "tool_internal.h"
 #include "tokenizer.h"
+#include "vision_grad.h"
 
 typedef struct rng { uint64_t s; } rng;
 static float uniform(rng *r)      /* in [-1, 1) */
@@ -339,6 +341,85 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
     return 0;
 }
 
+/* Prompt training's vision cost: forward with checkpoints + backward to the visual tokens at a
+ * batch, next to the inference forward of the same batch in the same run. */
+static int bench_train_vision(const char *model, int size, int batch, int repeats)
+{
+    random_source rs = { model_config(model), 42 };
+    dp_weight_source src = { &rs, &rs.cfg, random_read, random_pos };
+    const dp_model_config *c = &rs.cfg;
+    const int W = c->vision_width, E = c->embed_dim, threads = omp_get_max_threads();
+    dp_err e;
+    dp_nn *nn;
+    if (dp_nn_create(threads, &nn, &e))
+        die("context", &e);
+    float *prompts = random_array((size_t)c->vision_layers * 4 * W, 1, 0.06f);
+    float *aw[4], *ab[4];
+    for (int j = 0; j < 4; j++) {
+        aw[j] = random_array((size_t)E * W, 10 + j, 0.03f);
+        ab[j] = random_array((size_t)E, 20 + j, 0.01f);
+    }
+    dp_vision_options vo = { size, batch, DP_C_F32, { 0 }, 0 };
+    for (int j = 0; j < 4; j++)
+        vo.feature_layers[j] = c->vision_layers * (j + 1) / 4;
+    dp_vision *v;
+    if (dp_vision_build(nn, &src, &vo, prompts, aw, ab, &v, &e))
+        die("vision build", &e);
+    for (int j = 0; j < 4; j++) {
+        free(aw[j]);
+        free(ab[j]);
+    }
+    dp_vision_grad *g;
+    double t0 = omp_get_wtime();
+    if (dp_vision_grad_create(v, batch, &g, &e))
+        die("vision training state", &e);
+    double create_s = omp_get_wtime() - t0;
+    const int G = dp_vision_grid(v), GG = G * G;
+    float *pre = random_array((size_t)batch * 3 * size * size, 5, 1.5f);
+    float *df[4], *dg = random_array((size_t)batch * E, 7, 1.0f);
+    for (int j = 0; j < 4; j++)
+        df[j] = random_array((size_t)batch * GG * W, 30 + j, 1e-3f);
+    float *dtok = calloc((size_t)c->vision_layers * 4 * W, sizeof *dtok);
+    double inf = 0, fwd = 0, bwd = 0;
+    for (int r = 0; r <= repeats; r++) {     /* r == 0 is the warm-up (primitives created) */
+        double a = omp_get_wtime();
+        if (dp_vision_run(v, pre, batch, NULL, &e))
+            die("vision run", &e);
+        double b = omp_get_wtime();
+        if (dp_vision_grad_forward(g, pre, batch, &e))
+            die("training forward", &e);
+        double cc = omp_get_wtime();
+        if (dp_vision_grad_backward(g, (const float *const *)df, dg, dtok, &e))
+            die("backward", &e);
+        double d = omp_get_wtime();
+        if (r == 0 && repeats > 0)
+            continue;
+        inf += b - a;
+        fwd += cc - b;
+        bwd += d - cc;
+    }
+    int n = repeats > 0 ? repeats : 1;
+    inf /= n, fwd /= n, bwd /= n;
+    printf("train-vision %s@%d f32 batch %d, %d threads, mean of %d run(s)%s\n", model, size, batch,
+           threads, n, repeats > 0 ? " after a warm-up" : " (no warm-up: includes primitive creation)");
+    printf("  forward+backward %8.2f s/step  (forward with checkpoints %.2f s, backward %.2f s) = %.2f s/image\n",
+           fwd + bwd, fwd, bwd, (fwd + bwd) / batch);
+    printf("  inference fwd    %8.2f s/step  -> training step = %.2f x inference forward\n", inf,
+           (fwd + bwd) / inf);
+    printf("  memory           weights %.1f MB, inference activations %.1f MB, training state %.1f MB"
+           " (of which transposed weights ~= weights), peak RSS %.1f MB\n",
+           dp_vision_weight_bytes(v) / 1e6, dp_vision_arena_bytes(v) / 1e6,
+           dp_vision_grad_peak_bytes(g) / 1e6, peak_rss_kb() / 1e3);
+    printf("  training state created in %.1f s\n", create_s);
+    dp_vision_grad_free(g);
+    dp_vision_free(v);
+    dp_nn_free(nn);
+    for (int j = 0; j < 4; j++)
+        free(df[j]);
+    free(dg); free(dtok); free(pre); free(prompts);
+    return 0;
+}
+
 static const char *const DEFECT_NAMES[] = {
     "bent", "broken", "discoloration", "compound", "contamination", "crack", "cut", "fabric",
     "faulty imprint", "gluing", "hole", "missing", "puncture", "rough", "scratch", "compressed",
@@ -625,11 +706,14 @@ int main(int argc, char **argv)
     if (argc >= 4 && strcmp(argv[1], "tiles") == 0)
         return bench_tiles(argv[2], atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 3,
                            argc > 5 ? atoi(argv[5]) : 2);
+    if (argc >= 5 && strcmp(argv[1], "train-vision") == 0)
+        return bench_train_vision(argv[2], atoi(argv[3]), atoi(argv[4]), argc > 5 ? atoi(argv[5]) : 1);
     if (argc < 5) {
         fprintf(stderr, "usage: bench vision {B16|L14} SIZE {f32|bf16|int8} [REPEATS]\n"
                         "       bench text {B16|L14} DEFECTS {f32|bf16} [CHUNK]\n"
                         "       bench textcache {B16|L14} DEFECTS {f32|bf16}\n"
                         "       bench tiles DEMO_DIR SIDE [ROUNDS [BATCH]]\n"
+                        "       bench train-vision {B16|L14} SIZE BATCH [REPEATS (0: no warm-up)]\n"
                         "       bench spin SECONDS\n");
         return 2;
     }
