@@ -143,6 +143,11 @@ bench: build/bench build/make_demo_model
 	build/bench vision B16 224 int8 7 && \
 	build/bench vision L14 518 f32 5 && build/bench vision L14 518 bf16 5 && \
 	build/bench vision L14 518 int8 5 && \
+	echo "== the AVX2 path (ONEDNN_MAX_CPU_ISA=AVX2: oneDNN and our kernels together) ==" && \
+	ONEDNN_MAX_CPU_ISA=AVX2 build/bench vision B16 224 f32 7 && \
+	ONEDNN_MAX_CPU_ISA=AVX2 build/bench vision B16 224 int8 7 && \
+	ONEDNN_MAX_CPU_ISA=AVX2 build/bench vision L14 518 f32 5 && \
+	ONEDNN_MAX_CPU_ISA=AVX2 build/bench vision L14 518 int8 5 && \
 	build/bench text L14 20 bf16 && build/bench text L14 20 f32 && \
 	build/bench textcache L14 20 bf16 && build/bench textcache L14 20 f32 && \
 	OMP_WAIT_POLICY=PASSIVE build/bench tiles build/demo 4096 3 && \

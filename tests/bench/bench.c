@@ -21,6 +21,7 @@
 
 #include "clip_text.h"
 #include "clip_vision.h"
+#include "isa.h"
 #include "model.h"
 #include "ops_testing.h"
 #include "text_cache.h"
@@ -304,6 +305,9 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
     const char *dts = dt_name(dt);
     printf("vision %s@%d %s: tokens %d, %.1f GFLOP/image, %d threads, median of %d after warm-up\n",
            model, size, dts, (int)T, flops / 1e9, threads, repeats);
+    char isa[200];
+    dp_isa_describe(isa, sizeof isa);
+    printf("  instruction set %s\n", isa);
     printf("  tower + head   %9.1f ms/image   (tower %.1f ms, head %.1f ms)\n", med_total * 1e3,
            med_tower * 1e3, (med_total - med_tower) * 1e3);
     printf("  tower rate     %9.1f %s/s    = %.0f%% of oneDNN %s matmul on these shapes (%.1f %s/s;"
