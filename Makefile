@@ -93,9 +93,13 @@ $(REL)/sdk_shim/%.o $(SANB)/sdk_shim/%.o: INCS = $(INC_host)
 $(REL)/calibration/%.o $(SANB)/calibration/%.o: INCS = $(INC_calib)
 $(REL)/calibration/train_%.o $(SANB)/calibration/train_%.o: INCS = $(INC_traincmd)
 
-# The training command: a model-building tool (like tools/), not a plugin host.
-build/insp-train: calibration/train_main.c $(TRAINCMD_SRC:%.c=$(REL)/%.o) $(CALIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
+# The training command: a model-building tool (like tools/), not a plugin host. It reuses the
+# calibration command's set reader, metrics and recipe reader.
+TRAINCMD_USES := calibration/dataset.c calibration/metrics.c calibration/recipe_text.c
+build/insp-train: calibration/train_main.c $(TRAINCMD_SRC:%.c=$(REL)/%.o) $(TRAINCMD_USES:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
 	$(CC) $(BASE) $(INC_traincmd) $(OPT) -o $@ $< $(filter %.o,$^) $(REL)/libdapo_core.a $(LIBS) -ldl
+$(SANB)/insp-train: calibration/train_main.c $(TRAINCMD_SRC:%.c=$(SANB)/%.o) $(TRAINCMD_USES:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
+	$(CC) $(BASE) $(INC_traincmd) $(SAN) -o $@ $< $(filter %.o,$^) $(SANB)/libdapo_core.a $(LIBS) -ldl
 
 $(REL)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -140,9 +144,9 @@ layers:
 	  echo "layers: every include goes through its layer's include paths"
 	@echo "golden reference data: $(GOLDEN) (see tests/golden/README.md)"
 
-check: layers fuzz-check $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp build/insp-calibrate $(SANB)/insp-calibrate $(TOOL_SRC:tools/%.c=build/%)
-	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so DAPO_CALIBRATE=build/insp-calibrate $(REL)/check_all
-	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so DAPO_CALIBRATE=$(SANB)/insp-calibrate $(SANB)/check_all
+check: layers fuzz-check $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp build/insp-calibrate $(SANB)/insp-calibrate build/insp-train $(SANB)/insp-train $(TOOL_SRC:tools/%.c=build/%)
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so DAPO_CALIBRATE=build/insp-calibrate DAPO_TRAIN=build/insp-train $(REL)/check_all
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so DAPO_CALIBRATE=$(SANB)/insp-calibrate DAPO_TRAIN=$(SANB)/insp-train $(SANB)/check_all
 
 # One process per configuration: each prints its own peak resident memory.
 bench: build/bench
