@@ -1,0 +1,57 @@
+/* One training run's machinery: the frozen towers (today the inference towers with their taps;
+ * the tower backward passes of module/model/vision_grad.h and text_grad.h plug in at the two
+ * places trainer.c marks), the training head, the trained tensors and Adam.
+ *
+ * Groups that can be trained in this build: dp_trainer_check_groups says which are missing and
+ * what they need. */
+#ifndef DP_TRAINER_H
+#define DP_TRAINER_H
+
+#include <stdint.h>
+
+#include "adam.h"
+#include "nn.h"
+#include "train_head.h"
+#include "train_params.h"
+
+typedef struct dp_trainer dp_trainer;
+
+typedef struct dp_trainer_options {
+    const char *clip_path, *dapo_path, *vocab_path;   /* borrowed; dapo = the starting weights */
+    const char *const *defects;   /* states 1..n_defects (borrowed); state 0 is normal */
+    int n_defects;
+    int image_size;               /* S */
+    int batch;                    /* images per step */
+    int threads;
+    dp_dtype_c precision;         /* of the frozen towers' forward; the head runs in f32 */
+    dp_adam_config adam;
+} dp_trainer_options;
+
+/* Loads everything (o borrowed). *out caller-owned (dp_trainer_free). */
+dp_status dp_trainer_create(const dp_trainer_options *o, dp_trainer **out, dp_err *err);
+void dp_trainer_free(dp_trainer *t);
+
+/* DP_OK when every group in `groups` (DP_GROUP_*) has its gradients in this build; else
+ * DP_E_UNSUPPORTED naming the missing piece. */
+dp_status dp_trainer_check_groups(int groups, dp_err *err);
+
+/* One optimisation step on a batch: pre [batch][3][S][S] normalised images, gt_bin / gt_multi
+ * [batch][S][S], labels [batch] (all borrowed). Only the tensors of `groups` get gradients and
+ * Adam updates (the others keep no optimiser state, as PyTorch). *loss: the step's loss (before
+ * the update). */
+dp_status dp_trainer_step(dp_trainer *t, int groups, const float *pre, const uint8_t *gt_bin,
+                          const uint8_t *gt_multi, const int *labels, int batch,
+                          dp_train_loss *loss, dp_err *err);
+
+/* Inference with the current tensors, as the plugin computes it (binary image score, anomaly
+ * map = sum over layers of the upsampled defect probabilities): scores [batch], maps
+ * [batch][S][S] (caller-owned; maps may be NULL). */
+dp_status dp_trainer_predict(dp_trainer *t, const float *pre, int batch, float *scores,
+                             float *maps, dp_err *err);
+
+/* Borrowed views. */
+dp_train_params *dp_trainer_params(dp_trainer *t);
+dp_adam *dp_trainer_adam(dp_trainer *t);
+int dp_trainer_image_size(const dp_trainer *t);
+
+#endif
