@@ -108,7 +108,7 @@ static int usage(const char *msg)
             "  --lr X             Adam learning rate (default 1e-3; betas 0.5/0.999)\n"
             "  --seed N           order of the parts and the validation split (default 42)\n"
             "  --groups LIST      trained tensors: text,visual,adapters (default all three, the\n"
-            "                     authors' single stage; this build trains adapters only)\n"
+            "                     authors' single stage)\n"
             "  --schedule STAGES  staged training, e.g. text:1,visual+adapters:4 (groups:epochs,\n"
             "                     one stage after the other; replaces --groups and --epochs)\n"
             "  --states LIST      training vocabulary: defect states, comma-separated (default the\n"
@@ -203,8 +203,11 @@ static int recipe_settings(run *r, char *err, size_t cap)
             const char *v = l + 10;
             while (*v == ' ')
                 v++;
+            /* the tower backward passes are f32 only: a bf16 recipe trains in f32 (its
+             * precision still applies when the trained weights inspect) */
             if (!strncmp(v, "bf16", 4))
-                r->precision = DP_C_BF16;
+                fprintf(stderr, "insp-train: %s: precision bf16 applies to inspection; training "
+                        "runs the towers in f32\n", r->recipe_path);
             else if (strncmp(v, "f32", 3)) {
                 snprintf(err, cap, "%s line %d: precision '%s'; expected f32 or bf16 for training",
                          r->recipe_path, i + 1, v);

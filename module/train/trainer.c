@@ -1,21 +1,40 @@
-/* A training run: towers forward, head forward and backward, Adam. */
+/* A training run: towers forward, head forward and backward, tower backward passes, Adam. */
 #include "trainer.h"
 
 #include <math.h>
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clip_weights.h"
+#include "dp_threads.h"
 #include "model.h"
-/* Interim: the adapter inputs F_j are read from the inference tower's taps (dp_vision_tap)
- * until dp_vision_grad_features (module/model/vision_grad.h) lands; then this include goes. */
-#include "model_testing.h"
+#include "text_grad.h"
+#include "tokenizer.h"
+#include "vision_grad.h"
 
 struct dp_trainer {
     dp_trainer_options o;
-    dp_model *model;              /* owned: frozen towers, text features of the states */
+    dp_model_config cfg;
+    dp_nn *nn;                    /* owned */
+    dp_vision *vision;            /* owned, f32 */
+    dp_vision_grad *vgrad;        /* owned; borrows vision */
+    dp_tokenizer *tok;            /* owned */
+    dp_text *text;                /* owned, f32 */
+    dp_text_grad *tgrad;          /* owned; borrows text and tok */
+    dp_text_features tf;          /* owned: the states' features of the last text forward */
     dp_train_head *head;          /* owned */
     dp_train_params params;       /* owned */
     dp_adam *adam;                /* owned */
+    dp_train_tensor *visual, *normal, *abnormal;   /* borrowed from params */
+    dp_train_tensor **layer;      /* [text_layers] borrowed from params; array owned */
+    /* text prompts [normal ctx | abnormal ctx | layer tokens] gathered from params (prompts) and
+     * as the last text forward saw them (prompts_at): equal = tf is current, no re-encoding */
+    float *prompts, *prompts_at;  /* owned, [n_prompts] each */
+    float *d_layer_tokens;        /* owned, [text_layers][4][Wt]: text_grad's contiguous layout */
+    size_t n_ctx, n_prompts;
+    int text_current;             /* prompts_at and tf describe one successful forward */
     float **values;               /* [params.n] views for Adam */
     const float **grads;          /* [params.n] per step: grad or NULL */
     uint8_t *zeros;               /* [batch][S][S] ground truth for predictions */
@@ -30,16 +49,92 @@ dp_status dp_trainer_check_groups(int groups, dp_err *err)
     if (groups & ~DP_GROUP_ALL || !groups)
         return dp_fail(err, DP_E_ARG, "training groups 0x%x; expected a non-empty set of text, "
                        "visual, adapters", (unsigned)groups);
-    if (groups & DP_GROUP_TEXT)
-        return dp_fail(err, DP_E_UNSUPPORTED, "training the text prompts needs the text tower's "
-                       "backward pass (dp_text_grad_backward, module/model/text_grad.h), which "
-                       "this build does not have yet; train the adapters (groups: adapters)");
-    if (groups & DP_GROUP_VISUAL)
-        return dp_fail(err, DP_E_UNSUPPORTED, "training the visual prompts needs the vision "
-                       "tower's backward pass (dp_vision_grad_backward, "
-                       "module/model/vision_grad.h), which this build does not have yet; train "
-                       "the adapters (groups: adapters)");
     return DP_OK;
+}
+
+static dp_train_tensor *need(dp_train_params *p, const char *name, size_t count, dp_err *err,
+                             dp_status *st)
+{
+    dp_train_tensor *t = dp_train_params_find(p, name);
+    if (!*st && (!t || t->count != count))
+        *st = dp_fail(err, DP_E_MODEL, "trainer: the DAPO weights have no tensor '%s' of %zu "
+                      "values", name, count);
+    return t;
+}
+
+/* Finds the prompt tensors and sizes the buffers that gather and scatter them. */
+static dp_status prompt_tensors(dp_trainer *t, dp_err *err)
+{
+    const dp_model_config *c = &t->cfg;
+    const size_t Wt = (size_t)c->text_width, Wv = (size_t)c->vision_width;
+    dp_status st = DP_OK;
+    t->n_ctx = (size_t)DP_ENSEMBLE * DP_CONTEXT_TOKENS * Wt;
+    const size_t n_lt = (size_t)c->text_layers * DP_TEXT_PROMPTS * Wt;
+    t->n_prompts = 2 * t->n_ctx + n_lt;
+    t->visual = need(&t->params, "visual_prompt.learnable_visual_tokens",
+                     (size_t)c->vision_layers * DP_VISUAL_PROMPTS * Wv, err, &st);
+    t->normal = need(&t->params, "prompt_learner.learnable_normal_tokens", t->n_ctx, err, &st);
+    t->abnormal = need(&t->params, "prompt_learner.learnable_abnormal_tokens", t->n_ctx, err, &st);
+    t->layer = calloc((size_t)c->text_layers, sizeof *t->layer);
+    t->prompts = malloc(t->n_prompts * sizeof(float));
+    t->prompts_at = malloc(t->n_prompts * sizeof(float));
+    t->d_layer_tokens = malloc(n_lt * sizeof(float));
+    if (!st && (!t->layer || !t->prompts || !t->prompts_at || !t->d_layer_tokens))
+        st = dp_fail(err, DP_E_NOMEM, "out of memory for the trainer's prompt buffers");
+    for (int k = 0; !st && k < c->text_layers; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "prompt_learner.learnable_layer_tokens.%d", k);
+        t->layer[k] = need(&t->params, name, (size_t)DP_TEXT_PROMPTS * Wt, err, &st);
+    }
+    return st;
+}
+
+static void gather_prompts(dp_trainer *t)
+{
+    const size_t per = (size_t)DP_TEXT_PROMPTS * t->cfg.text_width;
+    memcpy(t->prompts, t->normal->value, t->n_ctx * sizeof(float));
+    memcpy(t->prompts + t->n_ctx, t->abnormal->value, t->n_ctx * sizeof(float));
+    for (int k = 0; k < t->cfg.text_layers; k++)
+        memcpy(t->prompts + 2 * t->n_ctx + k * per, t->layer[k]->value, per * sizeof(float));
+}
+
+/* Builds the nn, both f32 towers with their training state, the tokenizer. */
+static dp_status build_towers(dp_trainer *t, dp_clip_file *clip, dp_err *err)
+{
+    const dp_trainer_options *o = &t->o;
+    const dp_model_config *c = &t->cfg;
+    dp_weight_source src = dp_clip_weight_source(clip);
+    dp_status st = dp_nn_create(o->threads, &t->nn, err);
+    if (!st) {
+        dp_vision_options vo = { o->image_size, o->batch, DP_C_F32, { 0 }, 0 };
+        /* feature layers at 1/4, 2/4, 3/4 and 4/4 of the depth, as dp_model_load */
+        for (int j = 0; j < DP_FEATURE_LAYERS; j++)
+            vo.feature_layers[j] = c->vision_layers * (j + 1) / DP_FEATURE_LAYERS;
+        float *aw[DP_FEATURE_LAYERS], *ab[DP_FEATURE_LAYERS];
+        for (int j = 0; j < DP_FEATURE_LAYERS; j++) {
+            aw[j] = dp_train_params_adapter_w(&t->params, j)->value;
+            ab[j] = dp_train_params_adapter_b(&t->params, j)->value;
+        }
+        st = dp_vision_build(t->nn, &src, &vo, t->visual->value, aw, ab, &t->vision, err);
+    }
+    if (!st)
+        st = dp_vision_grad_create(t->vision, o->batch, &t->vgrad, err);
+    if (!st)
+        st = dp_tokenizer_load(o->vocab_path, &t->tok, err);
+    if (!st) {
+        int total = (1 + o->n_defects) * DP_ENSEMBLE;
+        gather_prompts(t);
+        st = dp_text_build(t->nn, &src, DP_C_F32, total < 40 ? total : 40, t->prompts,
+                           t->prompts + t->n_ctx, t->prompts + 2 * t->n_ctx, &t->text, err);
+    }
+    if (!st)
+        st = dp_text_grad_create(t->text, t->tok, o->defects, o->n_defects, &t->tgrad, err);
+    /* the first encoding allocates tf; every later one refills it */
+    if (!st && !(st = dp_text_grad_forward(t->tgrad, &t->tf, err))) {
+        memcpy(t->prompts_at, t->prompts, t->n_prompts * sizeof(float));
+        t->text_current = 1;
+    }
+    return st;
 }
 
 dp_status dp_trainer_create(const dp_trainer_options *o, dp_trainer **out, dp_err *err)
@@ -49,21 +144,35 @@ dp_status dp_trainer_create(const dp_trainer_options *o, dp_trainer **out, dp_er
         o->n_defects < 1 || o->n_defects > DP_MAX_DEFECTS || o->batch < 1 || o->threads < 1)
         return dp_fail(err, DP_E_ARG, "trainer: missing model paths or defect states, or batch "
                        "/ threads < 1 (1..%d defect states)", DP_MAX_DEFECTS);
+    if (o->precision != DP_C_F32)
+        return dp_fail(err, DP_E_UNSUPPORTED, "trainer: precision %s asked; training runs both "
+                       "towers in f32 (their backward passes, vision_grad.h and text_grad.h, are "
+                       "f32 only)", o->precision == DP_C_BF16 ? "bf16" : "int8");
+    /* libgomp ends the process when it cannot create a worker: check before any parallel work */
+    dp_status st = dp_threads_probe(o->threads, "trainer", err);
+    if (st)
+        return st;
     dp_trainer *t = calloc(1, sizeof *t);
     if (!t)
         return dp_fail(err, DP_E_NOMEM, "out of memory for the trainer");
     t->o = *o;
-    dp_model_options mo = { .image_size = o->image_size, .max_batch = o->batch,
-                            .precision = o->precision, .threads = o->threads,
-                            .record_taps = 1 };
-    dp_status st = dp_model_load(o->clip_path, o->dapo_path, o->vocab_path, o->defects,
-                                 o->n_defects, &mo, &t->model, err);
-    if (!st)
-        st = dp_train_params_load(o->dapo_path, &t->model->cfg, &t->params, err);
+    int saved_threads = omp_get_max_threads();
+    omp_set_num_threads(o->threads);
+    dp_clip_file *clip = NULL;
+    st = dp_clip_open(o->clip_path, &clip, err);
     if (!st) {
-        const dp_model_config *c = &t->model->cfg;
-        t->grid = dp_vision_grid(t->model->vision);
-        t->n_states = t->model->text.n_states;
+        t->cfg = *dp_clip_config(clip);
+        st = dp_train_params_load(o->dapo_path, &t->cfg, &t->params, err);
+    }
+    if (!st)
+        st = prompt_tensors(t, err);
+    if (!st)
+        st = build_towers(t, clip, err);
+    dp_clip_close(clip);
+    if (!st) {
+        const dp_model_config *c = &t->cfg;
+        t->grid = dp_vision_grid(t->vision);
+        t->n_states = t->tf.n_states;
         dp_train_head_shape hs = { o->batch, t->grid, o->image_size, c->vision_width,
                                    c->embed_dim, t->n_states, o->threads };
         st = dp_train_head_create(&hs, &t->head, err);
@@ -77,7 +186,7 @@ dp_status dp_trainer_create(const dp_trainer_options *o, dp_trainer **out, dp_er
         t->zeros = calloc((size_t)o->batch * SS, 1);
         t->zero_labels = calloc((size_t)o->batch, sizeof *t->zero_labels);
         t->scratch = malloc((size_t)t->n_states * SS * sizeof *t->scratch);
-        t->global = malloc((size_t)o->batch * t->model->cfg.embed_dim * sizeof *t->global);
+        t->global = malloc((size_t)o->batch * t->cfg.embed_dim * sizeof *t->global);
         if (!t->global || !counts || !t->values || !t->grads || !t->zeros || !t->zero_labels || !t->scratch)
             st = dp_fail(err, DP_E_NOMEM, "out of memory for the trainer's buffers");
         for (int i = 0; !st && i < n; i++) {
@@ -88,6 +197,7 @@ dp_status dp_trainer_create(const dp_trainer_options *o, dp_trainer **out, dp_er
             st = dp_adam_create(&o->adam, counts, n, &t->adam, err);
         free(counts);
     }
+    omp_set_num_threads(saved_threads);
     if (st) {
         dp_trainer_free(t);
         return st;
@@ -100,10 +210,20 @@ void dp_trainer_free(dp_trainer *t)
 {
     if (!t)
         return;
-    dp_model_free(t->model);
+    dp_text_grad_free(t->tgrad);
+    dp_text_features_free(&t->tf);
+    dp_text_free(t->text);
+    dp_tokenizer_free(t->tok);
+    dp_vision_grad_free(t->vgrad);
+    dp_vision_free(t->vision);
+    dp_nn_free(t->nn);
     dp_train_head_free(t->head);
     dp_train_params_free(&t->params);
     dp_adam_free(t->adam);
+    free(t->layer);
+    free(t->prompts);
+    free(t->prompts_at);
+    free(t->d_layer_tokens);
     free(t->values);
     free(t->grads);
     free(t->zeros);
@@ -113,7 +233,28 @@ void dp_trainer_free(dp_trainer *t)
     free(t);
 }
 
-/* Towers forward and the head's inputs for this batch. */
+/* The text features of the current prompts: re-encoded only when the prompt values differ from
+ * those of the last encoding (every step that trains text; never when only the adapters or the
+ * visual tokens are trained). The values are read from params at every call, so whatever wrote
+ * them (Adam, a checkpoint restore) is seen. */
+static dp_status text_forward(dp_trainer *t, dp_err *err)
+{
+    gather_prompts(t);
+    if (t->text_current && !memcmp(t->prompts, t->prompts_at, t->n_prompts * sizeof(float)))
+        return DP_OK;
+    t->text_current = 0;
+    dp_status st = dp_text_set_prompts(t->text, t->prompts, t->prompts + t->n_ctx,
+                                       t->prompts + 2 * t->n_ctx, err);
+    if (!st)
+        st = dp_text_grad_refresh(t->tgrad, &t->tf, err);
+    if (st)
+        return st;
+    memcpy(t->prompts_at, t->prompts, t->n_prompts * sizeof(float));
+    t->text_current = 1;
+    return DP_OK;
+}
+
+/* Towers forward (with the current tensor values) and the head's forward for this batch. */
 static dp_status forward(dp_trainer *t, const float *pre, int batch, const uint8_t *gt_bin,
                          const uint8_t *gt_multi, const int *labels, dp_train_head_in *in,
                          dp_train_loss *loss, dp_err *err)
@@ -121,24 +262,25 @@ static dp_status forward(dp_trainer *t, const float *pre, int batch, const uint8
     if (batch < 1 || batch > t->o.batch)
         return dp_fail(err, DP_E_ARG, "training batch of %d images; expected 1..%d", batch,
                        t->o.batch);
-    dp_status st = dp_model_run(t->model, pre, batch, err);
-    if (st)
-        return st;
-    const int Wv = t->model->cfg.vision_width, E = t->model->cfg.embed_dim;
+    dp_status st = dp_vision_set_visual_tokens(t->vision, t->visual->value, err);
+    if (!st)
+        st = dp_vision_grad_forward(t->vgrad, pre, batch, err);
+    if (!st)
+        st = text_forward(t, err);
     for (int j = 0; j < DP_FEATURE_LAYERS && !st; j++)
         for (int b = 0; b < batch && !st; b++)
-            st = dp_train_head_set_features(t->head, j, b,
-                                             dp_vision_tap(t->model->vision, 1 + j, b) + Wv, err);
+            st = dp_train_head_set_features(t->head, j, b, dp_vision_grad_features(t->vgrad, j, b),
+                                            err);
     if (st)
         return st;
-    float *global = t->global;
+    const int E = t->cfg.embed_dim;
     for (int b = 0; b < batch; b++)
-        memcpy(global + (size_t)b * E, dp_vision_global(t->model->vision, b), E * sizeof(float));
+        memcpy(t->global + (size_t)b * E, dp_vision_grad_global(t->vgrad, b), E * sizeof(float));
     memset(in, 0, sizeof *in);
     in->batch = batch;
-    in->global = global;
-    in->text = t->model->text.features;
-    in->abnormal = t->model->text.abnormal;
+    in->global = t->global;
+    in->text = t->tf.features;
+    in->abnormal = t->tf.abnormal;
     in->gt_bin = gt_bin;
     in->gt_multi = gt_multi;
     in->labels = labels;
@@ -149,15 +291,15 @@ static dp_status forward(dp_trainer *t, const float *pre, int batch, const uint8
     return dp_train_head_forward(t->head, in, loss, err);
 }
 
-dp_status dp_trainer_step(dp_trainer *t, int groups, const float *pre, const uint8_t *gt_bin,
-                          const uint8_t *gt_multi, const int *labels, int batch,
-                          dp_train_loss *loss, dp_err *err)
+/* Forward, backward into the grads of `groups`, Adam. The towers take the updated values at
+ * the next forward (dp_vision_set_visual_tokens, dp_text_set_prompts in forward()). */
+static dp_status step(dp_trainer *t, int groups, const float *pre, const uint8_t *gt_bin,
+                      const uint8_t *gt_multi, const int *labels, int batch, dp_train_loss *loss,
+                      dp_err *err)
 {
-    dp_status st = dp_trainer_check_groups(groups, err);
-    if (st)
-        return st;
     dp_train_head_in in;
-    if ((st = forward(t, pre, batch, gt_bin, gt_multi, labels, &in, loss, err)))
+    dp_status st = forward(t, pre, batch, gt_bin, gt_multi, labels, &in, loss, err);
+    if (st)
         return st;
     dp_train_params_zero_grads(&t->params);
     float *dw[DP_FEATURE_LAYERS], *db[DP_FEATURE_LAYERS];
@@ -167,18 +309,42 @@ dp_status dp_trainer_step(dp_trainer *t, int groups, const float *pre, const uin
     }
     if ((st = dp_train_head_backward(t->head, &in, dw, db, err)))
         return st;
-    /* Where the tower backward passes plug in (trainops):
-     *   visual: dp_vision_grad_backward(g, d_features = dp_train_head_d_features(head, 0..3),
-     *           d_global = dp_train_head_d_global(head), the visual tokens' grad, err), then
-     *           dp_vision_set_visual_tokens after the Adam step;
-     *   text:   dp_text_grad_backward(g, dp_train_head_d_text(head),
-     *           dp_train_head_d_abnormal(head), normal/abnormal/layer tokens' grads, err), then
-     *           dp_text_set_prompts and dp_text_grad_forward for the next step.
-     * dp_trainer_check_groups refuses those groups until then. */
+    if (groups & DP_GROUP_VISUAL) {
+        const float *df[DP_FEATURE_LAYERS];
+        for (int j = 0; j < DP_FEATURE_LAYERS; j++)
+            df[j] = dp_train_head_d_features(t->head, j);
+        if ((st = dp_vision_grad_backward(t->vgrad, df, dp_train_head_d_global(t->head),
+                                          t->visual->grad, err)))
+            return st;
+    }
+    if (groups & DP_GROUP_TEXT) {
+        const size_t per = (size_t)DP_TEXT_PROMPTS * t->cfg.text_width;
+        memset(t->d_layer_tokens, 0, (size_t)t->cfg.text_layers * per * sizeof(float));
+        if ((st = dp_text_grad_backward(t->tgrad, dp_train_head_d_text(t->head),
+                                        dp_train_head_d_abnormal(t->head), t->normal->grad,
+                                        t->abnormal->grad, t->d_layer_tokens, err)))
+            return st;
+        for (int k = 0; k < t->cfg.text_layers; k++)
+            memcpy(t->layer[k]->grad, t->d_layer_tokens + k * per, per * sizeof(float));
+    }
     for (int i = 0; i < t->params.n; i++)
         t->grads[i] = t->params.t[i].group & groups ? t->params.t[i].grad : NULL;
     dp_adam_step(t->adam, t->values, t->grads);
     return DP_OK;
+}
+
+dp_status dp_trainer_step(dp_trainer *t, int groups, const float *pre, const uint8_t *gt_bin,
+                          const uint8_t *gt_multi, const int *labels, int batch,
+                          dp_train_loss *loss, dp_err *err)
+{
+    dp_status st = dp_trainer_check_groups(groups, err);
+    if (st)
+        return st;
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(t->o.threads);
+    st = step(t, groups, pre, gt_bin, gt_multi, labels, batch, loss, err);
+    omp_set_num_threads(saved);
+    return st;
 }
 
 dp_status dp_trainer_predict(dp_trainer *t, const float *pre, int batch, float *scores,
@@ -187,7 +353,10 @@ dp_status dp_trainer_predict(dp_trainer *t, const float *pre, int batch, float *
     dp_train_head_in in;
     dp_train_loss loss;
     /* the predictions do not depend on the ground truth: run the forward with none */
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(t->o.threads);
     dp_status st = forward(t, pre, batch, t->zeros, t->zeros, t->zero_labels, &in, &loss, err);
+    omp_set_num_threads(saved);
     if (st)
         return st;
     const float *logits = dp_train_head_image_logits(t->head);

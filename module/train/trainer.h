@@ -1,9 +1,7 @@
-/* One training run's machinery: the frozen towers (today the inference towers with their taps;
- * the tower backward passes of module/model/vision_grad.h and text_grad.h plug in at the two
- * places trainer.c marks), the training head, the trained tensors and Adam.
- *
- * Groups that can be trained in this build: dp_trainer_check_groups says which are missing and
- * what they need. */
+/* One training run's machinery: the frozen towers in f32 with their training forward and
+ * backward (module/model/vision_grad.h, text_grad.h), the training head, the trained tensors and
+ * Adam. Every group (text prompts, visual prompts, adapters) can be trained, together or in
+ * stages; a step allocates nothing. */
 #ifndef DP_TRAINER_H
 #define DP_TRAINER_H
 
@@ -23,7 +21,8 @@ typedef struct dp_trainer_options {
     int image_size;               /* S */
     int batch;                    /* images per step */
     int threads;
-    dp_dtype_c precision;         /* of the frozen towers' forward; the head runs in f32 */
+    dp_dtype_c precision;         /* must be DP_C_F32: the tower backward passes are f32 only
+                                     (anything else is refused, saying so) */
     dp_adam_config adam;
 } dp_trainer_options;
 
@@ -31,8 +30,7 @@ typedef struct dp_trainer_options {
 dp_status dp_trainer_create(const dp_trainer_options *o, dp_trainer **out, dp_err *err);
 void dp_trainer_free(dp_trainer *t);
 
-/* DP_OK when every group in `groups` (DP_GROUP_*) has its gradients in this build; else
- * DP_E_UNSUPPORTED naming the missing piece. */
+/* DP_OK when `groups` is a non-empty set of DP_GROUP_*; DP_E_ARG otherwise. */
 dp_status dp_trainer_check_groups(int groups, dp_err *err);
 
 /* One optimisation step on a batch: pre [batch][3][S][S] normalised images, gt_bin / gt_multi
