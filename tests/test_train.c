@@ -3,8 +3,9 @@
  * forward (text features, image logits, probabilities, every loss term) and its adapter
  * gradients within the manifest / loss.json tolerances, finite-difference checks of the
  * gradients the tower backward passes take (dF_j, dg, dfeatures, dabnormal), and Adam from the
- * golden gradients to the golden parameters after steps 1 and 2. Every comparison prints its
- * error and tolerance. */
+ * golden gradients to the golden parameters after steps 1 and 2; then the whole trainer (both
+ * tower backward passes, all groups) for two steps: every gradient, the parameters after each
+ * step and every loss term. Every comparison prints its error and tolerance. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "train_head.h"
 #include "train_params.h"
 #include "train_vocab.h"
+#include "trainer.h"
 
 #define S_TINY 112
 #define B_TINY 2
@@ -552,6 +554,190 @@ START_TEST(adam_reproduces_reference_steps)
 }
 END_TEST
 
+/* ---- 5. the whole step: trainer with both tower backward passes, two steps --------------- */
+
+/* One line per comparison: max |mine - golden| against atol (rtol 0, as every tolerance here). */
+static int one_line(const char *what, const float *mine, const float *golden, size_t n,
+                    double atol)
+{
+    double worst = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)mine[i] - golden[i]);
+        if (!(d <= atol))   /* NaN counts as outside */
+            bad++;
+        if (d > worst || d != d)
+            worst = d;
+    }
+    printf("  %-66s max|diff| %.3g  atol %.3g  %s\n", what, worst, atol,
+           bad ? "FAIL" : "pass");
+    return bad == 0;
+}
+
+/* Every trained tensor's gradient from the last step against the golden step-1 .npy files
+ * (step 1) or grads_step2.safetensors (step 2); tensors outside the groups have no gradient. */
+static int compare_grads(const dp_train_params *p, int step, const dp_json *man)
+{
+    int ok = 1, checked = 0;
+    dp_safetensors *sf = NULL;
+    dp_err err;
+    const char *rel2 = "train/grads_step2.safetensors";
+    if (step == 2)
+        ck_assert_msg(dp_st_open(golden_path(rel2), &sf, &err) == DP_OK, "%s", err.msg);
+    for (int i = 0; i < p->n; i++) {
+        const dp_train_tensor *t = &p->t[i];
+        if (!t->group) {
+            ck_assert_ptr_null(t->grad);   /* meta_net: no gradient at all */
+            continue;
+        }
+        char what[256];
+        double atol;
+        float *want = malloc(t->count * sizeof *want);
+        if (step == 1) {
+            char rel[256];
+            snprintf(rel, sizeof rel, "train/grad_%s.npy", t->name);
+            npy_array g;
+            ck_assert_msg(npy_load(rel, &g) == 0 && g.count == t->count, "%s", rel);
+            memcpy(want, g.data, t->count * sizeof *want);
+            npy_free(&g);
+            atol = golden_atol(rel);
+            snprintf(what, sizeof what, "step 1 grad %s", t->name);
+        } else {
+            const dp_st_tensor *g = dp_st_find(sf, t->name);
+            ck_assert_msg(g && g->count == t->count, "%s: %s missing", rel2, t->name);
+            ck_assert(dp_st_to_f32(sf, g, want, &err) == DP_OK);
+            const dp_json *a = dp_json_path(dp_json_get(dp_json_get(dp_json_get(
+                dp_json_get(man, "files"), rel2), "tolerance"), t->name), "atol");
+            ck_assert_msg(a != NULL, "manifest: no tolerance for %s %s", rel2, t->name);
+            atol = a->number;
+            snprintf(what, sizeof what, "step 2 grad %s", t->name);
+        }
+        ck_assert_msg(atol > 0, "%s: no tolerance in the manifest", what);
+        ok &= one_line(what, t->grad, want, t->count, atol);
+        checked++;
+        free(want);
+    }
+    dp_st_close(sf);
+    ck_assert_int_eq(checked, 1 + 2 + 12 + 2 * DP_FEATURE_LAYERS);   /* every trained tensor */
+    return ok;
+}
+
+/* Every tensor's value against params_after_step<step>.safetensors (meta_net bit-identical). */
+static int compare_values(const dp_train_params *p, int step, const dp_json *man)
+{
+    char rel[96];
+    snprintf(rel, sizeof rel, "train/params_after_step%d.safetensors", step);
+    dp_safetensors *sf;
+    dp_err err;
+    ck_assert_msg(dp_st_open(golden_path(rel), &sf, &err) == DP_OK, "%s", err.msg);
+    const dp_json *tol = dp_json_get(dp_json_get(dp_json_get(man, "files"), rel), "tolerance");
+    ck_assert(tol != NULL);
+    ck_assert_int_eq((int)dp_st_count(sf), p->n);
+    int ok = 1;
+    for (int i = 0; i < p->n; i++) {
+        const dp_st_tensor *t = dp_st_find(sf, p->t[i].name);
+        ck_assert_msg(t && t->count == p->t[i].count, "%s: %s missing", rel, p->t[i].name);
+        float *want = malloc(t->count * sizeof *want);
+        ck_assert(dp_st_to_f32(sf, t, want, &err) == DP_OK);
+        char what[256];
+        snprintf(what, sizeof what, "step %d value %s", step, p->t[i].name);
+        if (!p->t[i].group) {
+            int same = memcmp(want, p->t[i].value, t->count * sizeof *want) == 0;
+            printf("  %-66s bit-identical: %s (tolerance: exact)\n", what, same ? "yes" : "NO");
+            ok &= same;
+        } else {
+            const dp_json *a = dp_json_path(dp_json_get(tol, p->t[i].name), "atol");
+            ck_assert_msg(a != NULL, "manifest: no tolerance for %s", what);
+            ok &= one_line(what, p->t[i].value, want, t->count, a->number);
+        }
+        free(want);
+    }
+    dp_st_close(sf);
+    return ok;
+}
+
+static int compare_losses(const dp_train_loss *loss, const char *step)
+{
+    dp_json *lj = read_json("train/loss.json");
+    const char *layer[4] = { "L6", "L12", "L18", "L24" };
+    char path[96];
+    int ok = 1;
+    for (int j = 0; j < DP_FEATURE_LAYERS; j++) {
+        snprintf(path, sizeof path, "%s.per_layer.%s.focal", step, layer[j]);
+        ok &= loss_term(lj, path, loss->focal[j]);
+        snprintf(path, sizeof path, "%s.per_layer.%s.dice_normal", step, layer[j]);
+        ok &= loss_term(lj, path, loss->dice_normal[j]);
+        snprintf(path, sizeof path, "%s.per_layer.%s.dice_anomaly", step, layer[j]);
+        ok &= loss_term(lj, path, loss->dice_anomaly[j]);
+    }
+    const char *sums[4] = { "local_unweighted", "local", "image_ce", "total" };
+    const double mine[4] = { loss->local_unweighted, loss->local, loss->image_ce, loss->total };
+    for (int k = 0; k < 4; k++) {
+        snprintf(path, sizeof path, "%s.%s", step, sums[k]);
+        ok &= loss_term(lj, path, mine[k]);
+    }
+    dp_json_free(lj);
+    return ok;
+}
+
+START_TEST(trainer_reproduces_reference_steps)
+{
+    char clip[1024], dapo[1024], vocab[1024];
+    snprintf(clip, sizeof clip, "%s/tiny/clip.safetensors", golden_dir());
+    snprintf(dapo, sizeof dapo, "%s/tiny/dapo.safetensors", golden_dir());
+    snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", models_dir());
+    dp_trainer_options o = { clip, dapo, vocab, dp_train_defect_names(), DP_TRAIN_STATES - 1,
+                             S_TINY, B_TINY, 2, DP_C_BF16,
+                             { DP_ADAM_LR, DP_ADAM_BETA1, DP_ADAM_BETA2, DP_ADAM_EPS } };
+    dp_trainer *t;
+    dp_err err;
+    /* the tower backward passes are f32 only: anything else is refused, saying so */
+    ck_assert_int_eq(dp_trainer_create(&o, &t, &err), DP_E_UNSUPPORTED);
+    printf("  bf16 refused: %s\n", err.msg);
+    ck_assert(strstr(err.msg, "f32"));
+    o.precision = DP_C_F32;
+    ck_assert_msg(dp_trainer_create(&o, &t, &err) == DP_OK, "%s", err.msg);
+    ck_assert_int_eq(dp_trainer_check_groups(DP_GROUP_ALL, &err), DP_OK);
+
+    const size_t P = (size_t)3 * S_TINY * S_TINY;
+    float *pre = malloc(B_TINY * P * sizeof *pre);
+    const char *ids[B_TINY] = { "tiny/a/pre.npy", "tiny/b/pre.npy" };
+    for (int b = 0; b < B_TINY; b++) {
+        npy_array a;
+        ck_assert(npy_load(ids[b], &a) == 0 && a.count == P);
+        memcpy(pre + b * P, a.data, P * sizeof *pre);
+        npy_free(&a);
+    }
+    npy_array gb, gm;
+    ck_assert(npy_load("train/gt_bin.npy", &gb) == 0 && npy_load("train/gt_multi.npy", &gm) == 0);
+    const int labels[B_TINY] = { 1, 0 };
+    dp_json *man = read_json("manifest.json");
+    dp_train_params *p = dp_trainer_params(t);
+
+    dp_train_loss loss;
+    ck_assert_msg(dp_trainer_step(t, DP_GROUP_ALL, pre, gb.data, gm.data, labels, B_TINY, &loss,
+                                  &err) == DP_OK, "%s", err.msg);
+    printf("  step 1 (all groups):\n");
+    int ok = compare_losses(&loss, "step1");
+    ok &= compare_grads(p, 1, man);
+    ok &= compare_values(p, 1, man);
+
+    ck_assert_msg(dp_trainer_step(t, DP_GROUP_ALL, pre, gb.data, gm.data, labels, B_TINY, &loss,
+                                  &err) == DP_OK, "%s", err.msg);
+    printf("  step 2 (same batch, step-1 parameters):\n");
+    ok &= compare_losses(&loss, "step2");
+    ok &= compare_grads(p, 2, man);
+    ok &= compare_values(p, 2, man);
+
+    dp_json_free(man);
+    npy_free(&gb);
+    npy_free(&gm);
+    free(pre);
+    dp_trainer_free(t);
+    ck_assert_msg(ok, "the training step differs from the reference (see above)");
+}
+END_TEST
+
 Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -562,6 +748,7 @@ Suite *train_suite(void)
     tcase_add_test(t, head_matches_reference_step);
     tcase_add_test(t, gradients_match_finite_differences);
     tcase_add_test(t, adam_reproduces_reference_steps);
+    tcase_add_test(t, trainer_reproduces_reference_steps);
     suite_add_tcase(s, t);
     return s;
 }
