@@ -2,8 +2,8 @@
  * layout) with the golden tiny model: adapter training runs, the loss goes down, the written
  * weights load in the plugin and inspect an image, a stop after a few steps (--max-steps, as
  * Ctrl-C) leaves a checkpoint from which the same command resumes to bit-identical weights, a
- * broken image is reported and skipped, and the groups without a tower backward are refused
- * with the missing piece named. $DAPO_TRAIN names the program, $DAPO_PLUGIN the plugin. */
+ * broken image is reported and skipped, and the default groups (text, visual, adapters) train
+ * every DAPO tensor but meta_net. $DAPO_TRAIN names the program, $DAPO_PLUGIN the plugin. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include "insp_tool.h"
 #include "json.h"
 #include "loader.h"
+#include "safetensors.h"
 
 static const char *env_or(const char *k, const char *d)
 {
@@ -88,16 +89,43 @@ START_TEST(train_command_end_to_end)
     const char *opts = "--groups adapters --states scratch,hole,stain --batch 3 --epochs 2 "
                        "--lr 0.01 --threads 2 --val-fraction 0.2";
 
-    /* the groups whose tower backward is missing are refused, naming it */
-    snprintf(cmd, sizeof cmd, "%s --recipe %s/tiny.yaml --out %s/x --groups text,adapters %s/set "
-             "2>%s/refused.txt", prog, dir, dir, dir, dir);
-    ck_assert_int_eq(sh(cmd), 2);
+    /* the default groups (all three, the authors' single stage): every trained tensor moves
+     * (the tower backward passes reach the prompts), meta_net stays bit-identical */
+    snprintf(cmd, sizeof cmd, "%s --recipe %s/tiny.yaml --out %s/all --states scratch,hole,stain "
+             "--batch 3 --epochs 1 --threads 2 --val-fraction 0.2 %s/set >/dev/null 2>%s/all.err",
+             prog, dir, dir, dir, dir);
+    int rc_all = sh(cmd);
     size_t n;
-    snprintf(path, sizeof path, "%s/refused.txt", dir);
+    snprintf(path, sizeof path, "%s/all.err", dir);
     char *log = slurp(path, &n);
-    printf("  refused: %s", log);
-    ck_assert(strstr(log, "text_grad.h"));
+    ck_assert_msg(rc_all == 1, "insp-train (all groups) exit %d (1 expected: a part left out): %s",
+                  rc_all, log);
     free(log);
+    dp_safetensors *before, *after;
+    dp_err se;
+    snprintf(path, sizeof path, "%s/tiny/dapo.safetensors", golden_dir());
+    ck_assert_msg(dp_st_open(path, &before, &se) == DP_OK, "%s", se.msg);
+    snprintf(path, sizeof path, "%s/all/dapo.safetensors", dir);
+    ck_assert_msg(dp_st_open(path, &after, &se) == DP_OK, "%s", se.msg);
+    ck_assert_int_eq((int)dp_st_count(before), (int)dp_st_count(after));
+    int moved = 0, kept = 0;
+    for (size_t i = 0; i < dp_st_count(before); i++) {
+        const dp_st_tensor *a = dp_st_at(before, i), *b = dp_st_find(after, a->name);
+        ck_assert_msg(b && b->count == a->count, "%s missing from the trained weights", a->name);
+        float *x = malloc(a->count * sizeof *x), *y = malloc(a->count * sizeof *y);
+        ck_assert(dp_st_to_f32(before, a, x, &se) == DP_OK && dp_st_to_f32(after, b, y, &se) == DP_OK);
+        int same = memcmp(x, y, a->count * sizeof *x) == 0;
+        int meta = strstr(a->name, "meta_net") != NULL;
+        ck_assert_msg(same == meta, "%s %s by training all groups", a->name,
+                      same ? "unchanged" : "changed");
+        moved += !same;
+        kept += same;
+        free(x);
+        free(y);
+    }
+    printf("  insp-train, default groups: %d tensors trained, %d kept (meta_net)\n", moved, kept);
+    dp_st_close(before);
+    dp_st_close(after);
 
     /* run A: straight through */
     snprintf(cmd, sizeof cmd, "%s --recipe %s/tiny.yaml --out %s/a %s %s/set >%s/a.out 2>%s/a.err",
