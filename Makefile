@@ -24,6 +24,8 @@ INC_model := $(INC_ops) -Imodule/model
 INC_image := $(INC_base) -Imodule/image -Isdk_shim/include
 INC_post  := $(INC_base) -Imodule/post
 INC_tool  := $(INC_model) -Imodule/image -Imodule/post -Imodule/tool -Isdk_shim/include
+# Training (head loss and gradients, ground truth, Adam, checkpoints): model and image, never tool.
+INC_train := $(INC_model) -Imodule/image -Imodule/train
 # Host side (sdk_shim/ and every host we ship): the public header and the host library only.
 INC_host  := -Isdk_shim/include -Isdk_shim $(shell pkg-config --cflags-only-I freetype2)
 # The calibration command is a host like insp: the public header, the host library, its own.
@@ -31,10 +33,16 @@ INC_calib := $(INC_host) -Icalibration
 # Generators write model files, so they see the model's constants (never the tool layer).
 INC_tools := $(INC_host) $(INC_model)
 # Tests and benchmarks exercise every layer directly.
-INC_tests := $(INC_tool) $(INC_host) -Icalibration -Itests/support -Ibuild
-LAYERS    := base ops model image post tool
+INC_tests := $(INC_tool) $(INC_host) -Imodule/train -Icalibration -Itests/support -Ibuild
+# The training command (calibration/train_*.c): a model-building tool like tools/, linked with
+# libdapo_core.a; it sees the training layer and the calibration set reader and metrics.
+INC_traincmd := $(INC_train) $(INC_host) -Icalibration
+LAYERS    := base ops model image post tool train
+# The plugin does not train: the train layer goes into libdapo_core.a only.
+PLUGIN_LAYERS := $(filter-out train,$(LAYERS))
 
 MODULE_SRC := $(foreach l,$(LAYERS),$(wildcard module/$(l)/*.c))
+PLUGIN_SRC := $(foreach l,$(PLUGIN_LAYERS),$(wildcard module/$(l)/*.c))
 TEST_SRC   := $(wildcard tests/test_*.c)
 TESTLIB_SRC:= $(wildcard tests/support/*.c)
 TOOL_SRC   := $(wildcard tools/*.c)
@@ -44,15 +52,19 @@ HOST_SRC   := $(filter-out sdk_shim/insp_main.c,$(wildcard sdk_shim/*.c))
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 # The calibration command (calibration/): a host like insp, so it sees only the public header,
 # the loader and the host library; calibrate_main.c is its main, the rest is linked by the tests.
-CALIB_SRC  := $(filter-out calibration/calibrate_main.c,$(wildcard calibration/*.c))
+# The training command's files are calibration/train_*.c (train_main.c is its main).
+TRAINCMD_SRC := $(filter-out calibration/train_main.c,$(wildcard calibration/train_*.c))
+CALIB_SRC  := $(filter-out calibration/calibrate_main.c calibration/train_%.c,$(wildcard calibration/*.c))
 
 REL := build/rel
 SANB:= build/san
 MODULE_REL := $(MODULE_SRC:%.c=$(REL)/%.o)
 MODULE_SAN := $(MODULE_SRC:%.c=$(SANB)/%.o)
+PLUGIN_REL := $(PLUGIN_SRC:%.c=$(REL)/%.o)
+PLUGIN_SAN := $(PLUGIN_SRC:%.c=$(SANB)/%.o)
 
 .PHONY: all check check-rel check-san bench bench-contention clean demo layers calibrate-demo
-all: build/libdapo_inspect.so build/insp build/insp-calibrate $(REL)/check_all $(TOOL_SRC:tools/%.c=build/%)
+all: build/libdapo_inspect.so build/insp build/insp-calibrate build/insp-train $(REL)/check_all $(TOOL_SRC:tools/%.c=build/%)
 
 build/insp: sdk_shim/insp_main.c $(HOST_SRC:%.c=$(REL)/%.o)
 	$(CC) $(BASE) $(INC_host) $(OPT) -o $@ $^ $(LIBS) -ldl
@@ -62,12 +74,12 @@ build/insp-calibrate: calibration/calibrate_main.c $(CALIB_SRC:%.c=$(REL)/%.o) $
 $(SANB)/insp-calibrate: calibration/calibrate_main.c $(CALIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o)
 	$(CC) $(BASE) $(INC_calib) $(SAN) -o $@ $^ $(LIBS) -ldl
 
-build/libdapo_inspect.so: $(MODULE_REL) module/tool/exports.map
-	$(CC) -shared -o $@ $(MODULE_REL) -Wl,--version-script=module/tool/exports.map -Wl,-z,defs -Wl,-z,now $(LIBS)
+build/libdapo_inspect.so: $(PLUGIN_REL) module/tool/exports.map
+	$(CC) -shared -o $@ $(PLUGIN_REL) -Wl,--version-script=module/tool/exports.map -Wl,-z,defs -Wl,-z,now $(LIBS)
 
 # The same plugin built with the sanitizers, loaded by the sanitizer test run.
-$(SANB)/libdapo_inspect.so: $(MODULE_SAN) module/tool/exports.map
-	$(CC) -shared -fsanitize=address,undefined -o $@ $(MODULE_SAN) -Wl,--version-script=module/tool/exports.map -Wl,-z,now $(LIBS)
+$(SANB)/libdapo_inspect.so: $(PLUGIN_SAN) module/tool/exports.map
+	$(CC) -shared -fsanitize=address,undefined -o $@ $(PLUGIN_SAN) -Wl,--version-script=module/tool/exports.map -Wl,-z,now $(LIBS)
 
 $(REL)/libdapo_core.a: $(MODULE_REL)
 	rm -f $@ && ar rcs $@ $^
@@ -79,6 +91,15 @@ INCS = $(INC_tests)
 $(foreach l,$(LAYERS),$(eval $(REL)/module/$(l)/%.o $(SANB)/module/$(l)/%.o: INCS = $$(INC_$(l))))
 $(REL)/sdk_shim/%.o $(SANB)/sdk_shim/%.o: INCS = $(INC_host)
 $(REL)/calibration/%.o $(SANB)/calibration/%.o: INCS = $(INC_calib)
+$(REL)/calibration/train_%.o $(SANB)/calibration/train_%.o: INCS = $(INC_traincmd)
+
+# The training command: a model-building tool (like tools/), not a plugin host. It reuses the
+# calibration command's set reader, metrics and recipe reader.
+TRAINCMD_USES := calibration/dataset.c calibration/metrics.c calibration/recipe_text.c
+build/insp-train: calibration/train_main.c $(TRAINCMD_SRC:%.c=$(REL)/%.o) $(TRAINCMD_USES:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
+	$(CC) $(BASE) $(INC_traincmd) $(OPT) -o $@ $< $(filter %.o,$^) $(REL)/libdapo_core.a $(LIBS) -ldl
+$(SANB)/insp-train: calibration/train_main.c $(TRAINCMD_SRC:%.c=$(SANB)/%.o) $(TRAINCMD_USES:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
+	$(CC) $(BASE) $(INC_traincmd) $(SAN) -o $@ $< $(filter %.o,$^) $(SANB)/libdapo_core.a $(LIBS) -ldl
 
 $(REL)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -92,9 +113,9 @@ build/suites.inc: $(TEST_SRC)
 	@mkdir -p build
 	@for f in $(TEST_SRC); do n=$${f#tests/test_}; echo "SUITE($${n%.c})"; done > $@.tmp && mv $@.tmp $@
 
-$(REL)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(REL)/%.o) $(TESTLIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(CALIB_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
+$(REL)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(REL)/%.o) $(TESTLIB_SRC:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(CALIB_SRC:%.c=$(REL)/%.o) $(TRAINCMD_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
 	$(CC) $(BASE) $(INC_tests) $(OPT) -o $@ tests/check_main.c $(filter %.o,$^) $(REL)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
-$(SANB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(SANB)/%.o) $(TESTLIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(CALIB_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
+$(SANB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(SANB)/%.o) $(TESTLIB_SRC:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(CALIB_SRC:%.c=$(SANB)/%.o) $(TRAINCMD_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a
 	$(CC) $(BASE) $(INC_tests) $(SAN) -o $@ tests/check_main.c $(filter %.o,$^) $(SANB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
 
 build/%: tools/%.c $(wildcard tools/*.h) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
@@ -127,12 +148,12 @@ layers:
 # (ONEDNN_MAX_CPU_ISA: oneDNN and our kernels, module/ops/isa.h), so the AVX2 variant of every
 # kernel meets the same bounds as the best one this CPU has.
 CHECK_ISA_CAP ?= AVX2
-check: layers fuzz-check $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp build/insp-calibrate $(SANB)/insp-calibrate $(TOOL_SRC:tools/%.c=build/%)
-	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so DAPO_CALIBRATE=build/insp-calibrate $(REL)/check_all
+check: layers fuzz-check $(REL)/check_all $(SANB)/check_all build/libdapo_inspect.so $(SANB)/libdapo_inspect.so build/insp build/insp-calibrate $(SANB)/insp-calibrate build/insp-train $(SANB)/insp-train $(TOOL_SRC:tools/%.c=build/%)
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=build/libdapo_inspect.so DAPO_CALIBRATE=build/insp-calibrate DAPO_TRAIN=build/insp-train $(REL)/check_all
 	@for s in nn parity; do echo "== suite $$s with ONEDNN_MAX_CPU_ISA=$(CHECK_ISA_CAP) =="; \
 	  env -u DNNL_MAX_CPU_ISA ONEDNN_MAX_CPU_ISA=$(CHECK_ISA_CAP) CK_RUN_SUITE=$$s OMP_NUM_THREADS=2 \
 	    DAPO_PLUGIN=build/libdapo_inspect.so $(REL)/check_all || exit 1; done
-	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so DAPO_CALIBRATE=$(SANB)/insp-calibrate $(SANB)/check_all
+	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so DAPO_CALIBRATE=$(SANB)/insp-calibrate DAPO_TRAIN=$(SANB)/insp-train $(SANB)/check_all
 
 # One process per configuration: each prints its own peak resident memory. The tiled run uses
 # passive OpenMP waits, as the loader sets them for hosts.
@@ -358,10 +379,11 @@ $(COVB)/%.o: %.c
 	$(CC) $(BASE) $(INCS) $(COV_FL) -MMD -MP -c $< -o $@
 $(COVB)/libdapo_core.a: $(MODULE_COV)
 	rm -f $@ && ar rcs $@ $^
-$(COVB)/libdapo_inspect.so: $(MODULE_COV) module/tool/exports.map
-	$(CC) -shared --coverage -o $@ $(MODULE_COV) -Wl,--version-script=module/tool/exports.map -Wl,-z,now $(LIBS)
+$(COVB)/libdapo_inspect.so: $(PLUGIN_SRC:%.c=$(COVB)/%.o) module/tool/exports.map
+	$(CC) -shared --coverage -o $@ $(PLUGIN_SRC:%.c=$(COVB)/%.o) -Wl,--version-script=module/tool/exports.map -Wl,-z,now $(LIBS)
 $(COVB)/calibration/%.o: INCS = $(INC_calib)
-$(COVB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(COVB)/%.o) $(TESTLIB_SRC:%.c=$(COVB)/%.o) $(HOST_SRC:%.c=$(COVB)/%.o) $(CALIB_SRC:%.c=$(COVB)/%.o) $(HALCON_SRC:%.c=$(COVB)/%.o) $(COVB)/libdapo_core.a
+$(COVB)/calibration/train_%.o: INCS = $(INC_traincmd)
+$(COVB)/check_all: tests/check_main.c build/suites.inc $(TEST_SRC:%.c=$(COVB)/%.o) $(TESTLIB_SRC:%.c=$(COVB)/%.o) $(HOST_SRC:%.c=$(COVB)/%.o) $(CALIB_SRC:%.c=$(COVB)/%.o) $(TRAINCMD_SRC:%.c=$(COVB)/%.o) $(HALCON_SRC:%.c=$(COVB)/%.o) $(COVB)/libdapo_core.a
 	$(CC) $(BASE) $(INC_tests) $(COV_FL) -o $@ tests/check_main.c $(filter %.o,$^) $(COVB)/libdapo_core.a $(LIBS) $(CHECKLIBS) -ldl
 $(COVB)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/fuzz_file.h $(COVB)/libdapo_core.a $(HOST_SRC:%.c=$(COVB)/%.o)
 	$(CC) $(BASE) -D_GNU_SOURCE $(INC_tests) $(COV_FL) -o $@ $< tests/fuzz/replay_main.c $(HOST_SRC:%.c=$(COVB)/%.o) $(COVB)/libdapo_core.a $(LIBS) -ldl

@@ -152,30 +152,21 @@ static dp_status run_chunk(dp_text_grad *g, int first, int n, int keep, dp_err *
     return DP_OK;
 }
 
-dp_status dp_text_grad_forward(dp_text_grad *g, dp_text_features *tf, dp_err *err)
+/* Fills tf (buffers for g's states already there) from the tower's current prompts. */
+static dp_status forward_fill(dp_text_grad *g, dp_text_features *tf, dp_err *err)
 {
     dp_text *t = g->t;
     const int W = g->W, E = g->E, R = g->R, states = g->states;
-    memset(tf, 0, sizeof *tf);
     g->ready = 0;
-    tf->n_states = states;
-    tf->dim = E;
-    tf->features = calloc((size_t)states * E, sizeof(float));
-    tf->unnormalized = calloc((size_t)states * E, sizeof(float));
-    tf->abnormal = calloc((size_t)E, sizeof(float));
-    tf->pool_index = calloc((size_t)states, sizeof(int));
-    if (!tf->features || !tf->unnormalized || !tf->abnormal || !tf->pool_index) {
-        dp_text_features_free(tf);
-        return dp_fail(err, DP_E_NOMEM, "out of memory encoding %d defect names", g->n_defects);
-    }
+    /* the two sums below accumulate */
+    memset(tf->unnormalized, 0, (size_t)states * E * sizeof(float));
+    memset(tf->abnormal, 0, (size_t)E * sizeof(float));
     memcpy(tf->pool_index, g->pool, (size_t)states * sizeof(int));
     for (int first = 0; first < g->total; first += g->chunk) {
         int n = g->total - first < g->chunk ? g->total - first : g->chunk;
         dp_status st = run_chunk(g, first, n, 0, err);
-        if (st) {
-            dp_text_features_free(tf);
+        if (st)
             return st;
-        }
         for (int q = 0; q < n; q++) {
             int s = (first + q) / DP_ENSEMBLE;
             const float *seq = g->arena.fwd.x + (size_t)q * R * W;
@@ -217,6 +208,36 @@ dp_status dp_text_grad_forward(dp_text_grad *g, dp_text_features *tf, dp_err *er
     g->m_norm = sqrt(m2);
     g->ready = 1;
     return DP_OK;
+}
+
+dp_status dp_text_grad_forward(dp_text_grad *g, dp_text_features *tf, dp_err *err)
+{
+    const int E = g->E, states = g->states;
+    memset(tf, 0, sizeof *tf);
+    g->ready = 0;
+    tf->n_states = states;
+    tf->dim = E;
+    tf->features = calloc((size_t)states * E, sizeof(float));
+    tf->unnormalized = calloc((size_t)states * E, sizeof(float));
+    tf->abnormal = calloc((size_t)E, sizeof(float));
+    tf->pool_index = calloc((size_t)states, sizeof(int));
+    if (!tf->features || !tf->unnormalized || !tf->abnormal || !tf->pool_index) {
+        dp_text_features_free(tf);
+        return dp_fail(err, DP_E_NOMEM, "out of memory encoding %d defect names", g->n_defects);
+    }
+    dp_status st = forward_fill(g, tf, err);
+    if (st)
+        dp_text_features_free(tf);
+    return st;
+}
+
+dp_status dp_text_grad_refresh(dp_text_grad *g, dp_text_features *tf, dp_err *err)
+{
+    if (!tf || tf->n_states != g->states || tf->dim != g->E || !tf->features ||
+        !tf->unnormalized || !tf->abnormal || !tf->pool_index)
+        return dp_fail(err, DP_E_ARG, "text training refresh: the features given are not those "
+                       "of a forward of this tower (%d states of %d expected)", g->states, g->E);
+    return forward_fill(g, tf, err);
 }
 
 /* dL/d(pooled row of every sequence) from dL/df and dL/da. */

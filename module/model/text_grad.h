@@ -20,6 +20,10 @@ void dp_text_grad_free(dp_text_grad *g);
 /* Encodes normal + defect states with the tower's current prompts as dp_text_encode does,
  * keeping what the backward needs; fills tf (caller-owned, free with dp_text_features_free). */
 dp_status dp_text_grad_forward(dp_text_grad *g, dp_text_features *tf, dp_err *err);
+/* The same into tf filled by an earlier dp_text_grad_forward of g (caller-owned, refilled in
+ * place): a training loop re-encodes its prompts every step without allocating. On failure tf's
+ * contents are undefined (still owned by the caller). */
+dp_status dp_text_grad_refresh(dp_text_grad *g, dp_text_features *tf, dp_err *err);
 
 /* After a forward. d_features: [n_states][E] dL/d tf->features (the unit rows; borrowed, may be
  * NULL = zero); d_abnormal: [E] dL/d tf->abnormal (borrowed, may be NULL). Adds into

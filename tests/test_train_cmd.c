@@ -1,0 +1,228 @@
+/* insp-train end to end on a tiny synthetic labelled set (make_demo_images --labelled, MVTec AD
+ * layout) with the golden tiny model: adapter training runs, the loss goes down, the written
+ * weights load in the plugin and inspect an image, a stop after a few steps (--max-steps, as
+ * Ctrl-C) leaves a checkpoint from which the same command resumes to bit-identical weights, a
+ * broken image is reported and skipped, and the default groups (text, visual, adapters) train
+ * every DAPO tensor but meta_net. $DAPO_TRAIN names the program, $DAPO_PLUGIN the plugin. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "golden.h"
+#include "imageio.h"
+#include "insp_tool.h"
+#include "json.h"
+#include "loader.h"
+#include "safetensors.h"
+
+static const char *env_or(const char *k, const char *d)
+{
+    const char *v = getenv(k);
+    return v && *v ? v : d;
+}
+
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)len + 1);
+    ck_assert(b && fread(b, 1, (size_t)len, f) == (size_t)len);
+    fclose(f);
+    b[len] = 0;
+    *n = (size_t)len;
+    return b;
+}
+
+static int sh(const char *cmd)
+{
+    int st = system(cmd);
+    ck_assert_msg(st != -1 && WIFEXITED(st), "could not run %s", cmd);
+    return WEXITSTATUS(st);
+}
+
+static double mean_loss(const dp_json *steps, double e0, double e1)
+{
+    double s = 0;
+    int n = 0;
+    for (size_t i = 0; i < steps->count; i++) {
+        double e = dp_json_get(&steps->items[i], "epoch")->number;
+        if (e > e0 && e <= e1) {
+            s += dp_json_get(&steps->items[i], "total")->number;
+            n++;
+        }
+    }
+    ck_assert(n > 0);
+    return s / n;
+}
+
+START_TEST(train_command_end_to_end)
+{
+    char dir[64] = "/tmp/dp_train_XXXXXX";
+    ck_assert(mkdtemp(dir));
+    const char *build = env_or("DAPO_BUILD", "build");
+    const char *prog = env_or("DAPO_TRAIN", "build/insp-train");
+    const char *plugin = env_or("DAPO_PLUGIN", "build/libdapo_inspect.so");
+    char cmd[4096], path[1024], err[600];
+    snprintf(cmd, sizeof cmd, "%s/make_demo_images --labelled %s/set --good 3 --bad 2 --size 96x80 "
+             ">/dev/null", build, dir);
+    ck_assert_int_eq(sh(cmd), 0);
+    snprintf(path, sizeof path, "%s/tiny.yaml", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert(f);
+    fprintf(f, "recipe_version: 1\nproduct: tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
+               "  dapo: %s/tiny/dapo.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
+               "precision: f32\ninput_size: 112\ndefects:\n  - scratch\n  - hole\n  - stain\n"
+               "thresholds:\n  image: 0.5\n  pixel: 2.0\nthreads: 2\n",
+            golden_dir(), golden_dir(), models_dir());
+    fclose(f);
+    /* a broken image: reported and skipped, the run goes on */
+    snprintf(path, sizeof path, "%s/set/metal/test/good/999.png", dir);
+    f = fopen(path, "w");
+    fputs("not a png", f);
+    fclose(f);
+    const char *opts = "--groups adapters --states scratch,hole,stain --batch 3 --epochs 2 "
+                       "--lr 0.01 --threads 2 --val-fraction 0.2";
+
+    /* the default groups (all three, the authors' single stage): every trained tensor moves
+     * (the tower backward passes reach the prompts), meta_net stays bit-identical */
+    snprintf(cmd, sizeof cmd, "%s --recipe %s/tiny.yaml --out %s/all --states scratch,hole,stain "
+             "--batch 3 --epochs 1 --threads 2 --val-fraction 0.2 %s/set >/dev/null 2>%s/all.err",
+             prog, dir, dir, dir, dir);
+    int rc_all = sh(cmd);
+    size_t n;
+    snprintf(path, sizeof path, "%s/all.err", dir);
+    char *log = slurp(path, &n);
+    ck_assert_msg(rc_all == 1, "insp-train (all groups) exit %d (1 expected: a part left out): %s",
+                  rc_all, log);
+    free(log);
+    dp_safetensors *before, *after;
+    dp_err se;
+    snprintf(path, sizeof path, "%s/tiny/dapo.safetensors", golden_dir());
+    ck_assert_msg(dp_st_open(path, &before, &se) == DP_OK, "%s", se.msg);
+    snprintf(path, sizeof path, "%s/all/dapo.safetensors", dir);
+    ck_assert_msg(dp_st_open(path, &after, &se) == DP_OK, "%s", se.msg);
+    ck_assert_int_eq((int)dp_st_count(before), (int)dp_st_count(after));
+    int moved = 0, kept = 0;
+    for (size_t i = 0; i < dp_st_count(before); i++) {
+        const dp_st_tensor *a = dp_st_at(before, i), *b = dp_st_find(after, a->name);
+        ck_assert_msg(b && b->count == a->count, "%s missing from the trained weights", a->name);
+        float *x = malloc(a->count * sizeof *x), *y = malloc(a->count * sizeof *y);
+        ck_assert(dp_st_to_f32(before, a, x, &se) == DP_OK && dp_st_to_f32(after, b, y, &se) == DP_OK);
+        int same = memcmp(x, y, a->count * sizeof *x) == 0;
+        int meta = strstr(a->name, "meta_net") != NULL;
+        ck_assert_msg(same == meta, "%s %s by training all groups", a->name,
+                      same ? "unchanged" : "changed");
+        moved += !same;
+        kept += same;
+        free(x);
+        free(y);
+    }
+    printf("  insp-train, default groups: %d tensors trained, %d kept (meta_net)\n", moved, kept);
+    dp_st_close(before);
+    dp_st_close(after);
+
+    /* run A: straight through */
+    snprintf(cmd, sizeof cmd, "%s --recipe %s/tiny.yaml --out %s/a %s %s/set >%s/a.out 2>%s/a.err",
+             prog, dir, dir, opts, dir, dir, dir);
+    int rc = sh(cmd);
+    snprintf(path, sizeof path, "%s/a.err", dir);
+    log = slurp(path, &n);
+    ck_assert_msg(rc == 1, "insp-train exit %d (1 expected: a part left out): %s", rc, log);
+    ck_assert_msg(strstr(log, "999.png") && strstr(log, "left out"), "%s", log);
+    ck_assert(strstr(log, "left") && strstr(log, "s/step"));   /* progress and time left */
+    free(log);
+    snprintf(path, sizeof path, "%s/a/report.json", dir);
+    char *txt = slurp(path, &n);
+    dp_json *J;
+    dp_err e;
+    ck_assert(dp_json_parse(txt, n, "report.json", &J, &e) == DP_OK);
+    free(txt);
+    const dp_json *steps = dp_json_get(J, "steps");
+    ck_assert(steps && steps->count >= 4);
+    double first = mean_loss(steps, 0, 1), last = mean_loss(steps, 1, 2);
+    printf("  insp-train: mean loss epoch 1 %.4f, epoch 2 %.4f (%zu steps)\n", first, last,
+           steps->count);
+    ck_assert_msg(last < first, "the loss did not go down: %.4f -> %.4f", first, last);
+    ck_assert_int_eq((int)dp_json_get(J, "validation")->count, 3);   /* start + 2 epochs */
+    dp_json_free(J);
+    snprintf(path, sizeof path, "%s/a/report.html", dir);
+    txt = slurp(path, &n);
+    ck_assert(strstr(txt, "<svg") && strstr(txt, "</html>") && !strstr(txt, "<script"));
+    free(txt);
+
+    /* the weights load in the plugin and inspect a part */
+    snprintf(path, sizeof path, "%s/trained.yaml", dir);
+    f = fopen(path, "w");
+    ck_assert(f);
+    fprintf(f, "recipe_version: 1\nproduct: tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
+               "  dapo: %s/a/dapo.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
+               "precision: f32\ninput_size: 112\ndefects:\n  - scratch\n  - hole\n  - stain\n"
+               "thresholds:\n  image: 0.5\n  pixel: 2.0\nthreads: 2\n",
+            golden_dir(), dir, models_dir());
+    fclose(f);
+    insp_module mod;
+    ck_assert_msg(insp_loader_open(plugin, &mod, err, sizeof err) == INSP_OK, "%s", err);
+    const insp_api *A = mod.api;
+    insp_tool *tool;
+    ck_assert_msg(A->tool_create(NULL, path, &tool, err, sizeof err) == INSP_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/set/metal/test/good/000.png", dir);
+    io_image im;
+    ck_assert(io_read_image(path, &im, err, sizeof err) == 0);
+    insp_image v;
+    memset(&v, 0, sizeof v);
+    v.struct_size = sizeof v;
+    v.width = im.width, v.height = im.height, v.channels = im.channels, v.pixel = INSP_PIX_U8;
+    v.row_stride = (ptrdiff_t)im.width * im.channels;
+    v.data = im.data;
+    insp_result *res;
+    ck_assert_msg(A->tool_process(tool, &v, &res, err, sizeof err) == INSP_OK, "%s", err);
+    float score = A->result_score(res);
+    printf("  trained weights in the plugin: score %.4f\n", score);
+    ck_assert(score >= 0 && score <= 1);
+    A->result_release(res);
+    A->tool_destroy(tool);
+    insp_loader_close(&mod);
+    io_image_free(&im);
+
+    /* run B: stopped after 3 steps (as Ctrl-C), then the same command resumes */
+    snprintf(cmd, sizeof cmd, "%s --recipe %s/tiny.yaml --out %s/b %s --max-steps 3 %s/set "
+             ">/dev/null 2>%s/b1.err", prog, dir, dir, opts, dir, dir);
+    ck_assert_int_eq(sh(cmd), 130);
+    snprintf(cmd, sizeof cmd, "%s --recipe %s/tiny.yaml --out %s/b %s %s/set >/dev/null 2>%s/b2.err",
+             prog, dir, dir, opts, dir, dir);
+    ck_assert_int_eq(sh(cmd), 1);
+    snprintf(path, sizeof path, "%s/b2.err", dir);
+    log = slurp(path, &n);
+    ck_assert_msg(strstr(log, "resuming from"), "%s", log);
+    free(log);
+    size_t na, nb;
+    snprintf(path, sizeof path, "%s/a/dapo.safetensors", dir);
+    char *wa = slurp(path, &na);
+    snprintf(path, sizeof path, "%s/b/dapo.safetensors", dir);
+    char *wb = slurp(path, &nb);
+    int same = na == nb && memcmp(wa, wb, na) == 0;
+    printf("  resumed run's weights bit-identical to the straight run's: %s (%zu bytes)\n",
+           same ? "yes" : "NO", na);
+    ck_assert(same);
+    free(wa);
+    free(wb);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    sh(cmd);
+}
+END_TEST
+
+Suite *train_cmd_suite(void)
+{
+    Suite *s = suite_create("train_cmd");
+    TCase *t = tcase_create("train_cmd");
+    tcase_set_timeout(t, 900);
+    tcase_add_test(t, train_command_end_to_end);
+    suite_add_tcase(s, t);
+    return s;
+}
