@@ -15,6 +15,7 @@
  * come before QuickGELU, so one pass of ours per row turns the s32 sums into
  * y = sx[m] sw[n] (acc[m][n] - zx[m] wsum[n]) + b[n] and applies QuickGELU or the residual add.
  * A row with a NaN or an infinity gets a NaN scale, so the failure reaches the output. */
+#include "exp_avx2.h"
 #include "nn_internal.h"
 #include "ops_testing.h"
 
@@ -164,25 +165,6 @@ AVX2 static void quantise_avx2(const float *x, int k, float inv, float zf, uint8
     quantise_generic(x + i, k - i, inv, zf, q + i);
 }
 
-AVX2 static inline __m256 exp_avx2(__m256 x)
-{
-    /* operand order keeps a NaN: min/max return their second operand when one is NaN */
-    x = _mm256_min_ps(_mm256_set1_ps(88.0f), _mm256_max_ps(_mm256_set1_ps(-87.0f), x));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 AVX2 static void epilogue_avx2(const int32_t *acc, int n_out, float sx, int32_t zx, const float *sw,
                                const int32_t *wsum, const float *bias, dp_epilogue epi, float *y)
 {
@@ -196,7 +178,7 @@ AVX2 static void epilogue_avx2(const int32_t *acc, int n_out, float sx, int32_t 
         if (bias)
             v = _mm256_add_ps(v, _mm256_loadu_ps(bias + n));
         if (epi == DP_EPI_QUICKGELU)
-            v = _mm256_div_ps(v, _mm256_add_ps(one, exp_avx2(_mm256_mul_ps(k, v))));
+            v = _mm256_div_ps(v, _mm256_add_ps(one, dp_exp_avx2(_mm256_mul_ps(k, v))));
         else if (epi == DP_EPI_ACCUMULATE)
             v = _mm256_add_ps(v, _mm256_loadu_ps(y + n));
         _mm256_storeu_ps(y + n, v);
