@@ -90,6 +90,18 @@ typedef struct run {
     int n_vals, cap_vals;
 } run;
 
+/* Options that take a value (the others are flags or unknown). */
+static int takes_value(const char *opt)
+{
+    static const char *const with_value[] = { "--recipe", "--out", "--init", "--split", "--batch",
+        "--epochs", "--lr", "--seed", "--groups", "--schedule", "--states", "--val-fraction",
+        "--threads", "--max-steps" };
+    for (size_t i = 0; i < sizeof with_value / sizeof *with_value; i++)
+        if (!strcmp(opt, with_value[i]))
+            return 1;
+    return 0;
+}
+
 static int usage(const char *msg)
 {
     if (msg)
@@ -668,8 +680,9 @@ int train_cmd_main(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--restart")) {
             r.restart = 1;
-        } else if (a[0] == '-' && a[1] == '-' && !v) {
-            return usage("an option lacks its value");
+        } else if (!v && takes_value(a)) {
+            fprintf(stderr, "insp-train: %s needs a value\n", a);
+            return usage(NULL);
         } else if (!strcmp(a, "--recipe")) {
             r.recipe_path = argv[++i];
         } else if (!strcmp(a, "--out")) {
