@@ -90,6 +90,9 @@ typedef struct run {
     int n_vals, cap_vals;
 } run;
 
+/* --init's value for a fresh start instead of a file. */
+#define INIT_REFERENCE "reference"
+
 /* Options that take a value (the others are flags or unknown). */
 static int takes_value(const char *opt)
 {
@@ -114,7 +117,9 @@ static int usage(const char *msg)
             "                     weights unless --init)\n"
             "  --out DIR          DIR/dapo.safetensors, DIR/checkpoint.safetensors, DIR/report.html,\n"
             "                     DIR/report.json\n"
-            "  --init FILE        starting DAPO weights (default: the recipe's dapo file)\n"
+            "  --init FILE        starting DAPO weights (default: the recipe's dapo file);\n"
+            "                     'reference': fresh tensors drawn as the authors' code\n"
+            "                     initialises them (seeded by --seed)\n"
             "  --batch N          images per step (default 8)\n"
             "  --epochs N         epochs of the single stage (default 5)\n"
             "  --lr X             Adam learning rate (default 1e-3; betas 0.5/0.999)\n"
@@ -626,7 +631,12 @@ static int write_reports(run *r, double sec_per_step, int stopped, const char *w
         if (k + 1 < r->n_states)
             strncat(states, ", ", sizeof states - strlen(states) - 1);
     }
-    tc_report rep = { r->recipe_path, r->set_path, r->init, weights, r->schedule_text, states,
+    char init[96];
+    if (!strcmp(r->init, INIT_REFERENCE))
+        snprintf(init, sizeof init, "fresh, drawn as the reference initialises (seed %" PRIu64 ")",
+                 r->seed);
+    tc_report rep = { r->recipe_path, r->set_path,
+                      strcmp(r->init, INIT_REFERENCE) ? r->init : init, weights, r->schedule_text, states,
                       r->batch, r->total_epochs, r->image_size, r->n_train, r->n_val,
                       r->n_skipped, (r->n_train + r->batch - 1) / r->batch, r->lr, sec_per_step,
                       r->seed, r->steps, r->n_steps, r->vals, r->n_vals,
@@ -828,9 +838,11 @@ int train_cmd_main(int argc, char **argv)
             "%d states; schedule %s; batch %d, lr %g, seed %" PRIu64 "\n", r.n_train, r.n_val,
             r.n_skipped, r.n_states, r.schedule_text, r.batch, r.lr, r.seed);
 
-    dp_trainer_options o = { r.recipe.clip_path, r.init, r.recipe.vocab_path, r.states + 1,
-                             r.n_states - 1, S, r.batch, r.threads, r.precision,
-                             { r.lr, DP_ADAM_BETA1, DP_ADAM_BETA2, DP_ADAM_EPS } };
+    /* "--init reference": fresh tensors drawn with the run's seed (a file named so: ./reference) */
+    const int fresh = !strcmp(r.init, INIT_REFERENCE);
+    dp_trainer_options o = { r.recipe.clip_path, r.recipe.vocab_path, fresh ? NULL : r.init,
+                             r.seed, r.states + 1, r.n_states - 1, S, r.batch, r.threads,
+                             r.precision, { r.lr, DP_ADAM_BETA1, DP_ADAM_BETA2, DP_ADAM_EPS } };
     dp_err e;
     if (dp_trainer_create(&o, &t, &e)) {
         fprintf(stderr, "insp-train: %s\n", e.msg);

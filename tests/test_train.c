@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "adam.h"
+#include "clip_weights.h"
 #include "dapo_weights.h"
 #include "golden.h"
 #include "imageio.h"
@@ -22,6 +24,7 @@
 #include "safetensors.h"
 #include "train_gt.h"
 #include "train_head.h"
+#include "train_init.h"
 #include "train_params.h"
 #include "train_vocab.h"
 #include "trainer.h"
@@ -126,9 +129,40 @@ START_TEST(vocabulary_and_folders)
     ck_assert_int_eq(dp_train_class_of_folder("color"), 3);
     ck_assert_int_eq(dp_train_class_of_folder("cable_swap"), 19);
     ck_assert_int_eq(dp_train_class_of_folder("pill_type"), 20);
-    ck_assert_int_eq(dp_train_class_of_folder("faulty_imprint"), 9);   /* exact name match */
-    ck_assert_int_eq(dp_train_class_of_folder("Hole"), 11);
-    ck_assert_int_eq(dp_train_class_of_folder("squeezed_teeth"), -1);  /* not in our table */
+    ck_assert_int_eq(dp_train_class_of_folder("faulty_imprint"), 9);
+    ck_assert_int_eq(dp_train_class_of_folder("Hole"), 11);   /* by state name, case ignored */
+    ck_assert_int_eq(dp_train_class_of_folder("squeezed_teeth"), 16);
+    ck_assert_int_eq(dp_train_class_of_folder("manipulated_front"), 1);
+    ck_assert_int_eq(dp_train_class_of_folder("combined"), 4);
+    ck_assert_int_eq(dp_train_class_of_folder("print"), 9);
+    ck_assert_int_eq(dp_train_class_of_folder("oil"), 18);
+    ck_assert_int_eq(dp_train_class_of_folder("gray_stroke"), 20);
+    ck_assert_int_eq(dp_train_class_of_folder("stain"), -1);   /* not MVTec, not a state */
+    /* every defect folder of the 15 MVTec AD products (the dataset's own listing) has a class */
+    static const char *const mvtec[] = {
+        "broken_large", "broken_small", "contamination",                       /* bottle */
+        "bent_wire", "cable_swap", "combined", "cut_inner_insulation",         /* cable */
+        "cut_outer_insulation", "missing_cable", "missing_wire", "poke_insulation",
+        "crack", "faulty_imprint", "poke", "scratch", "squeeze",               /* capsule */
+        "color", "cut", "hole", "metal_contamination", "thread",               /* carpet */
+        "bent", "broken", "glue",                                              /* grid */
+        "print",                                                               /* hazelnut */
+        "fold",                                                                /* leather */
+        "flip",                                                                /* metal_nut */
+        "pill_type",                                                           /* pill */
+        "manipulated_front", "scratch_head", "scratch_neck", "thread_side",    /* screw */
+        "thread_top",
+        "glue_strip", "gray_stroke", "oil", "rough",                           /* tile */
+        "defective",                                                           /* toothbrush */
+        "bent_lead", "cut_lead", "damaged_case", "misplaced",                  /* transistor */
+        "liquid",                                                              /* wood */
+        "broken_teeth", "fabric_border", "fabric_interior", "split_teeth",     /* zipper */
+        "squeezed_teeth",
+    };
+    for (size_t i = 0; i < sizeof mvtec / sizeof *mvtec; i++) {
+        int k = dp_train_class_of_folder(mvtec[i]);
+        ck_assert_msg(k >= 1 && k < DP_TRAIN_STATES, "MVTec folder '%s' maps to %d", mvtec[i], k);
+    }
 }
 END_TEST
 
@@ -686,7 +720,7 @@ START_TEST(trainer_reproduces_reference_steps)
     snprintf(clip, sizeof clip, "%s/tiny/clip.safetensors", golden_dir());
     snprintf(dapo, sizeof dapo, "%s/tiny/dapo.safetensors", golden_dir());
     snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", models_dir());
-    dp_trainer_options o = { clip, dapo, vocab, dp_train_defect_names(), DP_TRAIN_STATES - 1,
+    dp_trainer_options o = { clip, vocab, dapo, 0, dp_train_defect_names(), DP_TRAIN_STATES - 1,
                              S_TINY, B_TINY, 2, DP_C_BF16,
                              { DP_ADAM_LR, DP_ADAM_BETA1, DP_ADAM_BETA2, DP_ADAM_EPS } };
     dp_trainer *t;
@@ -738,6 +772,132 @@ START_TEST(trainer_reproduces_reference_steps)
 }
 END_TEST
 
+/* ---- 6. a fresh start drawn as the reference initialises -------------------------------- */
+
+/* Mean and variance of (x - centre[i % w]) / scale[i % w] over a tensor. */
+static void standardised_moments(const dp_train_tensor *t, const double *centre,
+                                 const double *scale, int w, double *mean, double *var)
+{
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < t->count; i++) {
+        double z = (t->value[i] - centre[i % (size_t)w]) / scale[i % (size_t)w];
+        s += z;
+        s2 += z * z;
+    }
+    *mean = s / (double)t->count;
+    *var = s2 / (double)t->count - *mean * *mean;
+}
+
+START_TEST(fresh_start_has_reference_distributions)
+{
+    char clip_path[1024], tmpl[] = "/tmp/dapo_init_XXXXXX";
+    snprintf(clip_path, sizeof clip_path, "%s/tiny/clip.safetensors", golden_dir());
+    dp_clip_file *clip;
+    dp_err err;
+    ck_assert_msg(dp_clip_open(clip_path, &clip, &err) == DP_OK, "%s", err.msg);
+    const dp_model_config *c = dp_clip_config(clip);
+    const int Wv = c->vision_width, Wt = c->text_width, V = c->vocab_size;
+
+    dp_train_params p, q, r;
+    ck_assert_msg(dp_train_params_init_reference(clip, 42, &p, &err) == DP_OK, "%s", err.msg);
+    ck_assert(dp_train_params_init_reference(clip, 42, &q, &err) == DP_OK);
+    ck_assert(dp_train_params_init_reference(clip, 43, &r, &err) == DP_OK);
+    ck_assert_int_eq(p.n, 1 + 2 + c->text_layers + 4 + 2 * DP_FEATURE_LAYERS);
+    int same = 1, differs = 0;
+    for (int i = 0; i < p.n; i++) {
+        ck_assert_str_eq(p.t[i].name, q.t[i].name);
+        same &= memcmp(p.t[i].value, q.t[i].value, p.t[i].count * sizeof(float)) == 0;
+        differs |= memcmp(p.t[i].value, r.t[i].value, p.t[i].count * sizeof(float)) != 0;
+    }
+    ck_assert_msg(same, "the same seed drew different tensors");
+    ck_assert_msg(differs, "another seed drew the same tensors");
+
+    /* the plugin's loader takes the file (names, shapes, order) */
+    ck_assert_ptr_nonnull(mkdtemp(tmpl));
+    char path[256];
+    snprintf(path, sizeof path, "%s/dapo.safetensors", tmpl);
+    ck_assert_msg(dp_train_params_save(&p, path, NULL, 0, &err) == DP_OK, "%s", err.msg);
+    dp_dapo_params loaded;
+    ck_assert_msg(dp_dapo_load(path, c, &loaded, &err) == DP_OK, "%s", err.msg);
+    dp_dapo_free(&loaded);
+    unlink(path);
+    rmdir(tmpl);
+
+    /* uniform tensors: inside +-bound, variance bound^2 / 3 */
+    const struct { const char *name; double bound; } uni[] = {
+        { "visual_prompt.learnable_visual_tokens",
+          sqrt(6.0 / (3.0 * c->patch_size * c->patch_size + Wv)) },
+        { "linear_adapter.fc.0.weight", 1 / sqrt((double)Wv) },
+        { "linear_adapter.fc.3.bias", 1 / sqrt((double)Wv) },
+        { "prompt_learner.meta_net.2.weight", 1 / sqrt((double)(Wt / 16)) },
+    };
+    for (size_t k = 0; k < sizeof uni / sizeof *uni; k++) {
+        const dp_train_tensor *t = dp_train_params_find(&p, uni[k].name);
+        ck_assert_ptr_nonnull(t);
+        double zero = 0, b = uni[k].bound, mean, var;
+        float lo = 0, hi = 0;
+        for (size_t i = 0; i < t->count; i++) {
+            lo = fminf(lo, t->value[i]);
+            hi = fmaxf(hi, t->value[i]);
+        }
+        standardised_moments(t, &zero, &b, 1, &mean, &var);
+        printf("  %s: %zu values in [%.4f, %.4f], bound %.4f, mean %.4f, variance %.4f of "
+               "bound^2 (1/3 expected)\n", uni[k].name, t->count, lo, hi, b, mean * b, var);
+        /* 5 standard errors: of the mean sqrt(1/3n), of the variance sqrt((1/5 - 1/9) / n) */
+        const double n = (double)t->count;
+        ck_assert(lo >= -b && hi <= b);
+        ck_assert(n < 1000 || (hi > 0.99 * b && lo < -0.99 * b));
+        ck_assert(fabs(mean) < 5 * sqrt(1 / (3 * n)) && fabs(var - 1.0 / 3) < 5 * sqrt(0.0889 / n));
+    }
+
+    /* text tokens: per dimension the token embedding's mean and sd (n - 1) */
+    float *emb = malloc((size_t)V * Wt * sizeof *emb);
+    double *mu = calloc((size_t)Wt, sizeof *mu), *sd = calloc((size_t)Wt, sizeof *sd);
+    ck_assert(dp_clip_read(clip, "token_embedding.weight", emb, &err) == DP_OK);
+    for (int v = 0; v < V; v++)
+        for (int d = 0; d < Wt; d++)
+            mu[d] += emb[(size_t)v * Wt + d] / V;
+    for (int v = 0; v < V; v++)
+        for (int d = 0; d < Wt; d++)
+            sd[d] += pow(emb[(size_t)v * Wt + d] - mu[d], 2) / (V - 1);
+    for (int d = 0; d < Wt; d++)
+        sd[d] = sqrt(sd[d]);
+    const char *tok[3] = { "prompt_learner.learnable_normal_tokens",
+                           "prompt_learner.learnable_abnormal_tokens",
+                           "prompt_learner.learnable_layer_tokens.0" };
+    for (int k = 0; k < 3; k++) {
+        const dp_train_tensor *t = dp_train_params_find(&p, tok[k]);
+        double mean, var;
+        standardised_moments(t, mu, sd, Wt, &mean, &var);
+        /* 5 standard errors: of the mean 1/sqrt(n), of the variance sqrt(2/n) */
+        double tol = 5 / sqrt((double)t->count), tol_var = 5 * sqrt(2.0 / (double)t->count);
+        printf("  %s: standardised mean %.4f, variance %.4f over %zu values (0, 1 expected, "
+               "tolerance %.3f / %.3f)\n", tok[k], mean, var, t->count, tol, tol_var);
+        ck_assert(fabs(mean) < tol && fabs(var - 1) < tol_var);
+    }
+    free(emb);
+    free(mu);
+    free(sd);
+
+    /* the trainer starts from it when given no DAPO file */
+    char vocab[1024];
+    snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", models_dir());
+    const char *defects[2] = { "scratch", "hole" };
+    dp_trainer_options o = { clip_path, vocab, NULL, 42, defects, 2, S_TINY, 1, 1, DP_C_F32,
+                             { DP_ADAM_LR, DP_ADAM_BETA1, DP_ADAM_BETA2, DP_ADAM_EPS } };
+    dp_trainer *tr;
+    ck_assert_msg(dp_trainer_create(&o, &tr, &err) == DP_OK, "%s", err.msg);
+    const dp_train_params *tp = dp_trainer_params(tr);
+    for (int i = 0; i < p.n; i++)
+        ck_assert(memcmp(tp->t[i].value, p.t[i].value, p.t[i].count * sizeof(float)) == 0);
+    dp_trainer_free(tr);
+    dp_train_params_free(&p);
+    dp_train_params_free(&q);
+    dp_train_params_free(&r);
+    dp_clip_close(clip);
+}
+END_TEST
+
 Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -749,6 +909,7 @@ Suite *train_suite(void)
     tcase_add_test(t, gradients_match_finite_differences);
     tcase_add_test(t, adam_reproduces_reference_steps);
     tcase_add_test(t, trainer_reproduces_reference_steps);
+    tcase_add_test(t, fresh_start_has_reference_distributions);
     suite_add_tcase(s, t);
     return s;
 }

@@ -11,13 +11,28 @@ static const char *const STATES[DP_TRAIN_STATES] = {
     "compressed", "threading", "liquid", "misaligned", "wear"
 };
 
-/* The entries the spec (dapo.md §7) and the golden README name; the reference table has 49
- * folder names, the rest fall back to an exact match with a state name. */
+/* The reference's table (train.py, `gt_defect`): every defect folder of the 15 MVTec AD
+ * products, 50 names plus "good". Names outside it fall back to an exact match with a state. */
 static const struct { const char *folder; int id; } FOLDERS[] = {
     { "good", 0 },
+    { "bent", 1 }, { "bent_lead", 1 }, { "bent_wire", 1 }, { "manipulated_front", 1 },
     { "broken", 2 }, { "broken_large", 2 }, { "broken_small", 2 }, { "broken_teeth", 2 },
     { "color", 3 },
+    { "combined", 4 },
+    { "contamination", 5 }, { "metal_contamination", 5 },
+    { "crack", 6 },
+    { "cut", 7 }, { "cut_inner_insulation", 7 }, { "cut_lead", 7 }, { "cut_outer_insulation", 7 },
+    { "fabric", 8 }, { "fabric_border", 8 }, { "fabric_interior", 8 },
+    { "faulty_imprint", 9 }, { "print", 9 },
+    { "glue", 10 }, { "glue_strip", 10 },
+    { "hole", 11 },
+    { "missing", 12 }, { "missing_wire", 12 }, { "missing_cable", 12 },
+    { "poke", 13 }, { "poke_insulation", 13 },
+    { "rough", 14 },
     { "scratch", 15 }, { "scratch_head", 15 }, { "scratch_neck", 15 },
+    { "squeeze", 16 }, { "squeezed_teeth", 16 },
+    { "thread", 17 }, { "thread_side", 17 }, { "thread_top", 17 },
+    { "liquid", 18 }, { "oil", 18 },
     { "misplaced", 19 }, { "cable_swap", 19 }, { "flip", 19 }, { "fold", 19 },
     { "split_teeth", 19 },
     { "damaged_case", 20 }, { "defective", 20 }, { "gray_stroke", 20 }, { "pill_type", 20 },

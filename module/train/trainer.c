@@ -11,6 +11,7 @@
 #include "dp_threads.h"
 #include "model.h"
 #include "text_grad.h"
+#include "train_init.h"
 #include "tokenizer.h"
 #include "vision_grad.h"
 
@@ -140,7 +141,7 @@ static dp_status build_towers(dp_trainer *t, dp_clip_file *clip, dp_err *err)
 dp_status dp_trainer_create(const dp_trainer_options *o, dp_trainer **out, dp_err *err)
 {
     *out = NULL;
-    if (!o || !o->clip_path || !o->dapo_path || !o->vocab_path || !o->defects ||
+    if (!o || !o->clip_path || !o->vocab_path || !o->defects ||
         o->n_defects < 1 || o->n_defects > DP_MAX_DEFECTS || o->batch < 1 || o->threads < 1)
         return dp_fail(err, DP_E_ARG, "trainer: missing model paths or defect states, or batch "
                        "/ threads < 1 (1..%d defect states)", DP_MAX_DEFECTS);
@@ -162,7 +163,8 @@ dp_status dp_trainer_create(const dp_trainer_options *o, dp_trainer **out, dp_er
     st = dp_clip_open(o->clip_path, &clip, err);
     if (!st) {
         t->cfg = *dp_clip_config(clip);
-        st = dp_train_params_load(o->dapo_path, &t->cfg, &t->params, err);
+        st = o->dapo_path ? dp_train_params_load(o->dapo_path, &t->cfg, &t->params, err)
+                          : dp_train_params_init_reference(clip, o->init_seed, &t->params, err);
     }
     if (!st)
         st = prompt_tensors(t, err);

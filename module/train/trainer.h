@@ -15,7 +15,10 @@
 typedef struct dp_trainer dp_trainer;
 
 typedef struct dp_trainer_options {
-    const char *clip_path, *dapo_path, *vocab_path;   /* borrowed; dapo = the starting weights */
+    const char *clip_path, *vocab_path;   /* borrowed */
+    const char *dapo_path;        /* borrowed: the starting weights; NULL = fresh tensors drawn
+                                     as the reference initialises them (train_init.h) */
+    uint64_t init_seed;           /* the draws of a fresh start */
     const char *const *defects;   /* states 1..n_defects (borrowed); state 0 is normal */
     int n_defects;
     int image_size;               /* S */
