@@ -174,6 +174,17 @@ bench: build/bench build/make_demo_model
 	OMP_WAIT_POLICY=PASSIVE build/bench tiles build/demo 4096 3 && \
 	tests/bench/contention.sh B16 224 f32 7
 
+# Prompt training's cost (not in `make bench`: about an hour on 2 cores): insp-train's whole step
+# (both towers forward and backward, the head, Adam on every group, the reference's 21 states) on
+# a generated model with OpenAI ViT-L/14-336 shapes, at 336 and 518 px, batch 8, next to the
+# inference forward of the same batch.
+.PHONY: bench-train
+bench-train: build/bench build/make_demo_model
+	@test -f build/l14/clip.safetensors || build/make_demo_model build/l14 --size l14
+	@export OMP_NUM_THREADS=$$(nproc); \
+	build/bench train-step build/l14/clip.safetensors models/bpe_simple_vocab_16e6.txt.gz 336 8 2 && \
+	build/bench train-step build/l14/clip.safetensors models/bpe_simple_vocab_16e6.txt.gz 518 8 2
+
 # Sharing the CPU with the host: slowdown with other work on the cores, per OpenMP wait policy.
 bench-contention: build/bench
 	tests/bench/contention.sh B16 224 f32 7

@@ -3,7 +3,7 @@
  * originals, dapo.safetensors in F32), so the whole product can be exercised on a machine that
  * cannot download real weights. Scores from this model mean nothing.
  *
- * Usage: make_demo_model OUTDIR [--seed N] [--size tiny|demo|b16]
+ * Usage: make_demo_model OUTDIR [--seed N] [--size tiny|demo|b16|l14]
  * Exit codes: 0 written, 1 I/O failure, 2 usage error. */
 #include <errno.h>
 #include <inttypes.h>
@@ -40,6 +40,7 @@ static const config CONFIGS[] = {
     {"tiny", 64, 24, 2, 14, 84, 32, 12, 2, 32},     /* = golden/tiny */
     {"demo", 192, 24, 3, 14, 224, 128, 12, 2, 128},
     {"b16", 768, 24, 12, 16, 224, 512, 12, 8, 512}, /* ViT-B/16 widths, but 24 vision layers */
+    {"l14", 1024, 24, 16, 14, 336, 768, 12, 12, 768}, /* OpenAI ViT-L/14-336 shapes */
 };
 
 /* ---- seeded PRNG: xoshiro256** seeded by splitmix64, Box-Muller normals ---- */
@@ -515,12 +516,13 @@ static int usage(const char *msg)
     if (msg)
         fprintf(stderr, "make_demo_model: %s\n", msg);
     fprintf(stderr,
-            "usage: make_demo_model OUTDIR [--seed N] [--size tiny|demo|b16]\n"
+            "usage: make_demo_model OUTDIR [--seed N] [--size tiny|demo|b16|l14]\n"
             "Writes OUTDIR/clip.safetensors, OUTDIR/dapo.safetensors and OUTDIR/README.txt:\n"
             "an UNTRAINED random model for trying the product (scores are meaningless).\n"
             "  --seed N   random seed (default 1); same seed, same bytes\n"
             "  --size S   tiny (golden tiny shapes), demo (default: width 192/128, ~40 MB),\n"
-            "             b16 (ViT-B/16 widths with 24 vision layers, ~470 MB)\n");
+            "             b16 (ViT-B/16 widths with 24 vision layers, ~470 MB),\n"
+            "             l14 (OpenAI ViT-L/14-336 shapes, ~860 MB: training benchmarks)\n");
     return 2;
 }
 
@@ -547,7 +549,7 @@ int main(int argc, char **argv)
                 if (strcmp(s, CONFIGS[k].name) == 0)
                     cfg = &CONFIGS[k];
             if (!cfg)
-                return usage("--size must be tiny, demo or b16");
+                return usage("--size must be tiny, demo, b16 or l14");
         } else if (argv[i][0] == '-') {
             return usage("unknown option or missing value");
         } else if (!outdir) {

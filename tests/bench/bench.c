@@ -8,6 +8,7 @@
  *   bench tiles  DEMO_DIR SIDE [ROUNDS [BATCH]]   (a tiled SIDE x SIDE image through the plugin's
  *                                          process path on the demo model, 1 and 2 threads)
  *   bench train-vision {B16|L14} SIZE BATCH [REPEATS]   (prompt training: forward + backward)
+ *   bench train-step CLIP VOCAB SIZE BATCH [STEPS]   (insp-train's whole step on a model file)
  *   bench spin   SECONDS     (keeps one core busy: the contention benchmark's "other work")
  * One configuration per process, so the peak resident memory printed is that configuration's. */
 #include <limits.h>
@@ -27,6 +28,8 @@
 #include "text_cache.h"
 #include "tool_internal.h"
 #include "tokenizer.h"
+#include "train_vocab.h"
+#include "trainer.h"
 #include "vision_grad.h"
 
 typedef struct rng { uint64_t s; } rng;
@@ -424,6 +427,67 @@ static int bench_train_vision(const char *model, int size, int batch, int repeat
     return 0;
 }
 
+/* A whole training step as insp-train runs it (both towers' training forward and backward, the
+ * head, Adam on every group) on a CLIP file with fresh DAPO tensors and the reference's 20
+ * training states, next to the inference forward of the same batch (dp_trainer_predict). */
+static int bench_train_step(const char *clip, const char *vocab, int size, int batch, int steps)
+{
+    const int threads = omp_get_max_threads(), S = size;
+    const size_t SS = (size_t)S * S;
+    dp_trainer_options o = { clip, vocab, NULL, 42, dp_train_defect_names(), DP_TRAIN_STATES - 1,
+                             S, batch, threads, DP_C_F32,
+                             { DP_ADAM_LR, DP_ADAM_BETA1, DP_ADAM_BETA2, DP_ADAM_EPS } };
+    dp_trainer *t;
+    dp_err e;
+    double t0 = omp_get_wtime();
+    if (dp_trainer_create(&o, &t, &e))
+        die("trainer", &e);
+    double create_s = omp_get_wtime() - t0;
+    long rss_created = peak_rss_kb();
+    float *pre = random_array((size_t)batch * 3 * SS, 5, 1.5f);
+    uint8_t *gt_bin = calloc((size_t)batch * SS, 1), *gt_multi = calloc((size_t)batch * SS, 1);
+    int *labels = calloc((size_t)batch, sizeof *labels);
+    float *scores = malloc((size_t)batch * sizeof *scores);
+    float *maps = malloc((size_t)batch * SS * sizeof *maps);
+    if (!pre || !gt_bin || !gt_multi || !labels || !scores || !maps) {
+        fprintf(stderr, "bench: out of memory\n");
+        return 1;
+    }
+    /* every other image bad: a square defect of a sixth of the side, class cycling */
+    for (int b = 0; b < batch; b += 2) {
+        labels[b] = 1;
+        for (int y = S / 3; y < S / 3 + S / 6; y++)
+            for (int x = S / 3; x < S / 3 + S / 6; x++) {
+                gt_bin[b * SS + (size_t)y * S + x] = 1;
+                gt_multi[b * SS + (size_t)y * S + x] = (uint8_t)(1 + b % (DP_TRAIN_STATES - 1));
+            }
+    }
+    t0 = omp_get_wtime();
+    if (dp_trainer_predict(t, pre, batch, scores, maps, &e))
+        die("predict", &e);
+    double fwd_s = omp_get_wtime() - t0;
+    printf("train-step %s @%d f32 batch %d, %d threads, %d training states, all groups\n", clip,
+           size, batch, threads, DP_TRAIN_STATES);
+    printf("  created in %.1f s (weights, towers, the first text encoding); inference forward "
+           "%.2f s\n", create_s, fwd_s);
+    for (int k = 1; k <= steps; k++) {
+        dp_train_loss loss;
+        t0 = omp_get_wtime();
+        if (dp_trainer_step(t, DP_GROUP_ALL, pre, gt_bin, gt_multi, labels, batch, &loss, &e))
+            die("step", &e);
+        double step_s = omp_get_wtime() - t0;
+        printf("  step %d %8.2f s = %.2f x the inference forward (%.2f s/image)%s; loss %.4f\n", k,
+               step_s, step_s / fwd_s, step_s / batch,
+               k == 1 ? ", text features current: no re-encoding"
+                      : ", text prompts changed: states re-encoded", loss.total);
+    }
+    printf("  memory         peak RSS %.1f MB (%.1f MB after creation: weights, text features, "
+           "training state)\n", peak_rss_kb() / 1e3, rss_created / 1e3);
+    dp_trainer_free(t);
+    free(pre); free(gt_bin); free(gt_multi); free(labels); free(scores); free(maps);
+    return 0;
+}
+
 static const char *const DEFECT_NAMES[] = {
     "bent", "broken", "discoloration", "compound", "contamination", "crack", "cut", "fabric",
     "faulty imprint", "gluing", "hole", "missing", "puncture", "rough", "scratch", "compressed",
@@ -710,6 +774,9 @@ int main(int argc, char **argv)
     if (argc >= 4 && strcmp(argv[1], "tiles") == 0)
         return bench_tiles(argv[2], atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 3,
                            argc > 5 ? atoi(argv[5]) : 2);
+    if (argc >= 6 && strcmp(argv[1], "train-step") == 0)
+        return bench_train_step(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]),
+                                argc > 6 ? atoi(argv[6]) : 2);
     if (argc >= 5 && strcmp(argv[1], "train-vision") == 0)
         return bench_train_vision(argv[2], atoi(argv[3]), atoi(argv[4]), argc > 5 ? atoi(argv[5]) : 1);
     if (argc < 5) {
@@ -718,6 +785,7 @@ int main(int argc, char **argv)
                         "       bench textcache {B16|L14} DEFECTS {f32|bf16}\n"
                         "       bench tiles DEMO_DIR SIDE [ROUNDS [BATCH]]\n"
                         "       bench train-vision {B16|L14} SIZE BATCH [REPEATS (0: no warm-up)]\n"
+                        "       bench train-step CLIP.safetensors VOCAB SIZE BATCH [STEPS (2)]\n"
                         "       bench spin SECONDS\n");
         return 2;
     }
