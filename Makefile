@@ -220,7 +220,7 @@ calibrate-demo: all
 	build/insp-calibrate --recipe recipes/demo.yaml --out build/demo/calib --recipe-dir build/demo/calib/recipes build/demo/labelled
 	@echo "== report: build/demo/calib/report.html (open it in a browser), numbers: build/demo/calib/report.json =="
 
-# Prompt training on the demo (not in `make check`: about 10 minutes per 3 epochs on 2 cores):
+# Prompt training on the demo (not in `make check`: about 12 minutes on a quiet 2-core machine):
 # insp-train on a synthetic labelled training split (3 products x (30 good + 30 bad) parts at
 # 320 x 240, 20 % held out for validation), all groups, 10 epochs = 180 steps, from the demo
 # model's untrained DAPO file. The validation metrics before training and after every epoch are
