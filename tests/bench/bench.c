@@ -335,9 +335,8 @@ static int bench_vision(const char *model, int size, dp_dtype_c dt, int repeats)
            (1.3 * wbytes + 300e6) / 1e6);
     printf("  build          %9.1f ms (weights reordered, primitives created)\n", main_t.build_s * 1e3);
     if (strcmp(model, "L14") == 0 && size == 518)
-        printf("  yardsticks     PyTorch 1.13 bf16 2400 ms -> x%.2f, ONNX Runtime f32 3540 ms -> x%.2f "
-               "(figures quoted for this kind of machine, not re-measured here)\n",
-               2400.0 / (med_total * 1e3), 3540.0 / (med_total * 1e3));
+        printf("  anchors        PyTorch and ONNX Runtime on the same tower, interleaved with ours: "
+               "make bench-anchors\n");
     dp_model_free(main_t.m);     /* the tower, the text features and the context with it */
     for (int k = 0; k < n_cmp; k++) {
         dp_model_free(cmp[k].m);
