@@ -234,7 +234,7 @@ static dp_status load_model(insp_tool *t, int threads, dp_model **out, dp_err *e
     dp_model_options opt = { r->input_size, r->tiling == DP_TILING_GRID ? r->batch : 1,
                              model_precision(r->precision), threads, 0, 0,
                              t->host.progress ? text_progress : NULL, t, t->text_cache_dir,
-                             DP_PLUGIN_VERSION };
+                             DP_PLUGIN_VERSION, 0 /* no tile workers */ };
     dp_status st = dp_model_load(r->clip_path, r->dapo_path, r->vocab_path, names, r->n_defects,
                                  &opt, out, e);
     free(names);
