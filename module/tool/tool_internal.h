@@ -68,7 +68,15 @@ struct insp_tool {
     uint16_t *types; size_t types_cap;
     uint8_t *region_ws; size_t region_ws_cap;
     dp_tile *tiles; size_t tiles_cap;
+    void *rounds; size_t rounds_cap;        /* tile workers: per-batch reports, tile scores */
+    int tile_path;                          /* DP_TILES_*: tests compare the two paths */
 };
+
+/* How a tiled image runs (process.c). AUTO: on the model's tile workers, one batch of tiles
+ * per worker and round, when the model has workers and the image at least one batch per
+ * worker; otherwise batch after batch on the whole thread team. SEQUENTIAL: always the
+ * latter (tests set it to compare). */
+enum { DP_TILES_AUTO = 0, DP_TILES_SEQUENTIAL = 1 };
 
 struct insp_result {
     unsigned char allocator_reserved[32];   /* see the handle tags above */
