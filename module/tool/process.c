@@ -156,6 +156,35 @@ static insp_status run_whole(insp_tool *t, const dp_cancel *cancel, int rw, int 
     return INSP_OK;
 }
 
+/* Pixels per chunk of the element-wise passes over the ROI that the thread team shares. */
+#define MAP_CHUNK ((size_t)1 << 16)
+
+/* The stitching sums (acc, wsum, best_w) and the type map zeroed, by the thread team. */
+static void clear_maps(insp_tool *t, uint16_t *types, size_t roi_px)
+{
+    const long long chunks = (long long)((roi_px + MAP_CHUNK - 1) / MAP_CHUNK);
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+    for (long long c = 0; c < chunks; c++) {
+        size_t i0 = (size_t)c * MAP_CHUNK, len = roi_px - i0 < MAP_CHUNK ? roi_px - i0 : MAP_CHUNK;
+        memset(t->acc + i0, 0, len * sizeof *t->acc);
+        memset(t->wsum + i0, 0, len * sizeof *t->wsum);
+        memset(t->best_w + i0, 0, len * sizeof *t->best_w);
+        memset(types + i0, 0, len * sizeof *types);
+    }
+}
+
+/* amap = acc / wsum (dp_tiling_normalize), element by element, by the thread team. */
+static void finish_map(insp_tool *t, float *amap, size_t roi_px)
+{
+    const long long chunks = (long long)((roi_px + MAP_CHUNK - 1) / MAP_CHUNK);
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+    for (long long c = 0; c < chunks; c++) {
+        size_t i0 = (size_t)c * MAP_CHUNK, len = roi_px - i0 < MAP_CHUNK ? roi_px - i0 : MAP_CHUNK;
+        dp_tiling_normalize(t->acc + i0, t->wsum + i0, len);
+        memcpy(amap + i0, t->acc + i0, len * sizeof *amap);
+    }
+}
+
 /* A tile's scores into the call's: image score and defect types the maximum over tiles,
  * "normal" the minimum. */
 static void merge_scores(call_scores *cs, float score, const float *tile_classes, int n)
@@ -236,11 +265,13 @@ static void worker_batch(insp_tool *t, int w, const dp_cancel *cancel, int rw, i
 
 /* The tiles in rounds: each of the model's W workers takes one batch of the round on its own
  * thread (preprocessing, tower, head with one-thread ops: one team synchronisation per round,
- * not per op), then the calling thread stitches the round's tiles in tile order, so the maps
- * are the same whatever the thread count, and reports progress. The first failure in tile
- * order ends the call, as on the sequential path. Timing: the round's parallel time is shared
- * out between preprocessing, towers and head in proportion to the time the workers spent in
- * each; stitching counts as head. */
+ * not per op); after that barrier the same threads stitch the round's tiles, each a band of
+ * ROI rows, every band taking the tiles in tile order, so every pixel gets the sums it gets
+ * from one thread stitching tile after tile (the same bits whatever the thread count). Then the
+ * calling thread merges the scores and reports progress. The first failure in tile order ends
+ * the call, as on the sequential path. Timing: the workers' part of a round is shared out
+ * between preprocessing, towers and head in proportion to the time the workers spent in each;
+ * stitching counts as head. */
 static insp_status run_workers(insp_tool *t, const dp_cancel *cancel, int rw, int rh, int count,
                                size_t ws, uint16_t *types, call_scores *cs, insp_timing *tm,
                                char *err, size_t cap)
@@ -270,7 +301,7 @@ static insp_status run_workers(insp_tool *t, const dp_cancel *cancel, int rw, in
             return dp_report(&e, DP_STAGE_RUN, err, cap);
         for (int i = 0; i < nk; i++)
             reps[i] = (batch_report){ .st = DP_OK };
-        double t0 = now_ms();
+        double t0 = now_ms(), t1 = t0;
         /* worker tid takes batches tid, tid + team size, ...: a team smaller than asked for
          * (a host's own parallel region around this call) still runs every batch */
 #pragma omp parallel num_threads(W)
@@ -287,20 +318,32 @@ static insp_status run_workers(insp_tool *t, const dp_cancel *cancel, int rw, in
                 worker_batch(t, tid, cancel, rw, first, count - first < B ? count - first : B, &bf,
                              &reps[i]);
             }
+#pragma omp barrier
+            int failed = 0;
+            for (int i = 0; i < nk; i++)
+                failed |= reps[i].st != DP_OK;
+            if (tid == 0)
+                t1 = now_ms();
+            const int y0 = (int)((long long)rh * tid / nt), y1 = (int)((long long)rh * (tid + 1) / nt);
+            for (int i = 0; !failed && i < nk; i++) {
+                const int first = (k0 + i) * B, nb = count - first < B ? count - first : B;
+                for (int b = 0; b < nb; b++) {
+                    const size_t slot = (size_t)i * B + b;
+                    dp_tiling_accumulate_rows(&t->tiles[first + b], rw, rh, r->overlap, y0, y1,
+                                              t->tile_map + slot * tile_px,
+                                              tile_types + slot * tile_px, t->acc, t->wsum,
+                                              t->best_w, types);
+                }
+            }
         }
-        double t1 = now_ms();
         for (int i = 0; i < nk; i++)
             if (reps[i].st)
                 return dp_report(&reps[i].e, reps[i].stage, err, cap);
         for (int i = 0; i < nk; i++) {
             const int first = (k0 + i) * B, nb = count - first < B ? count - first : B;
             for (int b = 0; b < nb; b++) {
-                const size_t slot = (size_t)i * B + b;
-                const float *sc = scores + slot * (1 + n);
+                const float *sc = scores + ((size_t)i * B + b) * (1 + n);
                 merge_scores(cs, sc[0], sc + 1, n);
-                dp_tiling_accumulate(&t->tiles[first + b], rw, rh, r->overlap,
-                                     t->tile_map + slot * tile_px, tile_types + slot * tile_px,
-                                     t->acc, t->wsum, t->best_w, types);
             }
         }
         double t2 = now_ms(), pre = 0, tower = 0, hd = 0;
@@ -353,8 +396,7 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
     t->best_w = t->wsum + roi_px;
     if ((st = dp_tiling_plan(rw, rh, r->tile, r->overlap, t->tiles, count, &e)))
         return dp_report(&e, DP_STAGE_IMAGE, err, cap);
-    memset(t->acc, 0, roi_px * 3 * sizeof(float));
-    memset(types, 0, roi_px * sizeof *types);
+    clear_maps(t, types, roi_px);
     cs->score = 0;
     cs->classes[0] = 1;
     for (int k = 1; k < n; k++)
@@ -362,8 +404,7 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
     if (workers) {
         if ((ist = run_workers(t, cancel, rw, rh, count, ws, types, cs, tm, err, cap)))
             return ist;
-        dp_tiling_normalize(t->acc, t->wsum, roi_px);
-        memcpy(amap, t->acc, roi_px * sizeof *amap);
+        finish_map(t, amap, roi_px);
         return INSP_OK;
     }
     if (ensure((void **)&t->resize_ws, &t->resize_ws_cap, ws * B, err, cap, &ist) ||
@@ -429,8 +470,7 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
         if (t->host.progress)
             t->host.progress(t->host.user, "tiles", first + nb, count);
     }
-    dp_tiling_normalize(t->acc, t->wsum, roi_px);
-    memcpy(amap, t->acc, roi_px * sizeof *amap);
+    finish_map(t, amap, roi_px);
     return INSP_OK;
 }
 
