@@ -57,6 +57,8 @@ struct insp_tool {
     /* per-call scratch, grown under `lock` and kept up to DP_TOOL_SCRATCH_KEEP_BYTES in total
      * (dp_tool_trim_scratch after each call): steady state allocates only results */
     uint8_t *rgb; size_t rgb_cap;           /* ROI as RGB8 */
+    /* tile workers (process.c run_workers): [threads] instead of [batch] for the next three,
+     * [threads x batch] for pre and the tile maps */
     uint8_t *tile_u8; size_t tile_u8_cap;   /* [batch][S][S][3] resized tiles */
     uint8_t *tile_crop; size_t tile_crop_cap; /* [batch] packed tile crops */
     uint8_t *resize_ws; size_t resize_ws_cap; /* [batch] resize workspaces */
