@@ -47,7 +47,8 @@ void dp_tiling_accumulate(const dp_tile *t, int roi_w, int roi_h, int overlap,
 
 /* dp_tiling_accumulate for the ROI rows y0 <= y < y1 only, with the same sums there: threads
  * stitching disjoint row bands, each passing the tiles in the same order, give every pixel the
- * sums of one thread stitching them all in that order (bit for bit). */
+ * sums of one thread stitching them all in that order (bit for bit). Pointers as for
+ * dp_tiling_accumulate (borrowed; acc, wsum, best_w, types written in the band only). */
 void dp_tiling_accumulate_rows(const dp_tile *t, int roi_w, int roi_h, int overlap, int y0, int y1,
                                const float *tile_map, const uint16_t *tile_types, float *acc,
                                float *wsum, float *best_w, uint16_t *types);

@@ -110,7 +110,8 @@ dp_status dp_model_head(dp_model *m, int b, int out_w, int out_h, dp_head_out *o
  * threads (one call per worker at a time; never at the same time as dp_model_run, whose
  * activation buffers worker 0 shares). Weights and linear primitives are shared; everything a
  * worker writes is its own. The results are those of dp_model_run / dp_model_head at one
- * thread (same primitives, same order of sums). pre, cancel: borrowed. */
+ * thread (same primitives, same order of sums). pre, cancel, out: borrowed (out filled as
+ * dp_model_head fills it; the tower's outputs stay in worker w until its next run). */
 dp_status dp_model_run_worker(dp_model *m, int w, const float *pre, int batch,
                               const dp_cancel *cancel, dp_err *err);
 dp_status dp_model_head_worker(dp_model *m, int w, int b, int out_w, int out_h, dp_head_out *out,
