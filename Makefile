@@ -155,8 +155,9 @@ check: layers fuzz-check $(REL)/check_all $(SANB)/check_all build/libdapo_inspec
 	    DAPO_PLUGIN=build/libdapo_inspect.so $(REL)/check_all || exit 1; done
 	OMP_NUM_THREADS=2 DAPO_PLUGIN=$(SANB)/libdapo_inspect.so DAPO_CALIBRATE=$(SANB)/insp-calibrate DAPO_TRAIN=$(SANB)/insp-train $(SANB)/check_all
 
-# One process per configuration: each prints its own peak resident memory. The tiled run uses
-# passive OpenMP waits, as the loader sets them for hosts.
+# One process per configuration: each prints its own peak resident memory. The tiled runs use
+# passive OpenMP waits, as the loader sets them for hosts (batch 2 and 8; each line gives the
+# 1 -> 2 thread scaling and the share outside the towers beside their targets).
 bench: build/bench build/make_demo_model
 	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
 	@export OMP_NUM_THREADS=$$(nproc); \
@@ -172,6 +173,7 @@ bench: build/bench build/make_demo_model
 	build/bench text L14 20 bf16 && build/bench text L14 20 f32 && \
 	build/bench textcache L14 20 bf16 && build/bench textcache L14 20 f32 && \
 	OMP_WAIT_POLICY=PASSIVE build/bench tiles build/demo 4096 3 && \
+	OMP_WAIT_POLICY=PASSIVE build/bench tiles build/demo 4096 3 8 && \
 	tests/bench/contention.sh B16 224 f32 7
 
 # Prompt training's cost (not in `make bench`: about an hour on 2 cores): insp-train's whole step

@@ -519,6 +519,61 @@ START_TEST(accumulate_clips_and_ignores_null)
 }
 END_TEST
 
+/* Stitching in row bands (dp_tiling_accumulate_rows, as the tile workers do it): every band
+ * taking the tiles in the same order gives the bits of stitching them whole, sums, weights and
+ * types; bands of one row, empty bands and bands past the tiles included. */
+START_TEST(accumulate_rows_in_bands_bit_identical)
+{
+    const int rw = 1000, rh = 700, tile = 256, overlap = 32;
+    int n;
+    dp_tile *tl = plan(rw, rh, tile, overlap, &n);
+    const size_t px = (size_t)rw * rh, tpx = (size_t)tile * tile;
+    float *maps = malloc((size_t)n * tpx * sizeof *maps);
+    uint16_t *tt = malloc((size_t)n * tpx * sizeof *tt);
+    float *a[2], *w[2], *bw[2];
+    uint16_t *ty[2];
+    for (int k = 0; k < 2; k++) {
+        a[k] = calloc(px, sizeof(float));
+        w[k] = calloc(px, sizeof(float));
+        bw[k] = calloc(px, sizeof(float));
+        ty[k] = calloc(px, sizeof(uint16_t));
+        REQ(a[k] && w[k] && bw[k] && ty[k]);
+    }
+    REQ(maps && tt);
+    for (size_t i = 0; i < (size_t)n * tpx; i++) {
+        maps[i] = (float)((i * 2654435761u) >> 8 & 0xffff) / 7919.0f;
+        tt[i] = (uint16_t)(1 + i % 5);
+    }
+    for (int i = 0; i < n; i++)
+        dp_tiling_accumulate(&tl[i], rw, rh, overlap, maps + i * tpx, tt + i * tpx, a[0], w[0],
+                             bw[0], ty[0]);
+    const int bands[] = { 0, 233, 234, 234, 500, 700, 900 };
+    for (size_t b = 0; b + 1 < sizeof bands / sizeof bands[0]; b++)
+        for (int i = 0; i < n; i++)
+            dp_tiling_accumulate_rows(&tl[i], rw, rh, overlap, bands[b], bands[b + 1],
+                                      maps + i * tpx, tt + i * tpx, a[1], w[1], bw[1], ty[1]);
+    ck_assert(memcmp(a[0], a[1], px * sizeof(float)) == 0);
+    ck_assert(memcmp(w[0], w[1], px * sizeof(float)) == 0);
+    ck_assert(memcmp(bw[0], bw[1], px * sizeof(float)) == 0);
+    ck_assert(memcmp(ty[0], ty[1], px * sizeof(uint16_t)) == 0);
+    ck_assert(w[0][px / 2] > 0);                  /* something was stitched */
+    /* a band misses what lies outside it */
+    memset(w[1], 0, px * sizeof(float));
+    dp_tiling_accumulate_rows(&tl[0], rw, rh, overlap, 10, 20, maps, NULL, a[1], w[1], NULL, NULL);
+    ck_assert(w[1][(size_t)9 * rw] == 0 && w[1][(size_t)10 * rw] > 0 && w[1][(size_t)19 * rw] > 0 &&
+              w[1][(size_t)20 * rw] == 0);
+    for (int k = 0; k < 2; k++) {
+        free(a[k]);
+        free(w[k]);
+        free(bw[k]);
+        free(ty[k]);
+    }
+    free(maps);
+    free(tt);
+    free(tl);
+}
+END_TEST
+
 START_TEST(stitch_8192_fast)
 {
     /* the full per-image stitching work of an 8192 x 8192 ROI (324 tiles of 518) */
@@ -573,6 +628,7 @@ Suite *tiling_suite(void)
     tcase_add_test(tc, stitch_blends);
     tcase_add_test(tc, types_most_central);
     tcase_add_test(tc, accumulate_clips_and_ignores_null);
+    tcase_add_test(tc, accumulate_rows_in_bands_bit_identical);
     tcase_add_test(tc, stitch_8192_fast);
     suite_add_tcase(s, tc);
     return s;

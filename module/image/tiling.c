@@ -149,6 +149,14 @@ void dp_tiling_accumulate(const dp_tile *t, int roi_w, int roi_h, int overlap,
                           const float *tile_map, const uint16_t *tile_types, float *acc,
                           float *wsum, float *best_w, uint16_t *types)
 {
+    dp_tiling_accumulate_rows(t, roi_w, roi_h, overlap, 0, roi_h, tile_map, tile_types, acc, wsum,
+                              best_w, types);
+}
+
+void dp_tiling_accumulate_rows(const dp_tile *t, int roi_w, int roi_h, int overlap, int y0, int y1,
+                               const float *tile_map, const uint16_t *tile_types, float *acc,
+                               float *wsum, float *best_w, uint16_t *types)
+{
     if (!t || !tile_map || !acc || !wsum || roi_w <= 0 || roi_h <= 0 || t->w <= 0 || t->h <= 0)
         return;
     int want_types = tile_types && best_w && types;
@@ -159,6 +167,10 @@ void dp_tiling_accumulate(const dp_tile *t, int roi_w, int roi_h, int overlap,
         cx1 = t->w;
     if (cy1 > t->h)
         cy1 = t->h;
+    if (cy0 < (int64_t)y0 - t->y)    /* the row band, in tile coordinates */
+        cy0 = (int64_t)y0 - t->y;
+    if (cy1 > (int64_t)y1 - t->y)
+        cy1 = (int64_t)y1 - t->y;
     if (cx0 >= cx1 || cy0 >= cy1)
         return; /* no part of the tile inside the ROI */
     float wx[WBLOCK];

@@ -45,6 +45,14 @@ void dp_tiling_accumulate(const dp_tile *t, int roi_w, int roi_h, int overlap,
                           const float *tile_map, const uint16_t *tile_types, float *acc,
                           float *wsum, float *best_w, uint16_t *types);
 
+/* dp_tiling_accumulate for the ROI rows y0 <= y < y1 only, with the same sums there: threads
+ * stitching disjoint row bands, each passing the tiles in the same order, give every pixel the
+ * sums of one thread stitching them all in that order (bit for bit). Pointers as for
+ * dp_tiling_accumulate (borrowed; acc, wsum, best_w, types written in the band only). */
+void dp_tiling_accumulate_rows(const dp_tile *t, int roi_w, int roi_h, int overlap, int y0, int y1,
+                               const float *tile_map, const uint16_t *tile_types, float *acc,
+                               float *wsum, float *best_w, uint16_t *types);
+
 /* acc[i] = acc[i] / wsum[i] for i < n (0 where wsum[i] <= 0, i.e. a pixel no tile covered).
  * acc: borrowed, read and written; wsum: borrowed. */
 void dp_tiling_normalize(float *acc, const float *wsum, size_t n);

@@ -31,6 +31,27 @@ void dp_vision_free(dp_vision *v);
 dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, const dp_cancel *cancel,
                         dp_err *err);
 
+/* ---- tile workers: concurrent forward passes ----------------------------------------------
+ * A state is what one forward pass works in (activations, attention workspace, outputs). Each
+ * worker thread runs whole batches through the tower on its own state and its own one-thread
+ * op context (a lane, nn.h), sharing the tower's weights and primitives, so several workers
+ * run at once. share_acts: the state borrows the tower's own activation buffers (worker 0;
+ * dp_vision_run must not be called while it runs). v, lane: borrowed, must outlive the state;
+ * *out: caller-owned (dp_vision_state_free). */
+typedef struct dp_vision_state dp_vision_state;
+dp_status dp_vision_state_create(dp_vision *v, dp_nn *lane, int share_acts, dp_vision_state **out,
+                                 dp_err *err);
+void dp_vision_state_free(dp_vision_state *s);
+/* dp_vision_run on state s: every op on the state's context. Runs concurrently with other
+ * states of the same tower. pre, cancel: borrowed (cancel may be NULL). No taps recorded. */
+dp_status dp_vision_run_state(const dp_vision *v, dp_vision_state *s, const float *pre, int batch,
+                              const dp_cancel *cancel, dp_err *err);
+/* The state's outputs, as dp_vision_adapted / dp_vision_global; borrowed. */
+const float *dp_vision_state_adapted(const dp_vision *v, const dp_vision_state *s, int j, int b);
+const float *dp_vision_state_global(const dp_vision *v, const dp_vision_state *s, int b);
+/* Bytes the state holds of its own (activations unless shared, attention workspace). */
+size_t dp_vision_state_bytes(const dp_vision *v, const dp_vision_state *s);
+
 int dp_vision_grid(const dp_vision *v);
 /* [G*G][E] adapted patch features of image b for feature layer j (0..3); borrowed. */
 const float *dp_vision_adapted(const dp_vision *v, int j, int b);

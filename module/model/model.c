@@ -141,6 +141,49 @@ static dp_status alloc_head(dp_model *m, dp_err *err)
     return DP_OK;
 }
 
+/* The tile workers (opt.tile_workers >= 2): a lane each, a forward-pass state each (worker 0
+ * on the tower's activation buffers), head scratch; then worker 0 runs one batch of zeros with
+ * one OpenMP thread, which creates every linear primitive once for one thread with memory
+ * objects and scratchpads for every lane, and the lanes are frozen: the per-image path creates
+ * and allocates nothing. */
+static dp_status build_workers(dp_model *m, dp_err *err)
+{
+    const int n = m->opt.tile_workers;
+    if (n < 2)
+        return DP_OK;
+    dp_status st = dp_nn_lanes_create(m->nn, n, &m->lanes, err);
+    if (st)
+        return st;
+    m->workers = calloc((size_t)n, sizeof *m->workers);
+    if (!m->workers)
+        return dp_fail(err, DP_E_NOMEM, "out of memory for %d tile workers", n);
+    m->n_workers = n;
+    const int G = dp_vision_grid(m->vision);
+    const size_t bytes = (size_t)G * G * m->text.n_states * sizeof(float);
+    for (int w = 0; w < n; w++) {
+        dp_model_worker *wk = &m->workers[w];
+        if ((st = dp_vision_state_create(m->vision, dp_nn_lane(m->lanes, w), w == 0, &wk->vision, err)))
+            return st;
+        wk->head_probs = malloc(bytes);
+        wk->head_grid_sum = malloc(bytes);
+        if (!wk->head_probs || !wk->head_grid_sum)
+            return dp_fail(err, DP_E_NOMEM, "out of memory for tile worker %d's head (%zu bytes)",
+                           w, 2 * bytes);
+    }
+    size_t px = (size_t)m->opt.max_batch * 3 * m->opt.image_size * m->opt.image_size;
+    float *zeros = calloc(px, sizeof *zeros);
+    if (!zeros)
+        return dp_fail(err, DP_E_NOMEM, "out of memory for the tile workers' warm-up image");
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    st = dp_vision_run_state(m->vision, m->workers[0].vision, zeros, m->opt.max_batch, NULL, err);
+    omp_set_num_threads(saved);
+    free(zeros);
+    if (!st)
+        dp_nn_lanes_freeze(m->lanes);
+    return st;
+}
+
 dp_status dp_model_assemble(dp_nn *nn, dp_vision *vision, dp_text_features *text,
                             const dp_model_options *opt, dp_model **out, dp_err *err)
 {
@@ -158,6 +201,8 @@ dp_status dp_model_assemble(dp_nn *nn, dp_vision *vision, dp_text_features *text
     memset(text, 0, sizeof *text);
     m->opt = *opt;
     dp_status st = alloc_head(m, err);
+    if (!st)
+        st = build_workers(m, err);
     if (st) {
         dp_model_free(m);
         return st;
@@ -227,6 +272,8 @@ dp_status dp_model_load(const char *clip_path, const char *dapo_path, const char
                    : dp_fail(err, DP_E_NOMEM, "out of memory for the warm-up image");
         free(zeros);
     }
+    if (!st)
+        st = build_workers(m, err);
     m->load_seconds = omp_get_wtime() - t0;
     omp_set_num_threads(saved_threads);
     if (st) {
@@ -252,7 +299,14 @@ void dp_model_free(dp_model *m)
 {
     if (!m)
         return;
+    for (int w = 0; w < m->n_workers; w++) {
+        dp_vision_state_free(m->workers[w].vision);
+        free(m->workers[w].head_probs);
+        free(m->workers[w].head_grid_sum);
+    }
+    free(m->workers);
     dp_vision_free(m->vision);
+    dp_nn_lanes_free(m->lanes);
     dp_text_features_free(&m->text);
     free(m->head_probs);
     free(m->head_grid_sum);
@@ -275,28 +329,80 @@ dp_status dp_model_run_cancellable(dp_model *m, const float *pre, int batch,
     return st;
 }
 
-dp_status dp_model_head(dp_model *m, int b, int out_w, int out_h, dp_head_out *out, dp_err *err)
+/* The head for image b of the last run on state s (NULL: the tower's own), with probs and
+ * grid_sum as scratch ([G*G][n_states] each) and OpenMP teams of `threads`. */
+static dp_status head_on(dp_model *m, const dp_vision_state *s, float *probs, float *grid_sum,
+                         int threads, int b, int out_w, int out_h, dp_head_out *out, dp_err *err)
 {
     if (b < 0 || b >= m->opt.max_batch || out_w < 1 || out_h < 1)
         return dp_fail(err, DP_E_ARG, "head: image %d of a batch of %d at %dx%d; expected an "
                        "image of the batch and a positive size", b, m->opt.max_batch, out_w, out_h);
-    const int G = dp_vision_grid(m->vision), n = m->text.n_states, threads = m->opt.threads;
+    const int G = dp_vision_grid(m->vision), n = m->text.n_states;
     const size_t cells = (size_t)G * G * n;
-    memset(m->head_grid_sum, 0, cells * sizeof *m->head_grid_sum);
+    memset(grid_sum, 0, cells * sizeof *grid_sum);
     for (int j = 0; j < DP_FEATURE_LAYERS; j++) {
-        dp_head_patch_probs(dp_vision_adapted(m->vision, j, b), G * G, &m->text, m->head_probs,
-                            threads);
+        const float *adapted = s ? dp_vision_state_adapted(m->vision, s, j, b)
+                                 : dp_vision_adapted(m->vision, j, b);
+        dp_head_patch_probs(adapted, G * G, &m->text, probs, threads);
         for (size_t i = 0; i < cells; i++)
-            m->head_grid_sum[i] += m->head_probs[i];
+            grid_sum[i] += probs[i];
         if (out->layer_probs[j])
-            memcpy(out->layer_probs[j], m->head_probs, cells * sizeof *m->head_probs);
+            memcpy(out->layer_probs[j], probs, cells * sizeof *probs);
     }
     float *types = out->class_scores ? out->class_scores + 1 : NULL;
-    dp_head_image(dp_vision_global(m->vision, b), &m->text, out->logits, &out->score,
-                  &out->score_multi, types);
+    dp_head_image(s ? dp_vision_state_global(m->vision, s, b) : dp_vision_global(m->vision, b),
+                  &m->text, out->logits, &out->score, &out->score_multi, types);
     if (out->class_scores)
         out->class_scores[0] = 1.0f - out->score_multi;
-    dp_head_maps(m->head_grid_sum, G, n, out_w, out_h, out->anomaly, out->label, out->defect_type,
+    dp_head_maps(grid_sum, G, n, out_w, out_h, out->anomaly, out->label, out->defect_type,
                  out->volume, threads);
     return DP_OK;
+}
+
+dp_status dp_model_head(dp_model *m, int b, int out_w, int out_h, dp_head_out *out, dp_err *err)
+{
+    return head_on(m, NULL, m->head_probs, m->head_grid_sum, m->opt.threads, b, out_w, out_h, out,
+                   err);
+}
+
+static dp_status check_worker(const dp_model *m, int w, dp_err *err)
+{
+    if (w < 0 || w >= m->n_workers)
+        return dp_fail(err, DP_E_ARG, "tile worker %d: the model has %d (expected 0..%d)", w,
+                       m->n_workers, m->n_workers - 1);
+    return DP_OK;
+}
+
+dp_status dp_model_run_worker(dp_model *m, int w, const float *pre, int batch,
+                              const dp_cancel *cancel, dp_err *err)
+{
+    dp_status st = check_worker(m, w, err);
+    if (st)
+        return st;
+    /* this thread's own setting: any OpenMP region it opens from here has one thread */
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    st = dp_vision_run_state(m->vision, m->workers[w].vision, pre, batch, cancel, err);
+    omp_set_num_threads(saved);
+    return st;
+}
+
+dp_status dp_model_head_worker(dp_model *m, int w, int b, int out_w, int out_h, dp_head_out *out,
+                               dp_err *err)
+{
+    dp_status st = check_worker(m, w, err);
+    if (st)
+        return st;
+    dp_model_worker *wk = &m->workers[w];
+    return head_on(m, wk->vision, wk->head_probs, wk->head_grid_sum, 1, b, out_w, out_h, out, err);
+}
+
+size_t dp_model_worker_bytes(const dp_model *m)
+{
+    if (m->n_workers < 2)
+        return 0;
+    const int G = dp_vision_grid(m->vision);
+    return dp_vision_state_bytes(m->vision, m->workers[1].vision) +
+           dp_nn_lane_bytes(dp_nn_lane(m->lanes, 1)) +
+           2 * (size_t)G * G * m->text.n_states * sizeof(float);
 }

@@ -24,7 +24,16 @@ typedef struct dp_model_options {
     void *progress_ctx;
     const char *text_cache_dir;   /* borrowed, NULL = no text cache (text_cache.h) */
     const char *version;          /* borrowed, the plugin version for the cache key */
+    int tile_workers;          /* 0 or 1: none; n >= 2: n tile workers (dp_model_run_worker),
+                                  built and warmed up at load */
 } dp_model_options;
+
+/* One tile worker: a forward-pass state on its own one-thread op context, and head scratch. */
+typedef struct dp_model_worker {
+    dp_vision_state *vision;   /* owned; worker 0 shares the tower's activation buffers */
+    float *head_probs;         /* [G*G][n_states], owned */
+    float *head_grid_sum;      /* [G*G][n_states], owned */
+} dp_model_worker;
 
 /* Where the model's text features came from (dp_model.text_cache_note says more). */
 typedef enum dp_text_origin {
@@ -44,6 +53,9 @@ typedef struct dp_model {
     dp_text_features text;     /* owned; cached for the recipe's defect list */
     float *head_probs;         /* [G*G][n_states] one layer's probabilities, owned */
     float *head_grid_sum;      /* [G*G][n_states] summed over the layers, owned */
+    dp_nn_lanes *lanes;        /* owned; NULL without tile workers */
+    int n_workers;             /* opt.tile_workers when >= 2, else 0 */
+    dp_model_worker *workers;  /* [n_workers], owned */
     double load_seconds, text_seconds;
     dp_text_origin text_origin;
     char text_cache_note[640];  /* one line for the host's log: the file, and why not used */
@@ -91,6 +103,23 @@ dp_status dp_model_run_cancellable(dp_model *m, const float *pre, int batch,
  * probabilities, their sum, the image score, and maps at out_w x out_h (bilinear,
  * align_corners=True, each state separately). out: borrowed, filled as its comment says. */
 dp_status dp_model_head(dp_model *m, int b, int out_w, int out_h, dp_head_out *out, dp_err *err);
+
+/* ---- tile workers (opt.tile_workers >= 2) -------------------------------------------------
+ * Worker w (0..n_workers-1) runs whole batches: dp_model_run_worker then dp_model_head_worker,
+ * every op single-threaded on the calling thread, while the other workers run theirs on other
+ * threads (one call per worker at a time; never at the same time as dp_model_run, whose
+ * activation buffers worker 0 shares). Weights and linear primitives are shared; everything a
+ * worker writes is its own. The results are those of dp_model_run / dp_model_head at one
+ * thread (same primitives, same order of sums). pre, cancel, out: borrowed (out filled as
+ * dp_model_head fills it; the tower's outputs stay in worker w until its next run). */
+dp_status dp_model_run_worker(dp_model *m, int w, const float *pre, int batch,
+                              const dp_cancel *cancel, dp_err *err);
+dp_status dp_model_head_worker(dp_model *m, int w, int b, int out_w, int out_h, dp_head_out *out,
+                               dp_err *err);
+/* Bytes one extra worker costs (workers 1.., worker 0 shares the tower's activations): its
+ * activations for a batch, attention workspace, oneDNN scratchpad, head scratch. 0 without
+ * workers. */
+size_t dp_model_worker_bytes(const dp_model *m);
 
 /* Weight source reading an opened dp_clip_file (ctx). */
 struct dp_clip_file;

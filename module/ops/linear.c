@@ -3,6 +3,7 @@
 #include "nn_internal.h"
 #include "dp_size.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,25 +209,25 @@ static dp_linear_prim *find_prim(dp_nn *nn, const dp_linear *lin, int m, int src
     return NULL;
 }
 
-static dp_status create_prim(dp_nn *nn, const dp_linear *lin, int m, int src_ld, int dst_ld,
-                             dp_dtype_c dst_dt, dp_epilogue epi, dp_linear_prim **out, dp_err *err)
+static void destroy_mems(dp_linear_prim *p)
 {
-    if (nn->n_linear == DP_NN_MAX_CACHED)
-        return dp_fail(err, DP_E_INTERNAL, "linear primitive cache full (%d shapes)", DP_NN_MAX_CACHED);
-    dp_linear_prim *p = &nn->linear[nn->n_linear];
-    memset(p, 0, sizeof *p);
-    const int int8 = lin->dt == DP_C_INT8, use_bias = lin->bias && !int8;
-    dnnl_primitive_desc_t pd;
-    dp_status st = matmul_pd(nn, m, lin->in, lin->out, src_ld, dst_ld, lin->dt, dst_dt, &lin->wmd,
-                             use_bias, epi, &pd, err);
-    if (st)
-        return st;
+    dnnl_memory_t *mems[] = { &p->src_mem, &p->wei_mem, &p->bias_mem, &p->dst_mem, &p->scratch_mem };
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++) {
+        if (*mems[i])
+            dnnl_memory_destroy(*mems[i]);
+        *mems[i] = NULL;
+    }
+}
+
+/* Sizes nn's scratchpad (and int8 buffers) for the primitive of pd and creates the entry's own
+ * memory objects; p->prim is set by the caller. */
+static dp_status entry_init(dp_nn *nn, const dp_linear *lin, dnnl_primitive_desc_t pd, int m,
+                            int use_bias, dp_linear_prim *p, dp_err *err)
+{
     const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    st = dp_nn_reserve_scratch(nn, dnnl_memory_desc_get_size(sp), err);
-    if (!st && int8)     /* the quantised rows and the s32 sums, sized now, never per image */
+    dp_status st = dp_nn_reserve_scratch(nn, dnnl_memory_desc_get_size(sp), err);
+    if (!st && lin->dt == DP_C_INT8)  /* the quantised rows and the s32 sums, sized now, never per image */
         st = dp_nn_reserve_int8(nn, (size_t)m * lin->in, (size_t)m * lin->out, (size_t)m, err);
-    if (!st)
-        st = dp_nn_check(dnnl_primitive_create(&p->prim, pd), "matmul primitive", err);
     if (!st)
         st = dp_nn_memory(nn, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &p->src_mem, err);
     if (!st)
@@ -242,29 +243,74 @@ static dp_status create_prim(dp_nn *nn, const dp_linear *lin, int m, int src_ld,
         st = dp_nn_memory(nn, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), &p->dst_mem, err);
     if (!st && dnnl_memory_desc_get_size(sp) > 0)
         st = dp_nn_memory(nn, sp, &p->scratch_mem, err);
-    dnnl_primitive_desc_destroy(pd);
-    if (st) {
-        if (p->prim) dnnl_primitive_destroy(p->prim);
-        dnnl_memory_destroy(p->src_mem);
-        dnnl_memory_destroy(p->wei_mem);
-        dnnl_memory_destroy(p->bias_mem);
-        dnnl_memory_destroy(p->dst_mem);
-        dnnl_memory_destroy(p->scratch_mem);
-        return st;
+    if (st)
+        destroy_mems(p);
+    return st;
+}
+
+/* Creates the primitive for this shape and its cache entry. In a lane group (nn.h) the
+ * primitive is created once, for one thread, and every lane gets an entry with its own memory
+ * objects and scratchpad (lane 0's entry owns the primitive); lanes only create while the group
+ * is warmed up single-threaded, never once it is frozen. */
+static dp_status create_prim(dp_nn *nn, const dp_linear *lin, int m, int src_ld, int dst_ld,
+                             dp_dtype_c dst_dt, dp_epilogue epi, dp_linear_prim **out, dp_err *err)
+{
+    dp_nn_lanes *g = nn->group;
+    if (g && g->frozen)
+        return dp_fail(err, DP_E_INTERNAL, "linear %dx%d for %d rows (one-thread context %d): no "
+                       "primitive was created for this shape when the contexts were warmed up",
+                       lin->out, lin->in, m, nn->lane);
+    dp_nn *const *targets = g ? g->lane : &nn;
+    const int n_targets = g ? g->n : 1;
+    for (int j = 0; j < n_targets; j++)
+        if (targets[j]->n_linear == DP_NN_MAX_CACHED)
+            return dp_fail(err, DP_E_INTERNAL, "linear primitive cache full (%d shapes)", DP_NN_MAX_CACHED);
+    const int use_bias = lin->bias && lin->dt != DP_C_INT8;
+    /* oneDNN reads the OpenMP thread count when a primitive is created: one for lanes */
+    int saved = omp_get_max_threads();
+    if (g)
+        omp_set_num_threads(1);
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim = NULL;
+    dp_status st = matmul_pd(nn, m, lin->in, lin->out, src_ld, dst_ld, lin->dt, dst_dt, &lin->wmd,
+                             use_bias, epi, &pd, err);
+    if (!st) {
+        st = dp_nn_check(dnnl_primitive_create(&prim, pd), "matmul primitive", err);
+        if (st)
+            dnnl_primitive_desc_destroy(pd);
     }
-    p->k = lin->in;
-    p->n = lin->out;
-    p->m = m;
-    p->src_ld = src_ld;
-    p->dst_ld = dst_ld;
-    p->src_dt = lin->dt;
-    p->dst_dt = dst_dt;
-    p->epi = epi;
-    p->has_bias = lin->bias != NULL;
-    p->wmd = lin->wmd;
-    nn->n_linear++;
+    if (g)
+        omp_set_num_threads(saved);
+    if (st)
+        return st;
+    for (int j = 0; !st && j < n_targets; j++) {
+        dp_nn *t = targets[j];
+        dp_linear_prim *p = &t->linear[t->n_linear];
+        memset(p, 0, sizeof *p);
+        p->prim = prim;
+        p->prim_borrowed = j > 0;
+        if ((st = entry_init(t, lin, pd, m, use_bias, p, err))) {
+            if (j == 0)
+                dnnl_primitive_destroy(prim);
+            break;
+        }
+        p->k = lin->in;
+        p->n = lin->out;
+        p->m = m;
+        p->src_ld = src_ld;
+        p->dst_ld = dst_ld;
+        p->src_dt = lin->dt;
+        p->dst_dt = dst_dt;
+        p->epi = epi;
+        p->has_bias = lin->bias != NULL;
+        p->wmd = lin->wmd;
+        t->n_linear++;
+    }
+    dnnl_primitive_desc_destroy(pd);
+    if (st)
+        return st;
     nn->n_primitives++;
-    *out = p;
+    *out = &nn->linear[nn->n_linear - 1];
     return DP_OK;
 }
 

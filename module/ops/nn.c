@@ -60,7 +60,8 @@ void dp_nn_free(dp_nn *nn)
         return;
     for (int i = 0; i < nn->n_linear; i++) {
         dp_linear_prim *p = &nn->linear[i];
-        dnnl_primitive_destroy(p->prim);
+        if (!p->prim_borrowed)
+            dnnl_primitive_destroy(p->prim);
         dnnl_memory_destroy(p->src_mem);
         dnnl_memory_destroy(p->wei_mem);
         dnnl_memory_destroy(p->bias_mem);
@@ -72,7 +73,7 @@ void dp_nn_free(dp_nn *nn)
             dnnl_stream_destroy(nn->thread_stream[t]);
     if (nn->stream)
         dnnl_stream_destroy(nn->stream);
-    if (nn->engine)
+    if (nn->engine && !nn->group)
         dnnl_engine_destroy(nn->engine);
     free(nn->scratch);
     free(nn->q_src);
@@ -85,6 +86,65 @@ void dp_nn_free(dp_nn *nn)
 int dp_nn_threads(const dp_nn *nn)
 {
     return nn->threads;
+}
+
+dp_status dp_nn_lanes_create(dp_nn *parent, int n, dp_nn_lanes **out, dp_err *err)
+{
+    *out = NULL;
+    if (n < 1 || n > DP_MAX_THREADS)
+        return dp_fail(err, DP_E_ARG, "lanes = %d; expected 1..%d", n, DP_MAX_THREADS);
+    dp_nn_lanes *g = calloc(1, sizeof *g);
+    if (!g)
+        return dp_fail(err, DP_E_NOMEM, "out of memory creating %d one-thread op contexts", n);
+    dp_status st = DP_OK;
+    for (int i = 0; !st && i < n; i++) {
+        dp_nn *l = calloc(1, sizeof *l);
+        if (!l) {
+            st = dp_fail(err, DP_E_NOMEM, "out of memory creating one-thread op context %d", i);
+            break;
+        }
+        g->lane[g->n++] = l;
+        l->threads = 1;
+        l->group = g;
+        l->lane = i;
+        l->engine = parent->engine;
+        st = dp_nn_check(dnnl_stream_create(&l->stream, l->engine, dnnl_stream_default_flags),
+                         "lane stream creation", err);
+        if (!st)
+            st = dp_nn_check(dnnl_stream_create(&l->thread_stream[0], l->engine,
+                                                dnnl_stream_default_flags), "lane stream creation", err);
+    }
+    if (st) {
+        dp_nn_lanes_free(g);
+        return st;
+    }
+    *out = g;
+    return DP_OK;
+}
+
+void dp_nn_lanes_free(dp_nn_lanes *g)
+{
+    if (!g)
+        return;
+    for (int i = g->n - 1; i >= 0; i--)      /* lane 0, owner of the shared primitives, last */
+        dp_nn_free(g->lane[i]);
+    free(g);
+}
+
+dp_nn *dp_nn_lane(dp_nn_lanes *g, int i)
+{
+    return g->lane[i];
+}
+
+void dp_nn_lanes_freeze(dp_nn_lanes *g)
+{
+    g->frozen = 1;
+}
+
+size_t dp_nn_lane_bytes(const dp_nn *lane)
+{
+    return lane->scratch_size + lane->q_src_size + lane->q_acc_size +
+           lane->q_rows * (sizeof(float) + sizeof(int32_t));
 }
 
 int dp_nn_primitive_count(const dp_nn *nn)

@@ -26,6 +26,26 @@ typedef struct dp_nn dp_nn;
 dp_status dp_nn_create(int threads, dp_nn **out, dp_err *err);
 void dp_nn_free(dp_nn *nn);
 int dp_nn_threads(const dp_nn *nn);
+
+/* ---- lanes: one-thread contexts for concurrent workers ----------------------------------
+ * A lane group gives each of n workers a dp_nn of its own with one thread (stream, oneDNN
+ * scratchpad, int8 buffers and memory objects) while the linear primitives are created once,
+ * for one thread, and shared by every lane: oneDNN primitives may execute concurrently when
+ * each execution has its own user scratchpad and memory objects. A primitive is created (for
+ * every lane at once: memory objects, scratchpads) the first time any lane runs a shape, which
+ * must happen single-threaded (the warm-up); dp_nn_lanes_freeze then turns a missing primitive
+ * into an error instead of a creation, so lanes running concurrently only read the shared
+ * cache. Ops given a lane run on the calling thread alone (their OpenMP regions have one
+ * thread). The lanes borrow parent's engine: parent must outlive the group. */
+typedef struct dp_nn_lanes dp_nn_lanes;
+/* *out: caller-owned (dp_nn_lanes_free); parent: borrowed. */
+dp_status dp_nn_lanes_create(dp_nn *parent, int n, dp_nn_lanes **out, dp_err *err);
+void dp_nn_lanes_free(dp_nn_lanes *g);
+/* Lane i (0..n-1), borrowed from g. */
+dp_nn *dp_nn_lane(dp_nn_lanes *g, int i);
+void dp_nn_lanes_freeze(dp_nn_lanes *g);
+/* Bytes of scratchpad and int8 buffers one lane holds. */
+size_t dp_nn_lane_bytes(const dp_nn *lane);
 /* 1 when oneDNN's bf16 kernels run natively at the plugin's ISA level (isa.h: AVX-512 BF16 on
  * the CPU and not capped below it). */
 int dp_nn_cpu_has_bf16(void);

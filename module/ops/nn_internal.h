@@ -16,11 +16,21 @@ typedef struct dp_linear_prim {
     dnnl_memory_desc_t wmd;
     dnnl_primitive_t prim;
     dnnl_memory_t src_mem, wei_mem, bias_mem, dst_mem, scratch_mem;
+    int prim_borrowed;            /* a lane's entry: prim belongs to lane 0 of its group */
 } dp_linear_prim;
+
+/* A group of one-thread lanes sharing their linear primitives (nn.h). */
+struct dp_nn_lanes {
+    int n;
+    int frozen;                   /* no primitive is created any more (dp_nn_lanes_freeze) */
+    dp_nn *lane[DP_MAX_THREADS];  /* [n], owned; lane 0 owns the shared primitives */
+};
 
 struct dp_nn {
     int threads;
-    dnnl_engine_t engine;
+    dp_nn_lanes *group;                            /* lanes: their group (borrowed), else NULL */
+    int lane;                                      /* index in the group */
+    dnnl_engine_t engine;                          /* borrowed from the parent by lanes */
     dnnl_stream_t stream;                          /* for ops run by the whole team */
     dnnl_stream_t thread_stream[DP_MAX_THREADS]; /* for single-thread ops inside our loops */
     dp_linear_prim linear[DP_NN_MAX_CACHED];

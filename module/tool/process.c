@@ -93,13 +93,15 @@ static dp_status check_finite(const insp_tool *t, const char *where, float score
     return DP_OK;
 }
 
-/* The model's head for image b of the last batch, maps at out_w x out_h into amap/types;
- * fails (DP_E_MODEL) when any output is not finite. where: for the message. */
-static dp_status head(insp_tool *t, int b, const char *where, int out_w, int out_h, float *amap,
-                      uint16_t *types, float *score, float *class_scores, dp_err *e)
+/* The model's head for image b of the last batch (of tile worker w; w < 0: of dp_model_run),
+ * maps at out_w x out_h into amap/types; fails (DP_E_MODEL) when any output is not finite.
+ * where: for the message. */
+static dp_status head(insp_tool *t, int w, int b, const char *where, int out_w, int out_h,
+                      float *amap, uint16_t *types, float *score, float *class_scores, dp_err *e)
 {
     dp_head_out out = { .anomaly = amap, .defect_type = types, .class_scores = class_scores };
-    dp_status st = dp_model_head(t->model, b, out_w, out_h, &out, e);
+    dp_status st = w < 0 ? dp_model_head(t->model, b, out_w, out_h, &out, e)
+                         : dp_model_head_worker(t->model, w, b, out_w, out_h, &out, e);
     *score = out.score;
     if (!st)
         st = check_finite(t, where, out.score, class_scores, amap, out_w, out_h, e);
@@ -144,13 +146,223 @@ static insp_status run_whole(insp_tool *t, const dp_cancel *cancel, int rw, int 
     dp_status st = dp_model_run_cancellable(t->model, t->pre, 1, cancel, &e);
     double t2 = now_ms();
     if (!st)
-        st = head(t, 0, "the image", rw, rh, amap, types, &cs->score, cs->classes, &e);
+        st = head(t, -1, 0, "the image", rw, rh, amap, types, &cs->score, cs->classes, &e);
     if (st)
         return dp_report(&e, DP_STAGE_RUN, err, cap);
     double t3 = now_ms();
     tm->preprocess_ms += t1 - t0;
     tm->vision_ms += t2 - t1;
     tm->head_ms += t3 - t2;
+    return INSP_OK;
+}
+
+/* Pixels per chunk of the element-wise passes over the ROI that the thread team shares. */
+#define MAP_CHUNK ((size_t)1 << 16)
+
+/* The stitching sums (acc, wsum, best_w) and the type map zeroed, by the thread team. */
+static void clear_maps(insp_tool *t, uint16_t *types, size_t roi_px)
+{
+    const long long chunks = (long long)((roi_px + MAP_CHUNK - 1) / MAP_CHUNK);
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+    for (long long c = 0; c < chunks; c++) {
+        size_t i0 = (size_t)c * MAP_CHUNK, len = roi_px - i0 < MAP_CHUNK ? roi_px - i0 : MAP_CHUNK;
+        memset(t->acc + i0, 0, len * sizeof *t->acc);
+        memset(t->wsum + i0, 0, len * sizeof *t->wsum);
+        memset(t->best_w + i0, 0, len * sizeof *t->best_w);
+        memset(types + i0, 0, len * sizeof *types);
+    }
+}
+
+/* amap = acc / wsum (dp_tiling_normalize), element by element, by the thread team. */
+static void finish_map(insp_tool *t, float *amap, size_t roi_px)
+{
+    const long long chunks = (long long)((roi_px + MAP_CHUNK - 1) / MAP_CHUNK);
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+    for (long long c = 0; c < chunks; c++) {
+        size_t i0 = (size_t)c * MAP_CHUNK, len = roi_px - i0 < MAP_CHUNK ? roi_px - i0 : MAP_CHUNK;
+        dp_tiling_normalize(t->acc + i0, t->wsum + i0, len);
+        memcpy(amap + i0, t->acc + i0, len * sizeof *amap);
+    }
+}
+
+/* A tile's scores into the call's: image score and defect types the maximum over tiles,
+ * "normal" the minimum. */
+static void merge_scores(call_scores *cs, float score, const float *tile_classes, int n)
+{
+    if (score > cs->score)
+        cs->score = score;
+    if (tile_classes[0] < cs->classes[0])
+        cs->classes[0] = tile_classes[0];
+    for (int k = 1; k < n; k++)
+        if (tile_classes[k] > cs->classes[k])
+            cs->classes[k] = tile_classes[k];
+}
+
+/* What a tile worker leaves for the calling thread about its batch. */
+typedef struct batch_report {
+    dp_status st;              /* DP_OK, or the batch's first failure in tile order: */
+    dp_stage stage;            /* where it happened */
+    dp_err e;                  /* what it says */
+    double pre_ms, tower_ms, head_ms;
+} batch_report;
+
+/* One worker's buffers for one batch (all borrowed from the tool's scratch). */
+typedef struct worker_bufs {
+    float *pre;                /* [batch][3][S][S] */
+    uint8_t *crop, *u8, *ws;   /* one tile's crop, resized tile, resize workspace */
+    size_t ws_size;
+    float *maps;               /* [batch][tile_px] anomaly maps of the batch's tiles */
+    uint16_t *types;           /* [batch][tile_px] defect types */
+    float *scores;             /* [batch][1 + n_classes]: image score, then class scores */
+} worker_bufs;
+
+/* Tiles first .. first+nb-1 (one batch) on tile worker w: crops, preprocessing, the tower and
+ * the head, each tile's maps and scores into bf. Runs on a worker thread alongside others: it
+ * writes only bf and *rep, reads the tool, never calls the host. */
+static void worker_batch(insp_tool *t, int w, const dp_cancel *cancel, int rw, int first, int nb,
+                         const worker_bufs *bf, batch_report *rep)
+{
+    const int S = t->recipe.input_size, B = t->recipe.batch, n = t->n_classes;
+    const size_t tile_px = (size_t)t->recipe.tile * t->recipe.tile;
+    double t0 = now_ms();
+    for (int b = 0; b < B; b++) {
+        float *pre = bf->pre + (size_t)b * 3 * S * S;
+        if (b >= nb) {      /* pad the last batch: the primitives are built for B images */
+            memset(pre, 0, (size_t)3 * S * S * sizeof *pre);
+            continue;
+        }
+        const dp_tile *tl = &t->tiles[first + b];
+        for (int y = 0; y < tl->h; y++)
+            memcpy(bf->crop + (size_t)y * tl->w * 3, t->rgb + ((size_t)(tl->y + y) * rw + tl->x) * 3,
+                   (size_t)tl->w * 3);
+        if ((rep->st = to_network(bf->crop, tl->w, tl->h, S, bf->u8, bf->ws, bf->ws_size, pre,
+                                  &rep->e))) {
+            rep->stage = DP_STAGE_IMAGE;
+            return;
+        }
+    }
+    double t1 = now_ms();
+    if ((rep->st = dp_model_run_worker(t->model, w, bf->pre, B, cancel, &rep->e))) {
+        rep->stage = DP_STAGE_RUN;
+        return;
+    }
+    double t2 = now_ms();
+    for (int b = 0; b < nb; b++) {
+        const dp_tile *tl = &t->tiles[first + b];
+        float *sc = bf->scores + (size_t)b * (1 + n);
+        char where[48];
+        snprintf(where, sizeof where, "tile %d (x %d, y %d)", first + b, tl->x, tl->y);
+        if ((rep->st = head(t, w, b, where, tl->w, tl->h, bf->maps + b * tile_px,
+                            bf->types + b * tile_px, &sc[0], sc + 1, &rep->e))) {
+            rep->stage = DP_STAGE_RUN;
+            return;
+        }
+    }
+    rep->pre_ms = t1 - t0;
+    rep->tower_ms = t2 - t1;
+    rep->head_ms = now_ms() - t2;
+}
+
+/* The tiles in rounds: each of the model's W workers takes one batch of the round on its own
+ * thread (preprocessing, tower, head with one-thread ops: one team synchronisation per round,
+ * not per op); after that barrier the same threads stitch the round's tiles, each a band of
+ * ROI rows, every band taking the tiles in tile order, so every pixel gets the sums it gets
+ * from one thread stitching tile after tile (the same bits whatever the thread count). Then the
+ * calling thread merges the scores and reports progress. The first failure in tile order ends
+ * the call, as on the sequential path. Timing: the workers' part of a round is shared out
+ * between preprocessing, towers and head in proportion to the time the workers spent in each;
+ * stitching counts as head. */
+static insp_status run_workers(insp_tool *t, const dp_cancel *cancel, int rw, int rh, int count,
+                               size_t ws, uint16_t *types, call_scores *cs, insp_timing *tm,
+                               char *err, size_t cap)
+{
+    const dp_recipe *r = &t->recipe;
+    const int S = r->input_size, B = r->batch, n = t->n_classes, W = t->model->n_workers;
+    const size_t tile_px = (size_t)r->tile * r->tile, slots = (size_t)W * B;
+    insp_status ist = INSP_OK;
+    size_t rep_bytes = dp_align_up((size_t)W * sizeof(batch_report), DP_ALIGN);
+    if (ensure((void **)&t->pre, &t->pre_cap, slots * 3 * S * S * sizeof(float), err, cap, &ist) ||
+        ensure((void **)&t->resize_ws, &t->resize_ws_cap, ws * W, err, cap, &ist) ||
+        ensure((void **)&t->tile_u8, &t->tile_u8_cap, (size_t)W * S * S * 3, err, cap, &ist) ||
+        ensure((void **)&t->tile_crop, &t->tile_crop_cap, (size_t)W * tile_px * 3, err, cap, &ist) ||
+        ensure((void **)&t->tile_map, &t->tile_map_cap, slots * tile_px * (sizeof(float) + sizeof(uint16_t)), err, cap, &ist) ||
+        ensure(&t->rounds, &t->rounds_cap, rep_bytes + slots * (1 + n) * sizeof(float), err, cap, &ist))
+        return ist;
+    batch_report *reps = t->rounds;
+    float *scores = (float *)((char *)t->rounds + rep_bytes);
+    uint16_t *tile_types = (uint16_t *)(t->tile_map + slots * tile_px);
+    const int batches = (count + B - 1) / B;
+    dp_err e;
+    for (int k0 = 0; k0 < batches; k0 += W) {
+        const int nk = batches - k0 < W ? batches - k0 : W;
+        char checkpoint[64];
+        snprintf(checkpoint, sizeof checkpoint, "before tile %d of %d", k0 * B + 1, count);
+        if (dp_cancel_check(cancel, checkpoint, &e))
+            return dp_report(&e, DP_STAGE_RUN, err, cap);
+        for (int i = 0; i < nk; i++)
+            reps[i] = (batch_report){ .st = DP_OK };
+        double t0 = now_ms(), t1 = t0;
+        /* worker tid takes batches tid, tid + team size, ...: a team smaller than asked for
+         * (a host's own parallel region around this call) still runs every batch */
+#pragma omp parallel num_threads(W)
+        {
+            const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+            for (int i = tid; i < nk; i += nt) {
+                const int first = (k0 + i) * B;
+                worker_bufs bf = { t->pre + (size_t)i * B * 3 * S * S,
+                                   t->tile_crop + (size_t)tid * tile_px * 3,
+                                   t->tile_u8 + (size_t)tid * S * S * 3, t->resize_ws + (size_t)tid * ws,
+                                   ws, t->tile_map + (size_t)i * B * tile_px,
+                                   tile_types + (size_t)i * B * tile_px,
+                                   scores + (size_t)i * B * (1 + n) };
+                worker_batch(t, tid, cancel, rw, first, count - first < B ? count - first : B, &bf,
+                             &reps[i]);
+            }
+#pragma omp barrier
+            int failed = 0;
+            for (int i = 0; i < nk; i++)
+                failed |= reps[i].st != DP_OK;
+            if (tid == 0)
+                t1 = now_ms();
+            const int y0 = (int)((long long)rh * tid / nt), y1 = (int)((long long)rh * (tid + 1) / nt);
+            for (int i = 0; !failed && i < nk; i++) {
+                const int first = (k0 + i) * B, nb = count - first < B ? count - first : B;
+                for (int b = 0; b < nb; b++) {
+                    const size_t slot = (size_t)i * B + b;
+                    dp_tiling_accumulate_rows(&t->tiles[first + b], rw, rh, r->overlap, y0, y1,
+                                              t->tile_map + slot * tile_px,
+                                              tile_types + slot * tile_px, t->acc, t->wsum,
+                                              t->best_w, types);
+                }
+            }
+        }
+        for (int i = 0; i < nk; i++)
+            if (reps[i].st)
+                return dp_report(&reps[i].e, reps[i].stage, err, cap);
+        for (int i = 0; i < nk; i++) {
+            const int first = (k0 + i) * B, nb = count - first < B ? count - first : B;
+            for (int b = 0; b < nb; b++) {
+                const float *sc = scores + ((size_t)i * B + b) * (1 + n);
+                merge_scores(cs, sc[0], sc + 1, n);
+            }
+        }
+        double t2 = now_ms(), pre = 0, tower = 0, hd = 0;
+        for (int i = 0; i < nk; i++) {
+            pre += reps[i].pre_ms;
+            tower += reps[i].tower_ms;
+            hd += reps[i].head_ms;
+        }
+        if (pre + tower + hd > 0) {
+            tm->preprocess_ms += (t1 - t0) * pre / (pre + tower + hd);
+            tm->vision_ms += (t1 - t0) * tower / (pre + tower + hd);
+            tm->head_ms += (t1 - t0) * hd / (pre + tower + hd);
+        }
+        tm->head_ms += t2 - t1;
+        if (t->host.progress) {
+            const int done = (k0 + nk) * B;
+            t->host.progress(t->host.user, "tiles", done < count ? done : count, count);
+        }
+    }
     return INSP_OK;
 }
 
@@ -175,24 +387,32 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
     if (ws_small > ws)
         ws = ws_small;
     ws = dp_align_up(ws, DP_ALIGN);
+    const int W = t->model->n_workers;
+    const int workers = t->tile_path == DP_TILES_AUTO && W >= 2 && (count + B - 1) / B >= W;
     if (ensure((void **)&t->tiles, &t->tiles_cap, (size_t)count * sizeof(dp_tile), err, cap, &ist) ||
-        ensure((void **)&t->resize_ws, &t->resize_ws_cap, ws * B, err, cap, &ist) ||
-        ensure((void **)&t->tile_u8, &t->tile_u8_cap, (size_t)B * S * S * 3, err, cap, &ist) ||
-        ensure((void **)&t->tile_crop, &t->tile_crop_cap, (size_t)B * tile_px * 3, err, cap, &ist) ||
-        ensure((void **)&t->tile_map, &t->tile_map_cap, tile_px * sizeof(float) + tile_px * sizeof(uint16_t), err, cap, &ist) ||
         ensure((void **)&t->acc, &t->acc_cap, roi_px * 3 * sizeof(float), err, cap, &ist))
         return ist;
-    t->tile_types = (uint16_t *)(t->tile_map + tile_px);
     t->wsum = t->acc + roi_px;
     t->best_w = t->wsum + roi_px;
     if ((st = dp_tiling_plan(rw, rh, r->tile, r->overlap, t->tiles, count, &e)))
         return dp_report(&e, DP_STAGE_IMAGE, err, cap);
-    memset(t->acc, 0, roi_px * 3 * sizeof(float));
-    memset(types, 0, roi_px * sizeof *types);
+    clear_maps(t, types, roi_px);
     cs->score = 0;
     cs->classes[0] = 1;
     for (int k = 1; k < n; k++)
         cs->classes[k] = 0;
+    if (workers) {
+        if ((ist = run_workers(t, cancel, rw, rh, count, ws, types, cs, tm, err, cap)))
+            return ist;
+        finish_map(t, amap, roi_px);
+        return INSP_OK;
+    }
+    if (ensure((void **)&t->resize_ws, &t->resize_ws_cap, ws * B, err, cap, &ist) ||
+        ensure((void **)&t->tile_u8, &t->tile_u8_cap, (size_t)B * S * S * 3, err, cap, &ist) ||
+        ensure((void **)&t->tile_crop, &t->tile_crop_cap, (size_t)B * tile_px * 3, err, cap, &ist) ||
+        ensure((void **)&t->tile_map, &t->tile_map_cap, tile_px * sizeof(float) + tile_px * sizeof(uint16_t), err, cap, &ist))
+        return ist;
+    t->tile_types = (uint16_t *)(t->tile_map + tile_px);
     float *tile_classes = cs->classes + n;    /* second half of the caller's buffer */
 
     for (int first = 0; first < count; first += B) {
@@ -236,16 +456,10 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
             float score;
             char where[48];
             snprintf(where, sizeof where, "tile %d (x %d, y %d)", first + b, tl->x, tl->y);
-            if ((st = head(t, b, where, tl->w, tl->h, t->tile_map, t->tile_types, &score,
+            if ((st = head(t, -1, b, where, tl->w, tl->h, t->tile_map, t->tile_types, &score,
                            tile_classes, &e)))
                 return dp_report(&e, DP_STAGE_RUN, err, cap);
-            if (score > cs->score)
-                cs->score = score;
-            if (tile_classes[0] < cs->classes[0])
-                cs->classes[0] = tile_classes[0];
-            for (int k = 1; k < n; k++)
-                if (tile_classes[k] > cs->classes[k])
-                    cs->classes[k] = tile_classes[k];
+            merge_scores(cs, score, tile_classes, n);
             dp_tiling_accumulate(tl, rw, rh, r->overlap, t->tile_map, t->tile_types, t->acc, t->wsum,
                                  t->best_w, types);
         }
@@ -256,8 +470,7 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
         if (t->host.progress)
             t->host.progress(t->host.user, "tiles", first + nb, count);
     }
-    dp_tiling_normalize(t->acc, t->wsum, roi_px);
-    memcpy(amap, t->acc, roi_px * sizeof *amap);
+    finish_map(t, amap, roi_px);
     return INSP_OK;
 }
 

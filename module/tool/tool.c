@@ -122,13 +122,14 @@ static void free_scratch(insp_tool *t)
     /* tile_types lives inside tile_map's block, wsum and best_w inside acc's */
     free(t->rgb); free(t->tile_u8); free(t->tile_crop); free(t->resize_ws); free(t->pre);
     free(t->tile_map); free(t->acc); free(t->types);
-    free(t->region_ws); free(t->tiles);
+    free(t->region_ws); free(t->tiles); free(t->rounds);
 }
 
 size_t dp_tool_scratch_bytes(const insp_tool *t)
 {
     return t->rgb_cap + t->tile_u8_cap + t->tile_crop_cap + t->resize_ws_cap + t->pre_cap +
-           t->tile_map_cap + t->acc_cap + t->types_cap + t->region_ws_cap + t->tiles_cap;
+           t->tile_map_cap + t->acc_cap + t->types_cap + t->region_ws_cap + t->tiles_cap +
+           t->rounds_cap;
 }
 
 void dp_tool_trim_scratch(insp_tool *t)
@@ -140,8 +141,10 @@ void dp_tool_trim_scratch(insp_tool *t)
     t->pre = t->tile_map = t->acc = t->wsum = t->best_w = NULL;
     t->types = t->tile_types = NULL;
     t->tiles = NULL;
+    t->rounds = NULL;
     t->rgb_cap = t->tile_u8_cap = t->tile_crop_cap = t->resize_ws_cap = t->pre_cap = 0;
     t->tile_map_cap = t->acc_cap = t->types_cap = t->region_ws_cap = t->tiles_cap = 0;
+    t->rounds_cap = 0;
 }
 
 void dp_tool_destroy(insp_tool *t)
@@ -234,7 +237,10 @@ static dp_status load_model(insp_tool *t, int threads, dp_model **out, dp_err *e
     dp_model_options opt = { r->input_size, r->tiling == DP_TILING_GRID ? r->batch : 1,
                              model_precision(r->precision), threads, 0, 0,
                              t->host.progress ? text_progress : NULL, t, t->text_cache_dir,
-                             DP_PLUGIN_VERSION };
+                             DP_PLUGIN_VERSION,
+                             /* tiled recipes run whole batches of tiles on one worker per
+                              * thread (process.c): built here, at load, never per image */
+                             r->tiling == DP_TILING_GRID && threads > 1 ? threads : 0 };
     dp_status st = dp_model_load(r->clip_path, r->dapo_path, r->vocab_path, names, r->n_defects,
                                  &opt, out, e);
     free(names);

@@ -57,6 +57,8 @@ struct insp_tool {
     /* per-call scratch, grown under `lock` and kept up to DP_TOOL_SCRATCH_KEEP_BYTES in total
      * (dp_tool_trim_scratch after each call): steady state allocates only results */
     uint8_t *rgb; size_t rgb_cap;           /* ROI as RGB8 */
+    /* tile workers (process.c run_workers): [threads] instead of [batch] for the next three,
+     * [threads x batch] for pre and the tile maps */
     uint8_t *tile_u8; size_t tile_u8_cap;   /* [batch][S][S][3] resized tiles */
     uint8_t *tile_crop; size_t tile_crop_cap; /* [batch] packed tile crops */
     uint8_t *resize_ws; size_t resize_ws_cap; /* [batch] resize workspaces */
@@ -68,7 +70,15 @@ struct insp_tool {
     uint16_t *types; size_t types_cap;
     uint8_t *region_ws; size_t region_ws_cap;
     dp_tile *tiles; size_t tiles_cap;
+    void *rounds; size_t rounds_cap;        /* tile workers: per-batch reports, tile scores */
+    int tile_path;                          /* DP_TILES_*: tests compare the two paths */
 };
+
+/* How a tiled image runs (process.c). AUTO: on the model's tile workers, one batch of tiles
+ * per worker and round, when the model has workers and the image at least one batch per
+ * worker; otherwise batch after batch on the whole thread team. SEQUENTIAL: always the
+ * latter (tests set it to compare). */
+enum { DP_TILES_AUTO = 0, DP_TILES_SEQUENTIAL = 1 };
 
 struct insp_result {
     unsigned char allocator_reserved[32];   /* see the handle tags above */

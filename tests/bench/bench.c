@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "clip_text.h"
@@ -655,8 +656,11 @@ static int bench_textcache(const char *model, int n_defects, dp_dtype_c dt)
 }
 
 /* A tiled large image through dp_tool_process as a host calls it: the demo model (input 224)
- * with tiling grid, tile 512, overlap 32, batch 2 (81 tiles for 4096 x 4096), one tool at 1
- * thread and one at 2, called alternately (same machine load), medians over the rounds. */
+ * with tiling grid, tile 512, overlap 32, batch 2 (81 tiles for 4096 x 4096): one tool at 1
+ * thread, one at 2 on its tile workers (process.c), one at 2 on the sequential path, called in
+ * turn (same machine load), medians over the rounds. Each line says which path the tool took
+ * and how many cores were busy (process CPU time / wall time); the last what one extra worker
+ * costs in memory. */
 static int bench_tiles(const char *demo_dir, int side, int rounds, int batch)
 {
     char dir[] = "/tmp/dp_bench_tiles_XXXXXX", recipe[256];
@@ -685,15 +689,19 @@ static int bench_tiles(const char *demo_dir, int side, int rounds, int batch)
                "batch: %d}\ndefects: [scratch, hole, stain]\ntext_cache: none\n", demo_dir,
             demo_dir, models, batch);
     fclose(f);
-    insp_tool *tool[2];
-    for (int i = 0; i < 2; i++) {
-        insp_host host = { sizeof host, NULL, NULL, i + 1, NULL };
+    /* 1 thread; 2 threads on the tile workers; 2 threads on the sequential path (every op on
+     * the whole team: how tiled images ran before the workers), called in turn */
+    enum { CONFIGS = 3 };
+    insp_tool *tool[CONFIGS];
+    for (int i = 0; i < CONFIGS; i++) {
+        insp_host host = { sizeof host, NULL, NULL, i == 0 ? 1 : 2, NULL };
         char err[INSP_ERRBUF_SIZE];
         if (dp_tool_create(&host, recipe, &tool[i], err, sizeof err) != INSP_OK) {
             fprintf(stderr, "bench: tool: %s\n", err);
             return 1;
         }
     }
+    tool[2]->tile_path = DP_TILES_SEQUENTIAL;
     uint8_t *px = malloc((size_t)side * side * 3);
     if (!px)
         return 1;
@@ -702,21 +710,24 @@ static int bench_tiles(const char *demo_dir, int side, int rounds, int batch)
                           (float)((i * 2654435761u) >> 28));
     insp_image im = { .struct_size = sizeof im, .width = side, .height = side, .channels = 3,
                       .pixel = INSP_PIX_U8, .row_stride = (ptrdiff_t)side * 3, .data = px };
-    double *ms[2][5];
-    for (int i = 0; i < 2; i++)
-        for (int k = 0; k < 5; k++)
+    double *ms[CONFIGS][6];    /* total, towers, preprocess, head, regions, CPU time */
+    for (int i = 0; i < CONFIGS; i++)
+        for (int k = 0; k < 6; k++)
             ms[i][k] = malloc((size_t)rounds * sizeof(double));
     int tiles = 0;
     dp_err e;
     dp_tiling_count(side, side, 512, 32, &tiles, &e);
     for (int r = -1; r < rounds; r++)     /* r == -1: warm-up */
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < CONFIGS; i++) {
             insp_result *res;
             char err[INSP_ERRBUF_SIZE];
+            struct rusage u0, u1;
+            getrusage(RUSAGE_SELF, &u0);
             if (dp_tool_process(tool[i], &im, &res, err, sizeof err) != INSP_OK) {
                 fprintf(stderr, "bench: process: %s\n", err);
                 return 1;
             }
+            getrusage(RUSAGE_SELF, &u1);
             if (r >= 0) {
                 const insp_timing *tm = &res->timing;
                 ms[i][0][r] = tm->total_ms;
@@ -724,29 +735,49 @@ static int bench_tiles(const char *demo_dir, int side, int rounds, int batch)
                 ms[i][2][r] = tm->preprocess_ms;
                 ms[i][3][r] = tm->head_ms;
                 ms[i][4][r] = tm->post_ms;
+                ms[i][5][r] = (double)(u1.ru_utime.tv_sec - u0.ru_utime.tv_sec +
+                                       u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) * 1e3 +
+                              (double)(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec +
+                                       u1.ru_stime.tv_usec - u0.ru_stime.tv_usec) / 1e3;
             }
             dp_result_free(res);
         }
-    double med[2][5];
-    for (int i = 0; i < 2; i++)
-        for (int k = 0; k < 5; k++)
+    double med[CONFIGS][6];
+    for (int i = 0; i < CONFIGS; i++)
+        for (int k = 0; k < 6; k++)
             med[i][k] = median(ms[i][k], rounds);
     const char *policy = getenv("OMP_WAIT_POLICY");
     printf("tiles: %dx%d image, %d tiles of 512 (overlap 32) -> demo model @224 f32, batch %d, "
-           "through dp_tool_process, OMP_WAIT_POLICY %s, median of %d alternating rounds:\n",
-           side, side, tiles, batch, policy ? policy : "unset", rounds);
-    for (int i = 0; i < 2; i++)
-        printf("  %d thread%s  %8.0f ms/image (%.2f MP/s): towers %.0f ms, outside the towers "
-               "%.0f ms = %.1f%% (preprocess %.0f, head + stitching %.0f, regions %.0f)\n",
-               i + 1, i ? "s" : " ", med[i][0], (double)side * side / 1e3 / med[i][0], med[i][1],
+           "through dp_tool_process, OMP_WAIT_POLICY %s, median of %d rounds, configurations in "
+           "turn (compare ratios within this run only):\n", side, side, tiles, batch,
+           policy ? policy : "unset", rounds);
+    for (int i = 0; i < CONFIGS; i++) {
+        const int w = tool[i]->model->n_workers, batches = (tiles + batch - 1) / batch;
+        char path[96];
+        if (w >= 2 && batches >= w && tool[i]->tile_path == DP_TILES_AUTO)
+            snprintf(path, sizeof path, "%d tile workers, %d rounds", w, (batches + w - 1) / w);
+        else
+            snprintf(path, sizeof path, "sequential, %d batches on the team", batches);
+        printf("  %d thread%s %8.0f ms/image (%.2f MP/s, %s; CPU busy x%.2f): towers %.0f ms, "
+               "outside the towers %.0f ms = %.1f %% (preprocess %.0f, head + stitching %.0f, "
+               "regions %.0f)\n", i ? 2 : 1, i ? "s" : " ", med[i][0],
+               (double)side * side / 1e3 / med[i][0], path, med[i][5] / med[i][0], med[i][1],
                med[i][0] - med[i][1], 100.0 * (med[i][0] - med[i][1]) / med[i][0], med[i][2],
                med[i][3], med[i][4]);
-    printf("  scaling 1 -> 2 threads: x%.2f (target >= 1.8); towers alone x%.2f; time outside "
-           "the towers at 2 threads %.1f%% (target <= 10%%)\n", med[0][0] / med[1][0],
-           med[0][1] / med[1][1], 100.0 * (med[1][0] - med[1][1]) / med[1][0]);
-    for (int i = 0; i < 2; i++) {
+    }
+    const double scaling = med[0][0] / med[1][0];
+    const double outside = 100.0 * (med[1][0] - med[1][1]) / med[1][0];
+    printf("  scaling 1 -> 2 threads: x%.2f (target >= 1.8: %s), towers alone x%.2f; time outside "
+           "the towers at 2 threads %.1f %% (target <= 10 %%: %s); the sequential path at 2 "
+           "threads: x%.2f, %.1f %% outside\n", scaling, scaling >= 1.8 ? "met" : "missed",
+           med[0][1] / med[1][1], outside, outside <= 10.0 ? "met" : "missed",
+           med[0][0] / med[2][0], 100.0 * (med[2][0] - med[2][1]) / med[2][0]);
+    printf("  memory: each extra tile worker holds %.1f MiB (one batch of %d tiles' activations, "
+           "attention workspace, oneDNN scratchpad, head scratch), allocated at tool creation\n",
+           (double)dp_model_worker_bytes(tool[1]->model) / (1 << 20), batch);
+    for (int i = 0; i < CONFIGS; i++) {
         dp_tool_destroy(tool[i]);
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < 6; k++)
             free(ms[i][k]);
     }
     free(px);
