@@ -68,6 +68,25 @@ static dp_status to_network(const uint8_t *crop, int cw, int ch, int S, uint8_t 
     return st;
 }
 
+/* Slot b of a batch whose first tile is `first` and which holds nb tiles: tile first+b cut
+ * from the ROI's RGB (row length rw) into crop, resized and normalised into pre; a slot past nb
+ * is zero padding (the primitives are built for full batches). crop, u8, ws, pre: borrowed. */
+static dp_status tile_to_network(const insp_tool *t, int rw, int first, int b, int nb,
+                                 uint8_t *crop, uint8_t *u8, void *ws, size_t ws_size, float *pre,
+                                 dp_err *e)
+{
+    const int S = t->recipe.input_size;
+    if (b >= nb) {
+        memset(pre, 0, (size_t)3 * S * S * sizeof *pre);
+        return DP_OK;
+    }
+    const dp_tile *tl = &t->tiles[first + b];
+    for (int y = 0; y < tl->h; y++)
+        memcpy(crop + (size_t)y * tl->w * 3, t->rgb + ((size_t)(tl->y + y) * rw + tl->x) * 3,
+               (size_t)tl->w * 3);
+    return to_network(crop, tl->w, tl->h, S, u8, ws, ws_size, pre, e);
+}
+
 /* No NaN or infinity may reach a decision: every comparison with NaN is false, so a NaN score
  * would pass as "below the threshold" and a NaN map pixel as "not defective" (a silent OK).
  * Finite but extreme weights overflow inside the towers, so the head's outputs are checked
@@ -225,22 +244,12 @@ static void worker_batch(insp_tool *t, int w, const dp_cancel *cancel, int rw, i
     const int S = t->recipe.input_size, B = t->recipe.batch, n = t->n_classes;
     const size_t tile_px = (size_t)t->recipe.tile * t->recipe.tile;
     double t0 = now_ms();
-    for (int b = 0; b < B; b++) {
-        float *pre = bf->pre + (size_t)b * 3 * S * S;
-        if (b >= nb) {      /* pad the last batch: the primitives are built for B images */
-            memset(pre, 0, (size_t)3 * S * S * sizeof *pre);
-            continue;
-        }
-        const dp_tile *tl = &t->tiles[first + b];
-        for (int y = 0; y < tl->h; y++)
-            memcpy(bf->crop + (size_t)y * tl->w * 3, t->rgb + ((size_t)(tl->y + y) * rw + tl->x) * 3,
-                   (size_t)tl->w * 3);
-        if ((rep->st = to_network(bf->crop, tl->w, tl->h, S, bf->u8, bf->ws, bf->ws_size, pre,
-                                  &rep->e))) {
+    for (int b = 0; b < B; b++)
+        if ((rep->st = tile_to_network(t, rw, first, b, nb, bf->crop, bf->u8, bf->ws, bf->ws_size,
+                                       bf->pre + (size_t)b * 3 * S * S, &rep->e))) {
             rep->stage = DP_STAGE_IMAGE;
             return;
         }
-    }
     double t1 = now_ms();
     if ((rep->st = dp_model_run_worker(t->model, w, bf->pre, B, cancel, &rep->e))) {
         rep->stage = DP_STAGE_RUN;
@@ -427,19 +436,10 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
         dp_err_clear(&te);
 #pragma omp parallel for num_threads(t->threads) schedule(static) reduction(|:bad)
         for (int b = 0; b < B; b++) {
-            float *pre = t->pre + (size_t)b * 3 * S * S;
-            if (b >= nb) {      /* pad the last batch: the primitives are built for B images */
-                memset(pre, 0, (size_t)3 * S * S * sizeof *pre);
-                continue;
-            }
-            const dp_tile *tl = &t->tiles[first + b];
-            uint8_t *crop = t->tile_crop + (size_t)b * tile_px * 3;
-            for (int y = 0; y < tl->h; y++)
-                memcpy(crop + (size_t)y * tl->w * 3, t->rgb + ((size_t)(tl->y + y) * rw + tl->x) * 3,
-                       (size_t)tl->w * 3);
             dp_err le;
-            if (to_network(crop, tl->w, tl->h, S, t->tile_u8 + (size_t)b * S * S * 3,
-                           t->resize_ws + (size_t)b * ws, ws, pre, &le)) {
+            if (tile_to_network(t, rw, first, b, nb, t->tile_crop + (size_t)b * tile_px * 3,
+                                t->tile_u8 + (size_t)b * S * S * 3, t->resize_ws + (size_t)b * ws,
+                                ws, t->pre + (size_t)b * 3 * S * S, &le)) {
                 bad = 1;
 #pragma omp critical(dp_tile_error)
                 te = le;
