@@ -845,7 +845,11 @@ int train_cmd_main(int argc, char **argv)
                              r.precision, { r.lr, DP_ADAM_BETA1, DP_ADAM_BETA2, DP_ADAM_EPS } };
     dp_err e;
     if (dp_trainer_create(&o, &t, &e)) {
-        fprintf(stderr, "insp-train: %s\n", e.msg);
+        /* no DAPO file yet is the usual first run: say how to start without one */
+        int missing = !fresh && access(r.init, F_OK) != 0;
+        fprintf(stderr, "insp-train: %s%s\n", e.msg,
+                missing ? "\n  (no starting weights yet? --init reference draws fresh ones as "
+                          "the authors' code does)" : "");
         free_run(&r);
         return 3;
     }

@@ -217,12 +217,48 @@ START_TEST(train_command_end_to_end)
 }
 END_TEST
 
+/* A recipe whose DAPO file does not exist yet (the usual first run): refused with the file named
+ * and the way to start without one. */
+START_TEST(train_command_without_starting_weights)
+{
+    char dir[64] = "/tmp/dp_train_XXXXXX";
+    ck_assert(mkdtemp(dir));
+    const char *build = env_or("DAPO_BUILD", "build");
+    const char *prog = env_or("DAPO_TRAIN", "build/insp-train");
+    char cmd[4096], path[1024];
+    snprintf(cmd, sizeof cmd, "%s/make_demo_images --labelled %s/set --good 1 --bad 1 --size 96x80 "
+             ">/dev/null", build, dir);
+    ck_assert_int_eq(sh(cmd), 0);
+    snprintf(path, sizeof path, "%s/r.yaml", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert(f);
+    fprintf(f, "recipe_version: 1\nproduct: tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
+               "  dapo: %s/none.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
+               "precision: f32\ninput_size: 112\ndefects:\n  - scratch\n"
+               "thresholds:\n  image: 0.5\n  pixel: 2.0\n", golden_dir(), dir, models_dir());
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s --recipe %s --out %s/o --states scratch --batch 1 --threads 1 "
+             "%s/set >/dev/null 2>%s/err", prog, path, dir, dir, dir);
+    int rc = sh(cmd);
+    snprintf(path, sizeof path, "%s/err", dir);
+    size_t n;
+    char *log = slurp(path, &n);
+    printf("  insp-train without starting weights: exit %d: %s", rc, log);
+    ck_assert_int_eq(rc, 3);
+    ck_assert_msg(strstr(log, "none.safetensors") && strstr(log, "--init reference"), "%s", log);
+    free(log);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    sh(cmd);
+}
+END_TEST
+
 Suite *train_cmd_suite(void)
 {
     Suite *s = suite_create("train_cmd");
     TCase *t = tcase_create("train_cmd");
     tcase_set_timeout(t, 900);
     tcase_add_test(t, train_command_end_to_end);
+    tcase_add_test(t, train_command_without_starting_weights);
     suite_add_tcase(s, t);
     return s;
 }
