@@ -136,6 +136,12 @@ START_TEST(train_command_end_to_end)
     ck_assert_msg(rc == 1, "insp-train exit %d (1 expected: a part left out): %s", rc, log);
     ck_assert_msg(strstr(log, "999.png") && strstr(log, "left out"), "%s", log);
     ck_assert(strstr(log, "left") && strstr(log, "s/step"));   /* progress and time left */
+    ck_assert_msg(strstr(log, "training state") && strstr(log, "MB"), "%s", log);
+    ck_assert_msg(strstr(log, "validation image AUROC") && !strstr(log, "-1.0"), "%s", log);
+    free(log);
+    snprintf(path, sizeof path, "%s/a.out", dir);
+    log = slurp(path, &n);
+    ck_assert_msg(strstr(log, "peak memory:") && strstr(log, "MB resident"), "%s", log);
     free(log);
     snprintf(path, sizeof path, "%s/a/report.json", dir);
     char *txt = slurp(path, &n);

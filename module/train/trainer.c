@@ -387,3 +387,9 @@ dp_status dp_trainer_predict(dp_trainer *t, const float *pre, int batch, float *
 dp_train_params *dp_trainer_params(dp_trainer *t) { return &t->params; }
 dp_adam *dp_trainer_adam(dp_trainer *t) { return t->adam; }
 int dp_trainer_image_size(const dp_trainer *t) { return t->o.image_size; }
+
+void dp_trainer_state_bytes(const dp_trainer *t, size_t *vision, size_t *text)
+{
+    *vision = dp_vision_grad_peak_bytes(t->vgrad);
+    *text = dp_text_grad_peak_bytes(t->tgrad);
+}

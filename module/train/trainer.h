@@ -54,5 +54,8 @@ dp_status dp_trainer_predict(dp_trainer *t, const float *pre, int batch, float *
 dp_train_params *dp_trainer_params(dp_trainer *t);
 dp_adam *dp_trainer_adam(dp_trainer *t);
 int dp_trainer_image_size(const dp_trainer *t);
+/* Bytes the towers' training state holds (activations with per-block checkpoints, the block
+ * being recomputed, the backward's buffers): the vision and the text side, each at its peak. */
+void dp_trainer_state_bytes(const dp_trainer *t, size_t *vision, size_t *text);
 
 #endif
