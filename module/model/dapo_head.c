@@ -4,29 +4,15 @@
 #include <math.h>
 #include <string.h>
 
-static float norm(const float *v, int n)
-{
-    double s = 0;
-    for (int i = 0; i < n; i++)
-        s += (double)v[i] * v[i];
-    return (float)sqrt(s);
-}
-
-static float dot(const float *a, const float *b, int n)
-{
-    double s = 0;
-    for (int i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return (float)s;
-}
+#include "vec.h"
 
 void dp_head_image(const float *global, const dp_text_features *tf, float logits[2], float *score,
                    float *score_multi, float *type_scores)
 {
     const int E = tf->dim, n = tf->n_states;
-    float g = norm(global, E);
-    logits[0] = dot(global, tf->features, E) / g / DP_TEMPERATURE;
-    logits[1] = dot(global, tf->abnormal, E) / g / DP_TEMPERATURE;
+    float g = dp_vec_norm(global, E);
+    logits[0] = (float)dp_vec_dot(global, tf->features, E) / g / DP_TEMPERATURE;
+    logits[1] = (float)dp_vec_dot(global, tf->abnormal, E) / g / DP_TEMPERATURE;
     float m = logits[0] > logits[1] ? logits[0] : logits[1];
     float e0 = expf(logits[0] - m), e1 = expf(logits[1] - m);
     *score = e1 / (e0 + e1);
@@ -34,7 +20,8 @@ void dp_head_image(const float *global, const dp_text_features *tf, float logits
     float logit[DP_MAX_STATES];
     float mx = -INFINITY;
     for (int k = 0; k < n; k++) {
-        logit[k] = dot(global, tf->features + (size_t)k * E, E) / g / DP_TEMPERATURE;
+        logit[k] =
+            (float)dp_vec_dot(global, tf->features + (size_t)k * E, E) / g / DP_TEMPERATURE;
         if (logit[k] > mx)
             mx = logit[k];
     }
@@ -57,11 +44,11 @@ void dp_head_patch_probs(const float *adapted, int n_patches, const dp_text_feat
 #pragma omp parallel for num_threads(threads) schedule(static) if (n_patches > 64)
     for (int p = 0; p < n_patches; p++) {
         const float *z = adapted + (size_t)p * E;
-        float zn = norm(z, E);
+        float zn = dp_vec_norm(z, E);
         float *out = probs + (size_t)p * n;
         float mx = -INFINITY;
         for (int k = 0; k < n; k++) {
-            out[k] = dot(z, tf->features + (size_t)k * E, E) / zn / DP_TEMPERATURE;
+            out[k] = (float)dp_vec_dot(z, tf->features + (size_t)k * E, E) / zn / DP_TEMPERATURE;
             if (out[k] > mx)
                 mx = out[k];
         }

@@ -9,6 +9,7 @@
 
 #include "dp_size.h"
 #include "train_gemm.h"
+#include "vec.h"
 
 /* Per image and layer, the sums the loss and its gradient need. */
 enum { S_FOCAL, S_XN, S_IN, S_YN, S_XA, S_IA, S_YA, S_COUNT };
@@ -251,22 +252,6 @@ static dp_status check_in(const dp_train_head *h, const dp_train_head_in *in, dp
     return DP_OK;
 }
 
-static float vnorm(const float *v, int n)
-{
-    double s = 0;
-    for (int i = 0; i < n; i++)
-        s += (double)v[i] * v[i];
-    return (float)sqrt(s);
-}
-
-static double vdot(const float *a, const float *b, int n)
-{
-    double s = 0;
-    for (int i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
-    return s;
-}
-
 /* Adapters, normalisation and softmax of layer j for the batch. */
 static dp_status layer_probs(dp_train_head *h, const dp_train_head_in *in, int j, dp_err *err)
 {
@@ -282,7 +267,7 @@ static dp_status layer_probs(dp_train_head *h, const dp_train_head_in *in, int j
         float *z = Z + (size_t)p * E;
         for (int e = 0; e < E; e++)
             z[e] += in->adapter_b[j][e];
-        float zn = vnorm(z, E);
+        float zn = dp_vec_norm(z, E);
         h->znorm[j][p] = zn;
         for (int e = 0; e < E; e++)
             z[e] /= zn;
@@ -344,12 +329,12 @@ dp_status dp_train_head_forward(dp_train_head *h, const dp_train_head_in *in,
     double ce = 0;
     for (int b = 0; b < B; b++) {
         const float *g = in->global + (size_t)b * E;
-        float gn = vnorm(g, E), *gh = h->ghat + (size_t)b * E;
+        float gn = dp_vec_norm(g, E), *gh = h->ghat + (size_t)b * E;
         h->gnorm[b] = gn;
         for (int e = 0; e < E; e++)
             gh[e] = g[e] / gn;
-        float l0 = (float)vdot(gh, in->text, E) / DP_TEMPERATURE;
-        float l1 = (float)vdot(gh, in->abnormal, E) / DP_TEMPERATURE;
+        float l0 = (float)dp_vec_dot(gh, in->text, E) / DP_TEMPERATURE;
+        float l1 = (float)dp_vec_dot(gh, in->abnormal, E) / DP_TEMPERATURE;
         h->img_logits[2 * b] = l0;
         h->img_logits[2 * b + 1] = l1;
         double m = l0 > l1 ? l0 : l1;
@@ -476,7 +461,7 @@ dp_status dp_train_head_backward(dp_train_head *h, const dp_train_head_in *in,
         for (int p = 0; p < M; p++) {
             const float *zh = Z + (size_t)p * E;
             float *d = h->dz + (size_t)p * E;
-            double proj = vdot(zh, d, E);
+            double proj = dp_vec_dot(zh, d, E);
             for (int e = 0; e < E; e++)
                 d[e] = (float)((d[e] - proj * zh[e]) / h->znorm[j][p]);
         }
