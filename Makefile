@@ -95,7 +95,8 @@ $(REL)/calibration/train_%.o $(SANB)/calibration/train_%.o: INCS = $(INC_traincm
 
 # The training command: a model-building tool (like tools/), not a plugin host. It reuses the
 # calibration command's set reader, metrics and recipe reader.
-TRAINCMD_USES := calibration/dataset.c calibration/metrics.c calibration/recipe_text.c
+TRAINCMD_USES := calibration/dataset.c calibration/metrics.c calibration/recipe_text.c \
+                 calibration/report_text.c
 build/insp-train: calibration/train_main.c $(TRAINCMD_SRC:%.c=$(REL)/%.o) $(TRAINCMD_USES:%.c=$(REL)/%.o) $(HOST_SRC:%.c=$(REL)/%.o) $(REL)/libdapo_core.a
 	$(CC) $(BASE) $(INC_traincmd) $(OPT) -o $@ $< $(filter %.o,$^) $(REL)/libdapo_core.a $(LIBS) -ldl
 $(SANB)/insp-train: calibration/train_main.c $(TRAINCMD_SRC:%.c=$(SANB)/%.o) $(TRAINCMD_USES:%.c=$(SANB)/%.o) $(HOST_SRC:%.c=$(SANB)/%.o) $(SANB)/libdapo_core.a

@@ -2,6 +2,7 @@
  * data: URIs, no script, no font or file from elsewhere) and the same numbers as JSON. */
 #define _GNU_SOURCE
 #include "calib.h"
+#include "report_text.h"
 
 #include <math.h>
 #include <png.h>
@@ -82,37 +83,6 @@ char *cal_base64(const uint8_t *d, size_t n)
 
 /* ---------- text helpers ---------- */
 
-static void esc(FILE *f, const char *s)
-{
-    for (; s && *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
-static void jstr(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 static void jnum(FILE *f, double v)
 {
     if (isfinite(v))
@@ -128,7 +98,7 @@ static void jval(FILE *f, const char *name, cm_value v, int *first)
     *first = 0;
     if (v.undefined) {
         fprintf(f, "null, \"%s_undefined\": ", name);
-        jstr(f, v.undefined);
+        rx_json_string(f, v.undefined);
     } else {
         jnum(f, v.value);
     }
@@ -145,7 +115,7 @@ static void jthr(FILE *f, const cal_run *r, const cal_thresholds *t)
     for (int k = 1; k < r->n_classes; k++)
         if (t->type[k] > 0) {
             fprintf(f, "%s", first ? "" : ", ");
-            jstr(f, r->class_name[k]);
+            rx_json_string(f, r->class_name[k]);
             fprintf(f, ": ");
             jnum(f, t->type[k]);
             first = 0;
@@ -165,7 +135,7 @@ static void jprotocol(FILE *f, const cal_run *r, const cal_protocol *p)
     fprintf(f, ", \"parts\": %d, \"classes\": [", p->pixel_parts);
     for (int k = 0; k < r->n_classes; k++) {
         fprintf(f, "%s{\"class\": ", k ? ", " : "");
-        jstr(f, r->class_name[k]);
+        rx_json_string(f, r->class_name[k]);
         int fi = 0;
         jval(f, "auroc", p->class_auroc[k], &fi);
         jval(f, "ap", p->class_ap[k], &fi);
@@ -241,30 +211,30 @@ int cal_write_json(const cal_run *r, const char *path)
     int nscored;
     double mpp = ms_per_part(r, &nscored);
     fprintf(f, "{\n  \"tool\": \"insp-calibrate\", \"plugin\": ");
-    jstr(f, r->plugin_version);
+    rx_json_string(f, r->plugin_version);
     fprintf(f, ",\n  \"recipe\": ");
-    jstr(f, r->recipe_path);
+    rx_json_string(f, r->recipe_path);
     fprintf(f, ", \"set\": ");
-    jstr(f, r->set_path);
+    rx_json_string(f, r->set_path);
     fprintf(f, ", \"layout\": ");
-    jstr(f, r->set.layout);
+    rx_json_string(f, r->set.layout);
     fprintf(f, ",\n  \"model\": ");
-    jstr(f, r->model_desc);
+    rx_json_string(f, r->model_desc);
     fprintf(f, ", \"precision\": ");
-    jstr(f, r->precision);
+    rx_json_string(f, r->precision);
     fprintf(f, ", \"input_size\": %d, \"tiling\": %d,\n  \"classes\": [", r->input_size, r->tiling);
     for (int k = 0; k < r->n_classes; k++) {
         fprintf(f, "%s", k ? ", " : "");
-        jstr(f, r->class_name[k]);
+        rx_json_string(f, r->class_name[k]);
     }
     fprintf(f, "],\n  \"frr_target\": ");
     jnum(f, r->frr_target);
     fprintf(f, ", \"cost_escape\": ");
     jnum(f, r->cost_escape);
     fprintf(f, ", \"image_rule\": ");
-    jstr(f, r->image_rule);
+    rx_json_string(f, r->image_rule);
     fprintf(f, ", \"started\": ");
-    jstr(f, r->started);
+    rx_json_string(f, r->started);
     fprintf(f, ",\n  \"parts\": {\"total\": %d, \"scored\": %d, \"scored_this_run\": %d, \"from_cache\": %d, "
                "\"ms_per_part\": ", r->total_parts, nscored, r->scored_now, r->from_cache);
     jnum(f, mpp);
@@ -274,7 +244,7 @@ int cal_write_json(const cal_run *r, const char *path)
     for (int pi = 0; pi < r->set.n; pi++) {
         const cal_product *P = &r->prod[pi];
         fprintf(f, "%s\n   {\"name\": ", pi ? "," : "");
-        jstr(f, P->set->name);
+        rx_json_string(f, P->set->name);
         fprintf(f, ", \"good\": %d, \"bad\": %d, \"good_scored\": %d, \"bad_scored\": %d, \"bad_with_mask\": %d, "
                    "\"left_out\": %d,\n    \"good_needed\": {\"to_resolve_target\": %d, \"for_95_percent\": %d},\n",
                 P->n_good, P->n_bad, P->n_scored_good, P->n_scored_bad, P->n_masks, P->n_problems,
@@ -290,15 +260,15 @@ int cal_write_json(const cal_run *r, const char *path)
         fprintf(f, ", \"cost\": ");
         jnum(f, P->img_cost >= 0 ? P->img_cost : NAN);
         fprintf(f, "}, \"image_rule\": ");
-        jstr(f, P->image_rule);
+        rx_json_string(f, P->image_rule);
         fprintf(f, ",\n      \"why\": {\"image\": ");
-        jstr(f, P->image_why);
+        rx_json_string(f, P->image_why);
         fprintf(f, ", \"pixel\": ");
-        jstr(f, P->pixel_why);
+        rx_json_string(f, P->pixel_why);
         fprintf(f, ", \"min_region_area\": ");
-        jstr(f, P->area_why);
+        rx_json_string(f, P->area_why);
         fprintf(f, ", \"per_type\": ");
-        jstr(f, P->type_why);
+        rx_json_string(f, P->type_why);
         fprintf(f, "},\n      \"true_regions\": %d, \"found_keeping_good_clean\": %d, \"found_pixel_f1\": %d, "
                    "\"pixel_f1_rule_used\": %s},\n",
                 P->gt_regions, P->detected_c1, P->detected_c2, P->used_c2 ? "true" : "false");
@@ -315,18 +285,18 @@ int cal_write_json(const cal_run *r, const char *path)
         fprintf(f, ",\n      \"reference_518\": ");
         jprotocol(f, r, &P->ref);
         fprintf(f, "},\n    \"recipe_written\": ");
-        jstr(f, P->recipe_out);
+        rx_json_string(f, P->recipe_out);
         fprintf(f, ",\n    \"parts\": [");
         for (int i = 0; i < P->set->n; i++) {
             const cd_part *c = &P->set->parts[i];
             const cal_part *p = &P->parts[i];
             fprintf(f, "%s\n      {\"name\": ", i ? "," : "");
-            jstr(f, c->name);
+            rx_json_string(f, c->name);
             fprintf(f, ", \"image\": ");
-            jstr(f, c->image);
+            rx_json_string(f, c->image);
             fprintf(f, ", \"bad\": %s, \"type\": ", c->bad ? "true" : "false");
             if (c->type)
-                jstr(f, c->type);
+                rx_json_string(f, c->type);
             else
                 fputs("null", f);
             if (p->scored) {
@@ -342,7 +312,7 @@ int cal_write_json(const cal_run *r, const char *path)
             }
             if (p->problem) {
                 fprintf(f, ", \"left_out\": ");
-                jstr(f, p->problem);
+                rx_json_string(f, p->problem);
             }
             fprintf(f, "}");
         }
@@ -370,7 +340,7 @@ static void svg_axes(FILE *f, const char *title, const char *xl, const char *yl,
 {
     fprintf(f, "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                "viewBox=\"0 0 %d %d\" role=\"img\"><title>", PW, PH, PW, PH);
-    esc(f, title);
+    rx_html_text(f, title);
     fprintf(f, "</title><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fff\" stroke=\"#888\"/>",
             ML, MT, PW - ML - MR, PH - MT - MB);
     for (int i = 0; i <= 4; i++) {
@@ -382,10 +352,10 @@ static void svg_axes(FILE *f, const char *title, const char *xl, const char *yl,
         fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", ML, PW - MR, fy, fy);
     }
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">", (ML + PW - MR) / 2, PH - 6);
-    esc(f, xl);
+    rx_html_text(f, xl);
     fprintf(f, "</text><text x=\"12\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 12 %d)\">",
             (MT + PH - MB) / 2, (MT + PH - MB) / 2);
-    esc(f, yl);
+    rx_html_text(f, yl);
     fprintf(f, "</text>");
 }
 
@@ -472,7 +442,7 @@ static void cell(FILE *f, cm_value v)
 {
     if (v.undefined) {
         fprintf(f, "<td class=\"undef\" title=\"");
-        esc(f, v.undefined);
+        rx_html_text(f, v.undefined);
         fprintf(f, "\">undefined</td>");
     } else {
         fprintf(f, "<td>%.4f</td>", v.value);
@@ -490,7 +460,7 @@ int cal_write_html(const cal_run *r, const char *path)
     double mpp = ms_per_part(r, &nscored);
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                "<title>Calibration report: ");
-    esc(f, r->recipe.product);
+    rx_html_text(f, r->recipe.product);
     fprintf(f, "</title>\n<style>\n"
                "body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}"
                "h1{font-size:22px}h2{font-size:18px;border-bottom:2px solid #1f5fa8;padding-bottom:3px;margin-top:32px}"
@@ -502,17 +472,17 @@ int cal_write_html(const cal_run *r, const char *path)
                "pre{background:#f6f6f6;padding:8px;font-size:12px;overflow:auto;max-height:420px}"
                ".note{color:#555;font-size:13px}.warn{color:#a04000}\n"
                "</style>\n</head>\n<body>\n<h1>Calibration report: ");
-    esc(f, r->recipe.product);
+    rx_html_text(f, r->recipe.product);
     fprintf(f, "</h1>\n<table class=\"facts\"><tr><th>recipe</th><td>");
-    esc(f, r->recipe_path);
+    rx_html_text(f, r->recipe_path);
     fprintf(f, "</td></tr><tr><th>model</th><td>");
-    esc(f, r->model_desc);
+    rx_html_text(f, r->model_desc);
     fprintf(f, "</td></tr><tr><th>precision</th><td>");
-    esc(f, r->precision);
+    rx_html_text(f, r->precision);
     fprintf(f, "</td></tr><tr><th>plugin</th><td>");
-    esc(f, r->plugin_version);
+    rx_html_text(f, r->plugin_version);
     fprintf(f, "</td></tr><tr><th>set</th><td>");
-    esc(f, r->set_path);
+    rx_html_text(f, r->set_path);
     fprintf(f, " (%s layout, %d product%s)</td></tr><tr><th>parts</th><td>%d in total, %d scored "
                "(%d now, %d from the cache)</td></tr><tr><th>time per part</th><td>%.1f ms (plugin "
                "tool_process)</td></tr><tr><th>run</th><td>%s, %.1f s</td></tr>"
@@ -523,7 +493,7 @@ int cal_write_html(const cal_run *r, const char *path)
         fprintf(f, "<h2>Mean over products</h2>\n<table class=\"metrics\"><tr><th>metric</th><th>mean</th>");
         for (int pi = 0; pi < r->set.n; pi++) {
             fprintf(f, "<th>");
-            esc(f, r->prod[pi].set->name);
+            rx_html_text(f, r->prod[pi].set->name);
             fprintf(f, "</th>");
         }
         fprintf(f, "</tr>\n");
@@ -541,7 +511,7 @@ int cal_write_html(const cal_run *r, const char *path)
     for (int pi = 0; pi < r->set.n; pi++) {
         const cal_product *P = &r->prod[pi];
         fprintf(f, "<h2 id=\"p%d\">Product ", pi);
-        esc(f, P->set->name);
+        rx_html_text(f, P->set->name);
         fprintf(f, "</h2>\n<table class=\"counts\"><tr><th>good parts</th><td>%d (%d scored)</td></tr>"
                    "<tr><th>bad parts</th><td>%d (%d scored, %d with masks)</td></tr>"
                    "<tr><th>left out</th><td>%d</td></tr></table>\n",
@@ -552,16 +522,16 @@ int cal_write_html(const cal_run *r, const char *path)
                     P->n_scored_good, r->frr_target * 100, P->needed_resolve, P->needed_95);
         fprintf(f, "<h3>Thresholds</h3>\n<table class=\"thresholds\"><tr><th>key</th><th>was</th><th>now</th><th>how it was chosen</th></tr>\n");
         fprintf(f, "<tr><td>thresholds.image</td><td>%.6g</td><td><b>%.6g</b></td><td>", P->old.image, P->chosen.image);
-        esc(f, P->image_why);
+        rx_html_text(f, P->image_why);
         fprintf(f, "</td></tr>\n<tr><td>thresholds.pixel</td><td>%.6g</td><td><b>%.6g</b></td><td>", P->old.pixel, P->chosen.pixel);
-        esc(f, P->pixel_why);
+        rx_html_text(f, P->pixel_why);
         fprintf(f, "</td></tr>\n<tr><td>thresholds.min_region_area</td><td>%d</td><td><b>%d</b></td><td>", P->old.min_area, P->chosen.min_area);
-        esc(f, P->area_why);
+        rx_html_text(f, P->area_why);
         fprintf(f, "</td></tr>\n");
         for (int k = 1; k < r->n_classes; k++)
             if (P->chosen.type[k] > 0 || P->old.type[k] > 0) {
                 fprintf(f, "<tr><td>defects &quot;");
-                esc(f, r->class_name[k]);
+                rx_html_text(f, r->class_name[k]);
                 fprintf(f, "&quot; pixel_threshold</td><td>");
                 if (P->old.type[k] > 0)
                     fprintf(f, "%.6g", P->old.type[k]);
@@ -573,7 +543,7 @@ int cal_write_html(const cal_run *r, const char *path)
                 else
                     fprintf(f, "- (thresholds.pixel)");
                 fprintf(f, "</b></td><td>");
-                esc(f, P->type_why);
+                rx_html_text(f, P->type_why);
                 fprintf(f, "</td></tr>\n");
             }
         fprintf(f, "</table>\n<p>Image threshold candidates: false-reject target %s%.6g, best F1 ",
@@ -653,9 +623,9 @@ int cal_write_html(const cal_run *r, const char *path)
                 }
             int k = P->parts[i].class_id;
             fprintf(f, "<tr><td>");
-            esc(f, t ? t : "(none)");
+            rx_html_text(f, t ? t : "(none)");
             fprintf(f, "</td><td>");
-            esc(f, k >= 1 ? r->class_name[k] : "(no match)");
+            rx_html_text(f, k >= 1 ? r->class_name[k] : "(no match)");
             fprintf(f, "</td><td>%d</td><td>%d</td><td>%d</td>", cnt, ngd, esc_);
             cm_value u = { 0, "no matching recipe class" };
             cell(f, k >= 1 ? P->native.class_auroc[k] : u);
@@ -677,7 +647,7 @@ int cal_write_html(const cal_run *r, const char *path)
             const cal_part *pp = &P->parts[th->part];
             fprintf(f, "<div class=\"thumb%s\"><img alt=\"%s\" src=\"data:image/png;base64,%s\"><b>%s</b><br>",
                     th->what[0] == 'e' ? " escape" : "", th->what, th->png_b64, th->what);
-            esc(f, P->set->parts[th->part].name);
+            rx_html_text(f, P->set->parts[th->part].name);
             fprintf(f, "<br>score %.4f, map max %.3f, %d region%s</div>\n", pp->score, pp->map_max,
                     pp->regions_new, pp->regions_new == 1 ? "" : "s");
         }
@@ -689,17 +659,17 @@ int cal_write_html(const cal_run *r, const char *path)
             for (int i = 0; i < P->set->n; i++)
                 if (P->parts[i].problem) {
                     fprintf(f, "<tr><td>");
-                    esc(f, P->set->parts[i].name);
+                    rx_html_text(f, P->set->parts[i].name);
                     fprintf(f, "</td><td>");
-                    esc(f, P->parts[i].problem);
+                    rx_html_text(f, P->parts[i].problem);
                     fprintf(f, "</td></tr>\n");
                 }
             fprintf(f, "</table>\n");
         }
         fprintf(f, "<h3>Calibrated recipe: ");
-        esc(f, P->recipe_out);
+        rx_html_text(f, P->recipe_out);
         fprintf(f, "</h3>\n<pre>");
-        esc(f, P->recipe_text);
+        rx_html_text(f, P->recipe_text);
         fprintf(f, "</pre>\n");
     }
     fprintf(f, "<h2>How the numbers are computed</h2>\n<p class=\"note\">Image AUROC, AP and max-F1 over "

@@ -1,24 +1,11 @@
 /* insp-train's report: report.json (every number) and report.html (one file, inline CSS and
  * SVG: the loss per step and per epoch, the validation metrics per epoch; no script, no link). */
 #include "train_cmd.h"
+#include "report_text.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static void jstr(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(f, "\\u%04x", *s);
-        else
-            fputc(*s, f);
-    }
-    fputc('"', f);
-}
 
 static void jnum(FILE *f, double v)
 {
@@ -34,20 +21,20 @@ int tc_write_json(const tc_report *r, const char *path)
     if (!f)
         return -1;
     fputs("{\n  \"recipe\": ", f);
-    jstr(f, r->recipe);
+    rx_json_string(f, r->recipe);
     fputs(",\n  \"set\": ", f);
-    jstr(f, r->set);
+    rx_json_string(f, r->set);
     fputs(",\n  \"initial_weights\": ", f);
-    jstr(f, r->init);
+    rx_json_string(f, r->init);
     fputs(",\n  \"weights\": ", f);
     if (r->out_weights)
-        jstr(f, r->out_weights);
+        rx_json_string(f, r->out_weights);
     else
         fputs("null", f);
     fputs(",\n  \"schedule\": ", f);
-    jstr(f, r->schedule_text);
+    rx_json_string(f, r->schedule_text);
     fputs(",\n  \"states\": ", f);
-    jstr(f, r->states_text);
+    rx_json_string(f, r->states_text);
     fprintf(f, ",\n  \"batch\": %d, \"epochs\": %d, \"input_size\": %d, \"lr\": %.9g, "
             "\"seed\": %llu,\n  \"train_parts\": %d, \"validation_parts\": %d, "
             "\"steps_per_epoch\": %d, \"seconds_per_step\": %.6g, \"stopped\": %s,\n",
@@ -77,24 +64,10 @@ int tc_write_json(const tc_report *r, const char *path)
     fputs("\n  ],\n  \"left_out\": [", f);
     for (int i = 0; i < r->n_skipped_lines; i++) {
         fputs(i ? ",\n    " : "\n    ", f);
-        jstr(f, r->skipped[i]);
+        rx_json_string(f, r->skipped[i]);
     }
     fputs("\n  ]\n}\n", f);
     return fclose(f) ? -1 : 0;
-}
-
-static void esc(FILE *f, const char *s)
-{
-    for (; s && *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else
-            fputc(*s, f);
-    }
 }
 
 #define W 640
@@ -138,7 +111,7 @@ static void chart(FILE *f, const char *title, const char *xl, const double *x, i
             "viewBox=\"0 0 %d %d\"><rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>", W, H, W, H,
             W, H);
     fprintf(f, "<text x=\"%d\" y=\"16\" font-size=\"13\">", ML);
-    esc(f, title);
+    rx_html_text(f, title);
     fputs("</text>", f);
     fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>", ML, H - MB,
             W - MR, H - MB);
@@ -157,7 +130,7 @@ static void chart(FILE *f, const char *title, const char *xl, const double *x, i
     }
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">", (W + ML) / 2,
             H - 6);
-    esc(f, xl);
+    rx_html_text(f, xl);
     fputs("</text>", f);
     for (int k = 0; k < series; k++) {
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"",
@@ -169,7 +142,7 @@ static void chart(FILE *f, const char *title, const char *xl, const double *x, i
         fputs("\"/>", f);
         fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"%s\">", W - MR - 150,
                 MT + 12 + 14 * k, colours[k]);
-        esc(f, names[k]);
+        rx_html_text(f, names[k]);
         fputs("</text>", f);
     }
     fputs("</svg>\n", f);
@@ -193,25 +166,25 @@ int tc_write_html(const tc_report *r, const char *path)
           "text-align:right}th{background:#eee}table{border-collapse:collapse}</style></head>"
           "<body>\n<h1>DAPO training</h1>\n<p>", f);
     fputs("Recipe <code>", f);
-    esc(f, r->recipe);
+    rx_html_text(f, r->recipe);
     fputs("</code>, set <code>", f);
-    esc(f, r->set);
+    rx_html_text(f, r->set);
     fputs("</code>, starting weights <code>", f);
-    esc(f, r->init);
+    rx_html_text(f, r->init);
     fputs("</code>.<br>Schedule ", f);
-    esc(f, r->schedule_text);
+    rx_html_text(f, r->schedule_text);
     fprintf(f, ", batch %d, lr %g, seed %llu, input %d px; %d parts trained on, %d held out for "
             "validation, %d left out; %.3g s per step.<br>States: normal, ", r->batch, r->lr,
             (unsigned long long)r->seed, r->image_size, r->n_train, r->n_val, r->n_skipped,
             r->seconds_per_step);
-    esc(f, r->states_text);
+    rx_html_text(f, r->states_text);
     fputs(".</p>\n", f);
     if (r->stopped)
         fputs("<p><b>Stopped before the end</b>: the same command resumes from the "
               "checkpoint.</p>\n", f);
     else if (r->out_weights) {
         fputs("<p>Weights: <code>", f);
-        esc(f, r->out_weights);
+        rx_html_text(f, r->out_weights);
         fputs("</code></p>\n", f);
     }
     /* loss per step */
@@ -258,7 +231,7 @@ int tc_write_html(const tc_report *r, const char *path)
         fputs("<h2>Parts left out</h2>\n<ul>\n", f);
         for (int i = 0; i < r->n_skipped_lines; i++) {
             fputs("<li>", f);
-            esc(f, r->skipped[i]);
+            rx_html_text(f, r->skipped[i]);
             fputs("</li>\n", f);
         }
         fputs("</ul>\n", f);
