@@ -46,19 +46,9 @@ void dp_head_patch_probs(const float *adapted, int n_patches, const dp_text_feat
         const float *z = adapted + (size_t)p * E;
         float zn = dp_vec_norm(z, E);
         float *out = probs + (size_t)p * n;
-        float mx = -INFINITY;
-        for (int k = 0; k < n; k++) {
-            out[k] = (float)dp_vec_dot(z, tf->features + (size_t)k * E, E) / zn / DP_TEMPERATURE;
-            if (out[k] > mx)
-                mx = out[k];
-        }
-        double s = 0;
-        for (int k = 0; k < n; k++) {
-            out[k] = expf(out[k] - mx);
-            s += out[k];
-        }
         for (int k = 0; k < n; k++)
-            out[k] = (float)(out[k] / s);
+            out[k] = (float)dp_vec_dot(z, tf->features + (size_t)k * E, E) / zn / DP_TEMPERATURE;
+        dp_vec_softmax(out, n);
     }
 }
 

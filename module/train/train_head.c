@@ -278,19 +278,10 @@ static dp_status layer_probs(dp_train_head *h, const dp_train_head_in *in, int j
         return st;
 #pragma omp parallel for num_threads(h->s.threads) schedule(static)
     for (int p = 0; p < M; p++) {
-        float *row = P + (size_t)p * n, mx = -INFINITY;
-        for (int k = 0; k < n; k++) {
-            row[k] /= DP_TEMPERATURE;
-            if (row[k] > mx)
-                mx = row[k];
-        }
-        double s = 0;
-        for (int k = 0; k < n; k++) {
-            row[k] = expf(row[k] - mx);
-            s += row[k];
-        }
+        float *row = P + (size_t)p * n;
         for (int k = 0; k < n; k++)
-            row[k] = (float)(row[k] / s);
+            row[k] /= DP_TEMPERATURE;
+        dp_vec_softmax(row, n);
     }
     return DP_OK;
 }
