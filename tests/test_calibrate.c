@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "imageio.h"
@@ -22,41 +21,14 @@
 #include "insp_tool.h"
 #include "json.h"
 #include "loader.h"
+#include "test_cmd.h"
 
 static char dir[128];
-
-static const char *env_or(const char *k, const char *d)
-{
-    const char *v = getenv(k);
-    return v && *v ? v : d;
-}
-
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    ck_assert(b && fread(b, 1, (size_t)len, f) == (size_t)len);
-    fclose(f);
-    b[len] = 0;
-    *n = (size_t)len;
-    return b;
-}
-
-static int sh(const char *cmd)
-{
-    int st = system(cmd);
-    ck_assert_msg(st != -1 && WIFEXITED(st), "could not run %s", cmd);
-    return WEXITSTATUS(st);
-}
 
 static dp_json *load_json(const char *path)
 {
     size_t n;
-    char *t = slurp(path, &n);
+    char *t = tsup_slurp(path, &n);
     dp_json *j;
     dp_err e;
     ck_assert_msg(dp_json_parse(t, n, path, &j, &e) == DP_OK, "%s", e.msg);
@@ -160,13 +132,13 @@ START_TEST(calibrate_end_to_end)
 {
     snprintf(dir, sizeof dir, "/tmp/dp_calib_XXXXXX");
     ck_assert(mkdtemp(dir));
-    const char *build = env_or("DAPO_BUILD", "build");
-    const char *prog = env_or("DAPO_CALIBRATE", "build/insp-calibrate");
-    const char *plugin = env_or("DAPO_PLUGIN", "build/libdapo_inspect.so");
+    const char *build = tsup_env_or("DAPO_BUILD", "build");
+    const char *prog = tsup_env_or("DAPO_CALIBRATE", "build/insp-calibrate");
+    const char *plugin = tsup_env_or("DAPO_PLUGIN", "build/libdapo_inspect.so");
     char cmd[4096], path[1024];
     snprintf(cmd, sizeof cmd, "%s/make_demo_images --labelled %s/set --good 4 --bad 3 --size 128x96 >/dev/null",
              build, dir);
-    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(tsup_sh(cmd), 0);
     /* a recipe for the golden tiny model with the generator's defect names */
     snprintf(path, sizeof path, "%s/tiny.yaml", dir);
     FILE *f = fopen(path, "w");
@@ -190,12 +162,12 @@ START_TEST(calibrate_end_to_end)
     snprintf(cmd, sizeof cmd, "%s --plugin %s --recipe %s/tiny.yaml --out %s/out --cache %s/cache "
              "--recipe-dir %s/rec %s/set >%s/stdout.txt 2>%s/stderr.txt", prog, plugin, dir, dir, dir,
              dir, dir, dir, dir);
-    int rc = sh(cmd);
+    int rc = tsup_sh(cmd);
     size_t n;
-    char *log = slurp(strcat(strcpy(path, dir), "/stderr.txt"), &n);
+    char *log = tsup_slurp(strcat(strcpy(path, dir), "/stderr.txt"), &n);
     ck_assert_msg(rc == 1, "insp-calibrate exit %d (1 expected: parts left out): %s", rc, log);
     free(log);
-    char *out = slurp(strcat(strcpy(path, dir), "/stdout.txt"), &n);
+    char *out = tsup_slurp(strcat(strcpy(path, dir), "/stdout.txt"), &n);
     ck_assert(strstr(out, "999.png") && strstr(out, "left out"));
     ck_assert(strstr(out, "thresholds.image"));
     printf("%s", out);
@@ -297,13 +269,13 @@ START_TEST(calibrate_end_to_end)
     /* the left-out parts are named in the JSON */
     snprintf(path, sizeof path, "%s/out/report.json", dir);
     size_t jn;
-    char *jt = slurp(path, &jn);
+    char *jt = tsup_slurp(path, &jn);
     ck_assert(strstr(jt, "999.png") && strstr(jt, "does not match the image"));
     free(jt);
 
     /* HTML */
     snprintf(path, sizeof path, "%s/out/report.html", dir);
-    char *html = slurp(path, &n);
+    char *html = tsup_slurp(path, &n);
     check_html(html);
     ck_assert_int_ge(count(html, "<svg"), 3 * 4);
     ck_assert_int_ge(count(html, "class=\"curve\""), 3 * 2);
@@ -317,7 +289,7 @@ START_TEST(calibrate_end_to_end)
     /* the same parts as a CSV, same cache: nothing is scored again, same numbers */
     snprintf(cmd, sizeof cmd, "%s --plugin %s --recipe %s/tiny.yaml --out %s/out2 --cache %s/cache "
              "--recipe-dir %s/rec2 -q --no-verify %s/set/labels.csv >/dev/null 2>&1", prog, plugin, dir, dir, dir, dir, dir);
-    ck_assert_int_eq(sh(cmd), 1);
+    ck_assert_int_eq(tsup_sh(cmd), 1);
     snprintf(path, sizeof path, "%s/out2/report.json", dir);
     dp_json *J2 = load_json(path);
     ck_assert_int_eq((int)num(J2, "parts.scored_this_run"), 0);
@@ -338,10 +310,10 @@ START_TEST(calibrate_end_to_end)
     dp_json_free(J);
     /* half the cache gone: only that half is scored again */
     snprintf(cmd, sizeof cmd, "cd %s/cache && ls *.bin | awk 'NR %% 2 == 1' | xargs rm -f", dir);
-    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(tsup_sh(cmd), 0);
     snprintf(cmd, sizeof cmd, "%s --plugin %s --recipe %s/tiny.yaml --out %s/out3 --cache %s/cache "
              "--recipe-dir %s/rec3 -q --no-verify %s/set >/dev/null 2>&1", prog, plugin, dir, dir, dir, dir, dir);
-    ck_assert_int_eq(sh(cmd), 1);
+    ck_assert_int_eq(tsup_sh(cmd), 1);
     snprintf(path, sizeof path, "%s/out3/report.json", dir);
     J = load_json(path);
     ck_assert_int_eq((int)num(J, "parts.scored_this_run"), 11);
@@ -350,11 +322,11 @@ START_TEST(calibrate_end_to_end)
     /* never over an existing recipe: a second run beside the first writes -2 names */
     snprintf(cmd, sizeof cmd, "%s --plugin %s --recipe %s/tiny.yaml --out %s/out4 --cache %s/cache "
              "--recipe-dir %s/rec -q --no-verify %s/set >/dev/null 2>&1", prog, plugin, dir, dir, dir, dir, dir);
-    ck_assert_int_eq(sh(cmd), 1);
+    ck_assert_int_eq(tsup_sh(cmd), 1);
     snprintf(path, sizeof path, "%s/rec/tiny.metal.calibrated-2.yaml", dir);
     ck_assert(access(path, R_OK) == 0);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(tsup_sh(cmd), 0);
 }
 END_TEST
 

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "golden.h"
@@ -16,35 +15,8 @@
 #include "insp_tool.h"
 #include "json.h"
 #include "loader.h"
+#include "test_cmd.h"
 #include "safetensors.h"
-
-static const char *env_or(const char *k, const char *d)
-{
-    const char *v = getenv(k);
-    return v && *v ? v : d;
-}
-
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    ck_assert(b && fread(b, 1, (size_t)len, f) == (size_t)len);
-    fclose(f);
-    b[len] = 0;
-    *n = (size_t)len;
-    return b;
-}
-
-static int sh(const char *cmd)
-{
-    int st = system(cmd);
-    ck_assert_msg(st != -1 && WIFEXITED(st), "could not run %s", cmd);
-    return WEXITSTATUS(st);
-}
 
 static double mean_loss(const dp_json *steps, double e0, double e1)
 {
@@ -65,13 +37,13 @@ START_TEST(train_command_end_to_end)
 {
     char dir[64] = "/tmp/dp_train_XXXXXX";
     ck_assert(mkdtemp(dir));
-    const char *build = env_or("DAPO_BUILD", "build");
-    const char *prog = env_or("DAPO_TRAIN", "build/insp-train");
-    const char *plugin = env_or("DAPO_PLUGIN", "build/libdapo_inspect.so");
+    const char *build = tsup_env_or("DAPO_BUILD", "build");
+    const char *prog = tsup_env_or("DAPO_TRAIN", "build/insp-train");
+    const char *plugin = tsup_env_or("DAPO_PLUGIN", "build/libdapo_inspect.so");
     char cmd[4096], path[1024], err[600];
     snprintf(cmd, sizeof cmd, "%s/make_demo_images --labelled %s/set --good 3 --bad 2 --size 96x80 "
              ">/dev/null", build, dir);
-    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(tsup_sh(cmd), 0);
     snprintf(path, sizeof path, "%s/tiny.yaml", dir);
     FILE *f = fopen(path, "w");
     ck_assert(f);
@@ -94,10 +66,10 @@ START_TEST(train_command_end_to_end)
     snprintf(cmd, sizeof cmd, "%s --recipe %s/tiny.yaml --out %s/all --states scratch,hole,stain "
              "--batch 3 --epochs 1 --threads 2 --val-fraction 0.2 %s/set >/dev/null 2>%s/all.err",
              prog, dir, dir, dir, dir);
-    int rc_all = sh(cmd);
+    int rc_all = tsup_sh(cmd);
     size_t n;
     snprintf(path, sizeof path, "%s/all.err", dir);
-    char *log = slurp(path, &n);
+    char *log = tsup_slurp(path, &n);
     ck_assert_msg(rc_all == 1, "insp-train (all groups) exit %d (1 expected: a part left out): %s",
                   rc_all, log);
     free(log);
@@ -130,9 +102,9 @@ START_TEST(train_command_end_to_end)
     /* run A: straight through */
     snprintf(cmd, sizeof cmd, "%s --recipe %s/tiny.yaml --out %s/a %s %s/set >%s/a.out 2>%s/a.err",
              prog, dir, dir, opts, dir, dir, dir);
-    int rc = sh(cmd);
+    int rc = tsup_sh(cmd);
     snprintf(path, sizeof path, "%s/a.err", dir);
-    log = slurp(path, &n);
+    log = tsup_slurp(path, &n);
     ck_assert_msg(rc == 1, "insp-train exit %d (1 expected: a part left out): %s", rc, log);
     ck_assert_msg(strstr(log, "999.png") && strstr(log, "left out"), "%s", log);
     ck_assert(strstr(log, "left") && strstr(log, "s/step"));   /* progress and time left */
@@ -140,11 +112,11 @@ START_TEST(train_command_end_to_end)
     ck_assert_msg(strstr(log, "validation image AUROC") && !strstr(log, "-1.0"), "%s", log);
     free(log);
     snprintf(path, sizeof path, "%s/a.out", dir);
-    log = slurp(path, &n);
+    log = tsup_slurp(path, &n);
     ck_assert_msg(strstr(log, "peak memory:") && strstr(log, "MB resident"), "%s", log);
     free(log);
     snprintf(path, sizeof path, "%s/a/report.json", dir);
-    char *txt = slurp(path, &n);
+    char *txt = tsup_slurp(path, &n);
     dp_json *J;
     dp_err e;
     ck_assert(dp_json_parse(txt, n, "report.json", &J, &e) == DP_OK);
@@ -158,7 +130,7 @@ START_TEST(train_command_end_to_end)
     ck_assert_int_eq((int)dp_json_get(J, "validation")->count, 3);   /* start + 2 epochs */
     dp_json_free(J);
     snprintf(path, sizeof path, "%s/a/report.html", dir);
-    txt = slurp(path, &n);
+    txt = tsup_slurp(path, &n);
     ck_assert(strstr(txt, "<svg") && strstr(txt, "</html>") && !strstr(txt, "<script"));
     free(txt);
 
@@ -199,19 +171,19 @@ START_TEST(train_command_end_to_end)
     /* run B: stopped after 3 steps (as Ctrl-C), then the same command resumes */
     snprintf(cmd, sizeof cmd, "%s --recipe %s/tiny.yaml --out %s/b %s --max-steps 3 %s/set "
              ">/dev/null 2>%s/b1.err", prog, dir, dir, opts, dir, dir);
-    ck_assert_int_eq(sh(cmd), 130);
+    ck_assert_int_eq(tsup_sh(cmd), 130);
     snprintf(cmd, sizeof cmd, "%s --recipe %s/tiny.yaml --out %s/b %s %s/set >/dev/null 2>%s/b2.err",
              prog, dir, dir, opts, dir, dir);
-    ck_assert_int_eq(sh(cmd), 1);
+    ck_assert_int_eq(tsup_sh(cmd), 1);
     snprintf(path, sizeof path, "%s/b2.err", dir);
-    log = slurp(path, &n);
+    log = tsup_slurp(path, &n);
     ck_assert_msg(strstr(log, "resuming from"), "%s", log);
     free(log);
     size_t na, nb;
     snprintf(path, sizeof path, "%s/a/dapo.safetensors", dir);
-    char *wa = slurp(path, &na);
+    char *wa = tsup_slurp(path, &na);
     snprintf(path, sizeof path, "%s/b/dapo.safetensors", dir);
-    char *wb = slurp(path, &nb);
+    char *wb = tsup_slurp(path, &nb);
     int same = na == nb && memcmp(wa, wb, na) == 0;
     printf("  resumed run's weights bit-identical to the straight run's: %s (%zu bytes)\n",
            same ? "yes" : "NO", na);
@@ -219,7 +191,7 @@ START_TEST(train_command_end_to_end)
     free(wa);
     free(wb);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    sh(cmd);
+    tsup_sh(cmd);
 }
 END_TEST
 
@@ -229,12 +201,12 @@ START_TEST(train_command_without_starting_weights)
 {
     char dir[64] = "/tmp/dp_train_XXXXXX";
     ck_assert(mkdtemp(dir));
-    const char *build = env_or("DAPO_BUILD", "build");
-    const char *prog = env_or("DAPO_TRAIN", "build/insp-train");
+    const char *build = tsup_env_or("DAPO_BUILD", "build");
+    const char *prog = tsup_env_or("DAPO_TRAIN", "build/insp-train");
     char cmd[4096], path[1024];
     snprintf(cmd, sizeof cmd, "%s/make_demo_images --labelled %s/set --good 1 --bad 1 --size 96x80 "
              ">/dev/null", build, dir);
-    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(tsup_sh(cmd), 0);
     snprintf(path, sizeof path, "%s/r.yaml", dir);
     FILE *f = fopen(path, "w");
     ck_assert(f);
@@ -245,16 +217,16 @@ START_TEST(train_command_without_starting_weights)
     fclose(f);
     snprintf(cmd, sizeof cmd, "%s --recipe %s --out %s/o --states scratch --batch 1 --threads 1 "
              "%s/set >/dev/null 2>%s/err", prog, path, dir, dir, dir);
-    int rc = sh(cmd);
+    int rc = tsup_sh(cmd);
     snprintf(path, sizeof path, "%s/err", dir);
     size_t n;
-    char *log = slurp(path, &n);
+    char *log = tsup_slurp(path, &n);
     printf("  insp-train without starting weights: exit %d: %s", rc, log);
     ck_assert_int_eq(rc, 3);
     ck_assert_msg(strstr(log, "none.safetensors") && strstr(log, "--init reference"), "%s", log);
     free(log);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    sh(cmd);
+    tsup_sh(cmd);
 }
 END_TEST
 
