@@ -797,6 +797,18 @@ static int spin(double seconds)
     return x < 0;
 }
 
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench vision {B16|L14} SIZE {f32|bf16|int8} [REPEATS]\n"
+                    "       bench text {B16|L14} DEFECTS {f32|bf16} [CHUNK]\n"
+                    "       bench textcache {B16|L14} DEFECTS {f32|bf16}\n"
+                    "       bench tiles DEMO_DIR SIDE [ROUNDS [BATCH]]\n"
+                    "       bench train-vision {B16|L14} SIZE BATCH [REPEATS (0: no warm-up)]\n"
+                    "       bench train-step CLIP.safetensors VOCAB SIZE BATCH [STEPS (2)]\n"
+                    "       bench spin SECONDS\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "spin") == 0)
@@ -809,16 +821,10 @@ int main(int argc, char **argv)
                                 argc > 6 ? atoi(argv[6]) : 2);
     if (argc >= 5 && strcmp(argv[1], "train-vision") == 0)
         return bench_train_vision(argv[2], atoi(argv[3]), atoi(argv[4]), argc > 5 ? atoi(argv[5]) : 1);
-    if (argc < 5) {
-        fprintf(stderr, "usage: bench vision {B16|L14} SIZE {f32|bf16|int8} [REPEATS]\n"
-                        "       bench text {B16|L14} DEFECTS {f32|bf16} [CHUNK]\n"
-                        "       bench textcache {B16|L14} DEFECTS {f32|bf16}\n"
-                        "       bench tiles DEMO_DIR SIDE [ROUNDS [BATCH]]\n"
-                        "       bench train-vision {B16|L14} SIZE BATCH [REPEATS (0: no warm-up)]\n"
-                        "       bench train-step CLIP.safetensors VOCAB SIZE BATCH [STEPS (2)]\n"
-                        "       bench spin SECONDS\n");
-        return 2;
-    }
+    const int typed = argc >= 5 && (!strcmp(argv[1], "vision") || !strcmp(argv[1], "text") ||
+                                    !strcmp(argv[1], "textcache"));
+    if (!typed || (strcmp(argv[4], "f32") && strcmp(argv[4], "bf16") && strcmp(argv[4], "int8")))
+        return usage();
     dp_dtype_c dt = strcmp(argv[4], "bf16") == 0 ? DP_C_BF16
                   : strcmp(argv[4], "int8") == 0 ? DP_C_INT8 : DP_C_F32;
     if (dt == DP_C_INT8 && strcmp(argv[1], "vision") != 0) {
