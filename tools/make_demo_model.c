@@ -33,14 +33,21 @@ typedef struct config {
     const char *name;
     int vision_width, vision_layers, vision_heads, patch, image_size;
     int text_width, text_layers, text_heads, embed;
+    /* vision blocks: scale of the attention and MLP output projections (the residual branches) */
+    double attn_branch, mlp_branch;
 } config;
 
-/* DAPO fixes 24 vision blocks (prompt depth) and 12 text blocks, so every size keeps them. */
+/* DAPO fixes 24 vision blocks (prompt depth) and 12 text blocks, so every size keeps them.
+ * demo: full-strength random attention mixes every patch with all others over 24 blocks, so no
+ * patch feature keeps what its own pixels show and training cannot find a defect (pixel AUROC
+ * 0.64 after 180 steps). Weak attention (x0.1) and a strong MLP (x0.7) keep the features local
+ * and nonlinear, as a trained CLIP's middle layers are, while the class token still sees the
+ * image; README "The demo's trained prompts" has the figures. */
 static const config CONFIGS[] = {
-    {"tiny", 64, 24, 2, 14, 84, 32, 12, 2, 32},     /* = golden/tiny */
-    {"demo", 192, 24, 3, 14, 224, 128, 12, 2, 128},
-    {"b16", 768, 24, 12, 16, 224, 512, 12, 8, 512}, /* ViT-B/16 widths, but 24 vision layers */
-    {"l14", 1024, 24, 16, 14, 336, 768, 12, 12, 768}, /* OpenAI ViT-L/14-336 shapes */
+    {"tiny", 64, 24, 2, 14, 84, 32, 12, 2, 32, 1.0, 1.0},     /* = golden/tiny */
+    {"demo", 192, 24, 3, 14, 224, 128, 12, 2, 128, 0.1, 0.7},
+    {"b16", 768, 24, 12, 16, 224, 512, 12, 8, 512, 1.0, 1.0}, /* ViT-B/16 widths, 24 layers */
+    {"l14", 1024, 24, 16, 14, 336, 768, 12, 12, 768, 1.0, 1.0}, /* OpenAI ViT-L/14-336 shapes */
 };
 
 /* ---- seeded PRNG: xoshiro256** seeded by splitmix64, Box-Muller normals ---- */
@@ -189,8 +196,10 @@ static tensor *add(table *tb, init_kind kind, double scale, int ndim, const int6
 #define SHAPE(...) (sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}
 
 /* One residual block as open_clip names it; weights ~ N(0, 1/fan_in) with the golden set's
- * elementwise jitter, q and k rows sharpened (qk) so attention is not uniform. */
-static void add_block(table *tb, const char *prefix, int i, int64_t w, double qk)
+ * elementwise jitter, q and k rows sharpened (qk) so attention is not uniform, the output
+ * projections of attention and MLP scaled by attn and mlp. */
+static void add_block(table *tb, const char *prefix, int i, int64_t w, double qk, double attn,
+                      double mlp)
 {
     add(tb, INIT_LN_WEIGHT, 0, SHAPE(w), "%sresblocks.%d.ln_1.weight", prefix, i);
     add(tb, INIT_NORMAL, 0.02, SHAPE(w), "%sresblocks.%d.ln_1.bias", prefix, i);
@@ -199,7 +208,7 @@ static void add_block(table *tb, const char *prefix, int i, int64_t w, double qk
     q->qk_rows = 2 * w;
     q->qk = qk;
     add(tb, INIT_NORMAL, 0.02, SHAPE(3 * w), "%sresblocks.%d.attn.in_proj_bias", prefix, i);
-    add(tb, INIT_MATRIX, 1.0 / sqrt((double)w), SHAPE(w, w),
+    add(tb, INIT_MATRIX, attn / sqrt((double)w), SHAPE(w, w),
         "%sresblocks.%d.attn.out_proj.weight", prefix, i);
     add(tb, INIT_NORMAL, 0.02, SHAPE(w), "%sresblocks.%d.attn.out_proj.bias", prefix, i);
     add(tb, INIT_LN_WEIGHT, 0, SHAPE(w), "%sresblocks.%d.ln_2.weight", prefix, i);
@@ -207,7 +216,7 @@ static void add_block(table *tb, const char *prefix, int i, int64_t w, double qk
     add(tb, INIT_MATRIX, 1.0 / sqrt((double)w), SHAPE(4 * w, w),
         "%sresblocks.%d.mlp.c_fc.weight", prefix, i);
     add(tb, INIT_NORMAL, 0.02, SHAPE(4 * w), "%sresblocks.%d.mlp.c_fc.bias", prefix, i);
-    add(tb, INIT_MATRIX, 1.0 / sqrt(4.0 * (double)w), SHAPE(w, 4 * w),
+    add(tb, INIT_MATRIX, mlp / sqrt(4.0 * (double)w), SHAPE(w, 4 * w),
         "%sresblocks.%d.mlp.c_proj.weight", prefix, i);
     add(tb, INIT_NORMAL, 0.02, SHAPE(w), "%sresblocks.%d.mlp.c_proj.bias", prefix, i);
 }
@@ -228,11 +237,11 @@ static void clip_table(const config *c, table *tb)
     add(tb, INIT_LN_WEIGHT, 0, SHAPE(wv), "visual.ln_pre.weight");
     add(tb, INIT_NORMAL, 0.02, SHAPE(wv), "visual.ln_pre.bias");
     for (int i = 0; i < c->vision_layers; i++)
-        add_block(tb, "visual.transformer.", i, wv, 1.5);
+        add_block(tb, "visual.transformer.", i, wv, 1.5, c->attn_branch, c->mlp_branch);
     add(tb, INIT_LN_WEIGHT, 0, SHAPE(wv), "visual.ln_post.weight");
     add(tb, INIT_NORMAL, 0.02, SHAPE(wv), "visual.ln_post.bias");
     for (int i = 0; i < c->text_layers; i++)
-        add_block(tb, "transformer.", i, wt, 2.0);
+        add_block(tb, "transformer.", i, wt, 2.0, 1.0, 1.0);
     add(tb, INIT_NORMAL, 0.02, SHAPE(VOCAB, wt), "token_embedding.weight");
     add(tb, INIT_LN_WEIGHT, 0, SHAPE(wt), "ln_final.weight");
     add(tb, INIT_NORMAL, 0.02, SHAPE(wt), "ln_final.bias");
@@ -493,13 +502,19 @@ static int write_readme(const char *path, const config *c, uint64_t seed)
             "Initialisation (deterministic for a seed): LayerNorm weights 1 + 0.1 N(0,1), biases\n"
             "0.02 N(0,1), class embedding and vision positions 0.1 N(0,1), text positions and token\n"
             "embedding 0.02 N(0,1), matrices N(0, 1/fan_in) times 1 + 0.1 N(0,1) with the q and k\n"
-            "rows of attention scaled x1.5 (vision) and x2 (text); DAPO tensors as the reference\n"
+            "rows of attention scaled x1.5 (vision) and x2 (text) and the vision blocks' output\n"
+            "projections scaled x%g (attention) and x%g (MLP); DAPO tensors as the reference\n"
             "code initialises them (visual prompts uniform, text tokens from the token-embedding\n"
             "statistics, PyTorch Linear init for adapters and meta_net).\n",
             c->name, seed, c->vision_width, c->vision_layers, c->vision_heads, c->patch,
             c->image_size, c->image_size / c->patch, c->text_width, c->text_layers, c->text_heads,
             CONTEXT, VOCAB, c->embed, c->vision_layers, VIS_PROMPTS, ENSEMBLE, CTX_TOKENS,
-            c->text_layers, TEXT_PROMPTS, ADAPTERS);
+            c->text_layers, TEXT_PROMPTS, ADAPTERS, c->attn_branch, c->mlp_branch);
+    if (strcmp(c->name, "demo") == 0)
+        fprintf(f, "\nThe demo recipe (recipes/demo.yaml) pairs this CLIP with a DAPO file trained on\n"
+                   "synthetic parts for this exact CLIP (seed 1): models/demo_dapo.safetensors, made by\n"
+                   "`make train-demo`. With it the demo finds the synthetic scratches, holes and stains\n"
+                   "on held-out parts; it still knows nothing of real products.\n");
     if (strcmp(c->name, "b16") == 0)
         fprintf(f, "\nNote: 'b16' has OpenAI ViT-B/16 widths (768, 12 heads, patch 16; text 512,\n"
                    "8 heads) but 24 vision layers instead of 12, because DAPO's visual prompts\n"
