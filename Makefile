@@ -63,6 +63,8 @@ MODULE_SAN := $(MODULE_SRC:%.c=$(SANB)/%.o)
 PLUGIN_REL := $(PLUGIN_SRC:%.c=$(REL)/%.o)
 PLUGIN_SAN := $(PLUGIN_SRC:%.c=$(SANB)/%.o)
 
+DEMO_CLIP := build/demo/clip.safetensors
+
 .PHONY: all check check-rel check-san bench bench-contention clean demo layers calibrate-demo train-demo
 all: build/libdapo_inspect.so build/insp build/insp-calibrate build/insp-train $(REL)/check_all $(TOOL_SRC:tools/%.c=build/%)
 
@@ -159,8 +161,7 @@ check: layers fuzz-check $(REL)/check_all $(SANB)/check_all build/libdapo_inspec
 # One process per configuration: each prints its own peak resident memory. The tiled runs use
 # passive OpenMP waits, as the loader sets them for hosts (batch 2 and 8; each line gives the
 # 1 -> 2 thread scaling and the share outside the towers beside their targets).
-bench: build/bench build/make_demo_model
-	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
+bench: build/bench $(DEMO_CLIP)
 	@export OMP_NUM_THREADS=$$(nproc); \
 	build/bench vision B16 224 f32 7 && build/bench vision B16 224 bf16 7 && \
 	build/bench vision B16 224 int8 7 && \
@@ -202,38 +203,46 @@ build/anchors/anchors_ours: tests/bench/anchors/anchors_ours.c $(REL)/libdapo_co
 bench-anchors: build/anchors/anchors_ours
 	tests/bench/anchors.sh $(ANCHORS_ARGS)
 
-# The main job on a built-in default: an UNTRAINED demo model (random weights: real CLIP and DAPO
-# weights cannot be downloaded here, see models/README.md) and synthetic product images with
-# defects, inspected by the reference host CLI through the plugin interface.
-demo: all
-	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
-	@test -d build/demo/images || build/make_demo_images build/demo/images
-	@echo "== dapo-inspect demo: UNTRAINED model with random weights; scores and maps show the pipeline working, not real defect detection =="
-	build/insp run --recipe recipes/demo.yaml --out build/demo/out --exclude '*_mask.png' build/demo/images; \
+# The demo CLIP is written again whenever its generator is rebuilt: the trained demo DAPO file
+# (models/demo_dapo.safetensors) fits only the CLIP that the current generator writes.
+$(DEMO_CLIP): build/make_demo_model
+	build/make_demo_model build/demo
+
+# The main job on a built-in default: the demo model (a random CLIP, since real CLIP weights
+# cannot be downloaded here, see models/README.md, with DAPO prompts trained on synthetic parts by
+# `make train-demo`) on held-out synthetic product images with defects, inspected by the
+# reference host CLI through the plugin interface.
+# The parts are 320 x 240, the size the prompts were trained on (seed 1: the training parts are
+# seed 11); the label TIFFs (grey copies of coloured labels, a kind of part the prompts never saw
+# in training) are left out.
+demo: all $(DEMO_CLIP)
+	@test -d build/demo/parts || build/make_demo_images build/demo/parts --size 320x240
+	@echo "== dapo-inspect demo: a random CLIP with DAPO prompts trained on synthetic parts (models/demo_dapo.safetensors); it finds synthetic stains and holes (most scratches escape), not defects of real products =="
+	build/insp run --recipe recipes/demo.yaml --out build/demo/out --exclude '*_mask.png' \
+	  --exclude '*_label.tif' build/demo/parts; \
 	  rc=$$?; [ $$rc -le 1 ] || exit $$rc
 	@echo "== results: build/demo/out/ (per image NAME.png / NAME.tif: NAME.*.overlay.png picture, NAME.*.json record, NAME.*.anomaly.tif float map, NAME.*.labels.tif defect types; summary.json, summary.csv) =="
 	@ls build/demo/out | head -48
 
 # Calibration of the demo recipe on a labelled synthetic set (3 products x (12 good + 6 bad)
 # parts): build/demo/calib/report.html, report.json and one calibrated recipe per product.
-calibrate-demo: all
-	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
+calibrate-demo: all $(DEMO_CLIP)
 	@test -d build/demo/labelled || build/make_demo_images --labelled build/demo/labelled --good 12 --bad 6 --size 320x240
 	rm -rf build/demo/calib/recipes build/demo/calib/report.html build/demo/calib/report.json
 	build/insp-calibrate --recipe recipes/demo.yaml --out build/demo/calib --recipe-dir build/demo/calib/recipes build/demo/labelled
 	@echo "== report: build/demo/calib/report.html (open it in a browser), numbers: build/demo/calib/report.json =="
 
-# Prompt training on the demo (not in `make check`: about 12 minutes on a quiet 2-core machine):
-# insp-train on a synthetic labelled training split (3 products x (30 good + 30 bad) parts at
-# 320 x 240, 20 % held out for validation), all groups, 10 epochs = 180 steps, from the demo
-# model's untrained DAPO file. The validation metrics before training and after every epoch are
-# printed and in build/demo/trained/report.html.
-train-demo: all build/insp-train
-	@test -f build/demo/clip.safetensors || build/make_demo_model build/demo
-	@test -d build/demo/train || build/make_demo_images --labelled build/demo/train --good 30 --bad 30 --size 320x240 --seed 11
-	build/insp-train --recipe recipes/demo.yaml --out build/demo/trained --states scratch,hole,stain \
-	  --epochs 10 --threads 2 build/demo/train
-	@echo "== report: build/demo/trained/report.html; weights: build/demo/trained/dapo.safetensors =="
+# The demo's trained DAPO file (not in `make check`: about 17 minutes on a 2-core machine):
+# insp-train on a synthetic labelled training split (3 products x (25 good + 75 bad) parts at
+# 320 x 240, seed 11; 20 % held out for validation), all groups, 10 epochs = 300 steps, from the
+# demo model's untrained DAPO file. The validation metrics before training and after every epoch
+# are printed and in build/demo/trained/report.html. Copy build/demo/trained/dapo.safetensors to
+# models/demo_dapo.safetensors to use it in the demo (README "The demo's trained prompts").
+train-demo: all build/insp-train $(DEMO_CLIP)
+	@test -d build/demo/train_s11 || build/make_demo_images --labelled build/demo/train_s11 --good 25 --bad 75 --size 320x240 --seed 11
+	build/insp-train --recipe recipes/demo.yaml --init build/demo/dapo.safetensors --out build/demo/trained \
+	  --states scratch,hole,stain --epochs 10 --threads 2 build/demo/train_s11
+	@echo "== report: build/demo/trained/report.html; weights: build/demo/trained/dapo.safetensors (models/demo_dapo.safetensors is the committed copy) =="
 
 clean:
 	rm -rf build

@@ -6,7 +6,8 @@
 #   LIBEXECDIR  dapo-inspect/make_demo_model, make_demo_images (demo model and images)
 #   INCLUDEDIR  dapo-inspect/insp_tool.h
 #   PKGCONFIGDIR dapo-inspect.pc
-#   DATADIR     models/ (CLIP BPE vocabulary), recipes/ (examples + reference)
+#   DATADIR     models/ (CLIP BPE vocabulary, the demo's trained DAPO file), recipes/ (examples +
+#               reference)
 #   DOCDIR, MANDIR
 # Sources: the build tree ($BUILD, default build) and the repository ($SRC, default .).
 set -eu
@@ -18,6 +19,7 @@ HALCON_PKG=${HALCON_PKG:-dapoinspect}
 HALCON_ARCH=${HALCON_ARCH:-x64-linux}
 HALCON_DIR=$PLUGINDIR/halcon/$HALCON_PKG
 VOCAB=bpe_simple_vocab_16e6.txt.gz
+DEMO_DAPO=demo_dapo.safetensors
 D=$DESTDIR
 
 # Every installed file, relative to nothing (absolute paths without DESTDIR).
@@ -30,6 +32,7 @@ files() {
     echo "$INCLUDEDIR/dapo-inspect/insp_tool.h"
     echo "$PKGCONFIGDIR/dapo-inspect.pc"
     echo "$DATADIR/models/$VOCAB"
+    echo "$DATADIR/models/$DEMO_DAPO"
     for r in "$SRC"/recipes/*.yaml "$SRC"/recipes/README.md; do echo "$DATADIR/recipes/${r##*/}"; done
     echo "$DOCDIR/README.md"
     echo "$DOCDIR/models-README.md"
@@ -71,6 +74,7 @@ inst 0755 "$BUILD/make_demo_model" "$D$LIBEXECDIR/dapo-inspect/make_demo_model"
 inst 0755 "$BUILD/make_demo_images" "$D$LIBEXECDIR/dapo-inspect/make_demo_images"
 inst 0644 "$SRC/sdk_shim/include/insp_tool.h" "$D$INCLUDEDIR/dapo-inspect/insp_tool.h"
 inst 0644 "$SRC/models/$VOCAB" "$D$DATADIR/models/$VOCAB"
+inst 0644 "$SRC/models/$DEMO_DAPO" "$D$DATADIR/models/$DEMO_DAPO"
 inst 0644 "$SRC/README.md" "$D$DOCDIR/README.md"
 inst 0644 "$SRC/models/README.md" "$D$DOCDIR/models-README.md"
 inst 0644 "$SRC/models/VOCAB-NOTICE.txt" "$D$DOCDIR/VOCAB-NOTICE.txt"
@@ -84,14 +88,15 @@ sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@INCLUDEDIR@|$INCLUDEDIR|g" -e "s|@PLUGINDIR
 chmod 0644 "$D$PKGCONFIGDIR/dapo-inspect.pc"
 
 # Example recipes: model.vocabulary points at the installed vocabulary (absolute), so a recipe
-# copied anywhere (e.g. /srv/dapo-inspect/recipes) still finds it; the demo recipe expects the
-# demo model in ./demo next to it (LIBEXECDIR/dapo-inspect/make_demo_model demo).
+# copied anywhere (e.g. /srv/dapo-inspect/recipes) still finds it, and so does the demo recipe's
+# trained DAPO file; the demo recipe expects the demo CLIP in ./demo next to it
+# (LIBEXECDIR/dapo-inspect/make_demo_model demo).
 install -d -m 0755 "$D$DATADIR/recipes"
 for r in "$SRC"/recipes/*.yaml; do
     out="$D$DATADIR/recipes/${r##*/}"
-    awk -v vocab="$DATADIR/models/$VOCAB" '
+    awk -v vocab="$DATADIR/models/$VOCAB" -v demo_dapo="$DATADIR/models/$DEMO_DAPO" '
         /^[ \t]*#?[ \t]*vocabulary:/ { next }               # any vocabulary line, set or commented
-        { sub(/\.\.\/build\/demo\//, "demo/"); sub(/the build generates into build\/demo\//, "make_demo_model writes into ./demo/ (next to this recipe)") }
+        { sub(/\.\.\/models\/demo_dapo\.safetensors/, demo_dapo); sub(/\.\.\/build\/demo\//, "demo/"); sub(/the build generates into build\/demo\//, "make_demo_model writes into ./demo/ (next to this recipe)") }
         { print }
         /^[ \t]+dapo:/ && !done { match($0, /^[ \t]+/); printf "%svocabulary: %s   # installed with dapo-inspect\n", substr($0, 1, RLENGTH), vocab; done = 1 }
     ' "$r" > "$out"

@@ -124,6 +124,7 @@ START_TEST(install_tree)
         {"/usr/include/dapo-inspect/insp_tool.h", 0644},
         {"/usr/lib/pkgconfig/dapo-inspect.pc", 0644},
         {"/usr/share/dapo-inspect/models/bpe_simple_vocab_16e6.txt.gz", 0644},
+        {"/usr/share/dapo-inspect/models/demo_dapo.safetensors", 0644},
         {"/usr/share/dapo-inspect/recipes/demo.yaml", 0644},
         {"/usr/share/dapo-inspect/recipes/metal_bracket.yaml", 0644},
         {"/usr/share/dapo-inspect/recipes/README.md", 0644},
@@ -142,7 +143,8 @@ START_TEST(install_tree)
     snprintf(p, sizeof p, "%s/usr/lib/pkgconfig/dapo-inspect.pc", stage);
     expect_contains(p, "plugindir=/usr/lib/dapo-inspect\n");
     expect_contains(p, "Cflags: -I${includedir}/dapo-inspect\n");
-    /* every example recipe names the installed vocabulary; the demo one its ./demo model */
+    /* every example recipe names the installed vocabulary; the demo one its ./demo CLIP and the
+     * installed trained DAPO file */
     static const char *const recipes[] = {"demo", "blister_pack", "metal_bracket",
                                           "pcb_assembly", "wood_panel"};
     for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++) {
@@ -155,6 +157,7 @@ START_TEST(install_tree)
     }
     snprintf(p, sizeof p, "%s/usr/share/dapo-inspect/recipes/demo.yaml", stage);
     expect_contains(p, "  clip: demo/clip.safetensors");
+    expect_contains(p, "  dapo: /usr/share/dapo-inspect/models/demo_dapo.safetensors");
     /* the installed insp knows where the installed plugin lives */
     ck_assert_int_eq(sh("grep -q /usr/lib/dapo-inspect '%s/usr/bin/insp'", stage), 0);
     printf("  make install DESTDIR=%s PREFIX=/usr: %zu files checked\n", stage,
@@ -207,7 +210,7 @@ START_TEST(installed_cli_and_host)
     snprintf(work, sizeof work, "%s/work", T);
     ck_assert_msg(sh(MAKE " install PREFIX='%s'", prefix) == 0, "%s", log_text());
     ck_assert_int_eq(sh("mkdir -p '%s' && cd '%s' && '%s/libexec/dapo-inspect/make_demo_model' demo"
-                        " && '%s/libexec/dapo-inspect/make_demo_images' images"
+                        " && '%s/libexec/dapo-inspect/make_demo_images' images --size 320x240"
                         " && cp '%s/share/dapo-inspect/recipes/demo.yaml' .",
                         work, work, prefix, prefix, prefix), 0);
     /* insp finds the installed plugin by itself (run from elsewhere, no --module) */
@@ -225,6 +228,9 @@ START_TEST(installed_cli_and_host)
     char p[600];
     snprintf(p, sizeof p, "%s/out/summary.json", work);
     expect_contains(p, "\"images\": 2");
+    /* the installed trained DAPO file: the metal part's stain found, the fabric part (whose
+     * defects it misses) OK; with the untrained file both parts would be NG */
+    expect_contains(p, "\"ok\": 1,\n  \"ng\": 1,");
     snprintf(p, sizeof p, "%s/out/demo_01_fabric.png.anomaly.tif", work);
     ck_assert_int_eq(access(p, R_OK), 0);
     printf("  installed insp (exit %d) with the installed plugin, recipe and vocabulary\n", rc);
@@ -274,6 +280,7 @@ START_TEST(debian_package)
         "./usr/include/dapo-inspect/insp_tool.h",
         "./usr/lib/x86_64-linux-gnu/pkgconfig/dapo-inspect.pc",
         "./usr/share/dapo-inspect/models/bpe_simple_vocab_16e6.txt.gz",
+        "./usr/share/dapo-inspect/models/demo_dapo.safetensors",
         "./usr/share/doc/dapo-inspect/copyright", "./usr/share/doc/dapo-inspect/changelog.Debian.gz",
         "./usr/share/man/man1/insp.1.gz",
         "./usr/lib/x86_64-linux-gnu/dapo-inspect/halcon/dapoinspect/lib/x64-linux/libdapoinspect.so",

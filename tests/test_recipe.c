@@ -133,7 +133,7 @@ START_TEST(examples_parse)
         if (strcmp(ent->d_name, "demo.yaml") == 0) {
             demo = 1;
             ck_assert_str_eq(r.clip_path, "recipes/../build/demo/clip.safetensors");
-            ck_assert_str_eq(r.dapo_path, "recipes/../build/demo/dapo.safetensors");
+            ck_assert_str_eq(r.dapo_path, "recipes/../models/demo_dapo.safetensors");
             ck_assert_int_eq(r.input_size, 224);
             ck_assert_int_eq(r.tiling, DP_TILING_NONE);
             ck_assert_int_eq(r.n_defects, 3);
