@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clip_weights.h"
+#include "dapo_head.h"
 #include "dapo_weights.h"
 #include "golden.h"
 #include "test_images.h"
@@ -412,6 +413,90 @@ START_TEST(no_primitives_after_load)
 }
 END_TEST
 
+/* dp_head_maps (four pixels per SSE step where they share grid columns) against the reference
+ * arithmetic one pixel at a time, written out here: every output bit-identical, on grid and
+ * output sizes where the columns do and do not line up, with ties and a NaN. */
+static void head_maps_reference(const float *g, int G, int n, int W, int H, float *anomaly,
+                                uint16_t *label, uint16_t *defect_type, float *volume)
+{
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            float sy = (H > 1 ? (float)(G - 1) / (float)(H - 1) : 0.0f) * (float)y;
+            float sx = (W > 1 ? (float)(G - 1) / (float)(W - 1) : 0.0f) * (float)x;
+            int y0 = (int)sy < G - 1 ? (int)sy : G - 1, x0 = (int)sx < G - 1 ? (int)sx : G - 1;
+            int y1 = y0 < G - 1 ? y0 + 1 : y0, x1 = x0 < G - 1 ? x0 + 1 : x0;
+            float ly1 = sy - (float)y0, ly0 = 1.0f - ly1, lx1 = sx - (float)x0, lx0 = 1.0f - lx1;
+            float amap = 0, best = -INFINITY, bestd = -INFINITY;
+            int arg = 0, argd = 1;
+            for (int k = 0; k < n; k++) {
+                float v = ly0 * (lx0 * g[((size_t)y0 * G + x0) * n + k] +
+                                 lx1 * g[((size_t)y0 * G + x1) * n + k]) +
+                          ly1 * (lx0 * g[((size_t)y1 * G + x0) * n + k] +
+                                 lx1 * g[((size_t)y1 * G + x1) * n + k]);
+                if (k > 0)
+                    amap += v;
+                if (v > best) {
+                    best = v;
+                    arg = k;
+                }
+                if (k > 0 && v > bestd) {
+                    bestd = v;
+                    argd = k;
+                }
+                volume[((size_t)k * H + y) * W + x] = v;
+            }
+            anomaly[(size_t)y * W + x] = amap;
+            label[(size_t)y * W + x] = (uint16_t)arg;
+            defect_type[(size_t)y * W + x] = (uint16_t)argd;
+        }
+}
+
+START_TEST(head_maps_bit_identical_to_per_pixel_reference)
+{
+    static const int shapes[][3] = {{16, 224, 224}, {16, 320, 240}, {37, 518, 518}, {16, 512, 509},
+                                    {3, 1, 1}, {16, 7, 1000}, {2, 901, 5}, {37, 4095, 9}};
+    uint32_t seed = 12345;
+    int cases = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int n = 2; n <= DP_MAX_STATES; n += 7) {
+            const int G = shapes[s][0], W = shapes[s][1], H = shapes[s][2];
+            const size_t cells = (size_t)G * G * n, px = (size_t)W * H;
+            float *g = malloc(cells * sizeof *g);
+            float *a[2], *v[2];
+            uint16_t *l[2], *d[2];
+            for (int r = 0; r < 2; r++) {
+                a[r] = malloc(px * sizeof(float));
+                v[r] = malloc(px * n * sizeof(float));
+                l[r] = malloc(px * sizeof(uint16_t));
+                d[r] = malloc(px * sizeof(uint16_t));
+            }
+            for (size_t i = 0; i < cells; i++) {
+                seed = seed * 1664525u + 1013904223u;
+                g[i] = i % 5 == 3 ? g[i - 1] : (float)(seed >> 8) * (4.0f / 16777216.0f);  /* ties */
+            }
+            if (s == 1)
+                g[n + 1] = NAN;
+            head_maps_reference(g, G, n, W, H, a[0], l[0], d[0], v[0]);
+            dp_head_maps(g, G, n, W, H, a[1], l[1], d[1], v[1], 2);
+            ck_assert_msg(memcmp(a[0], a[1], px * sizeof(float)) == 0 &&
+                              memcmp(v[0], v[1], px * n * sizeof(float)) == 0 &&
+                              memcmp(l[0], l[1], px * sizeof(uint16_t)) == 0 &&
+                              memcmp(d[0], d[1], px * sizeof(uint16_t)) == 0,
+                          "head maps differ from the per-pixel reference: grid %d, %dx%d, %d states",
+                          G, W, H, n);
+            cases++;
+            free(g);
+            for (int r = 0; r < 2; r++) {
+                free(a[r]);
+                free(v[r]);
+                free(l[r]);
+                free(d[r]);
+            }
+        }
+    printf("  head maps: %d grid/size/state cases bit-identical to the per-pixel reference\n", cases);
+}
+END_TEST
+
 Suite *parity_suite(void)
 {
     Suite *s = suite_create("parity");
@@ -429,6 +514,7 @@ Suite *parity_suite(void)
     tcase_add_test(tc, small_vision_int8);
     tcase_add_test(tc, tiny_hf_names_identical);
     tcase_add_test(tc, no_primitives_after_load);
+    tcase_add_test(tc, head_maps_bit_identical_to_per_pixel_reference);
     suite_add_tcase(s, tc);
     return s;
 }
