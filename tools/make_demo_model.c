@@ -513,8 +513,8 @@ static int write_readme(const char *path, const config *c, uint64_t seed)
     if (strcmp(c->name, "demo") == 0)
         fprintf(f, "\nThe demo recipe (recipes/demo.yaml) pairs this CLIP with a DAPO file trained on\n"
                    "synthetic parts for this exact CLIP (seed 1): models/demo_dapo.safetensors, made by\n"
-                   "`make train-demo`. With it the demo finds the synthetic scratches, holes and stains\n"
-                   "on held-out parts; it still knows nothing of real products.\n");
+                   "`make train-demo`. With it the demo finds synthetic stains and holes on held-out\n"
+                   "parts (most scratches escape); it still knows nothing of real products.\n");
     if (strcmp(c->name, "b16") == 0)
         fprintf(f, "\nNote: 'b16' has OpenAI ViT-B/16 widths (768, 12 heads, patch 16; text 512,\n"
                    "8 heads) but 24 vision layers instead of 12, because DAPO's visual prompts\n"
