@@ -24,6 +24,7 @@
 #include "status.h"
 #include "tokenizer.h"
 #include "tool_internal.h"
+#include "test_cmd.h"
 
 static insp_module g_mod;
 static const insp_api *A;
@@ -70,20 +71,6 @@ static void write_file(const char *path, const void *data, size_t n)
     ck_assert(fclose(f) == 0);
 }
 
-static void *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f, "cannot read %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc((size_t)len + 1);
-    ck_assert(p && fread(p, 1, (size_t)len, f) == (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
-
 /* A recipe for the tiny model with the given dapo file (NULL: golden), written to <tmp>/<name>.
  * `body` follows the model section verbatim (defects etc.). Returns the path (static rotation). */
 static const char *recipe_with(const char *name, const char *dapo, const char *body)
@@ -115,7 +102,7 @@ static insp_tool *create_ok(const char *recipe)
 static void dapo_variant(const char *out_path, const char *prefix, float value)
 {
     size_t n;
-    uint8_t *b = read_file(golden_path("tiny/dapo.safetensors"), &n);
+    uint8_t *b = (uint8_t *)tsup_slurp(golden_path("tiny/dapo.safetensors"), &n);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | b[i];
@@ -382,7 +369,7 @@ START_TEST(set_threads_refuses_changed_model_files)
     /* the tool's dapo file is a private copy that the test then changes */
     const char *dapo = tmp_path("dapo_copy.safetensors");
     size_t n;
-    void *bytes = read_file(golden_path("tiny/dapo.safetensors"), &n);
+    void *bytes = tsup_slurp(golden_path("tiny/dapo.safetensors"), &n);
     write_file(dapo, bytes, n);
     free(bytes);
     insp_tool *t = create_ok(recipe_with("copy.yaml", dapo, DEFECTS));
@@ -945,7 +932,7 @@ START_TEST(recipe_message_details)
     /* UTF-16, with and without a byte order mark */
     const char *ascii = recipe_with("u8.yaml", NULL, DEFECTS);
     size_t n;
-    char *u8 = read_file(ascii, &n);
+    char *u8 = tsup_slurp(ascii, &n);
     uint8_t *u16 = malloc(2 * n + 2);
     u16[0] = 0xFF;
     u16[1] = 0xFE;

@@ -24,6 +24,7 @@
 #include "halcon/halcon_shim.h"
 #include "imageio.h"
 #include "json.h"
+#include "test_cmd.h"
 
 static char g_dir[256];
 static char g_root[512];      /* repository root (from __FILE__) */
@@ -827,20 +828,6 @@ END_TEST
  * The real plugin and the demo model: results equal those of `insp run`
  */
 
-static char *slurp_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    return b;
-}
-
 /* Writes the demo model and images into the temp dir, plus a recipe for them. */
 static const char *demo_setup(void)
 {
@@ -885,7 +872,8 @@ static void same_as_cli(call *c, const char *out_dir, const char *stem, int roi_
 {
     char path[1024], err[512];
     snprintf(path, sizeof path, "%s/%s.json", out_dir, stem);
-    char *text = slurp_text(path);
+    size_t text_len;
+    char *text = tsup_slurp(path, &text_len);
     dp_json *j;
     dp_err e;
     ck_assert_msg(dp_json_parse(text, strlen(text), path, &j, &e) == DP_OK, "%s", e.msg);

@@ -18,6 +18,7 @@
 #include "imageio.h"
 #include "golden.h"
 #include "json.h"
+#include "test_cmd.h"
 
 /* ---------- scratch directory and small file helpers ---------- */
 
@@ -44,21 +45,6 @@ static void remove_tmpdir(void)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     ck_assert_int_eq(system(cmd), 0);
-}
-
-/* Whole file into a malloc'd buffer. */
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)len + 1);
-    ck_assert_uint_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
 }
 
 static void spill(const char *path, const void *b, size_t n)
@@ -97,7 +83,7 @@ static long stderr_end(void)
 static const dp_json *manifest_entry(dp_json **doc, const char *rel)
 {
     size_t n;
-    char *text = (char *)slurp(golden_path("manifest.json"), &n);
+    char *text = tsup_slurp(golden_path("manifest.json"), &n);
     dp_err err;
     ck_assert_msg(dp_json_parse(text, n, "manifest.json", doc, &err) == DP_OK, "%s", err.msg);
     free(text);
@@ -689,7 +675,7 @@ START_TEST(test_truncated)
                                    "tiny/inputs/c_gray.tif" };
     make_tmpdir();
     size_t n;
-    uint8_t *b = slurp(golden_path(files[_i]), &n);
+    uint8_t *b = (uint8_t *)tsup_slurp(golden_path(files[_i]), &n);
     size_t cuts[] = { 0, 1, 4, 7, 8, 12, 20, 33, 60, 100, 141, n / 4, n / 2, n - n / 5, n - 13,
                       n - 4, n - 1 };
     char err[512];
@@ -729,7 +715,7 @@ START_TEST(test_corrupt_loop)
     uint8_t *orig[NSRC];
     size_t len[NSRC];
     for (int s = 0; s < NSRC; s++)
-        orig[s] = slurp(srcs[s], &len[s]);
+        orig[s] = (uint8_t *)tsup_slurp(srcs[s], &len[s]);
     unsigned seed = 20240611u;
     size_t errors = 0, accepted = 0;
     char err[512];
@@ -884,7 +870,7 @@ START_TEST(test_jpeg_refused)
     jpeg_spec big = {"big", 64, 48, 1, 0, 0, 0, 0, 1};
     write_jpeg(tmp("big.jpg"), &big);
     size_t n;
-    uint8_t *b = slurp(tmp("big.jpg"), &n);
+    uint8_t *b = (uint8_t *)tsup_slurp(tmp("big.jpg"), &n);
     for (size_t i = 0; i + 9 < n; i++)
         if (b[i] == 0xFF && b[i + 1] == 0xC0) {   /* SOF0: length(2) precision(1) height(2) width(2) */
             b[i + 5] = 0xFD, b[i + 6] = 0xE8, b[i + 7] = 0xFD, b[i + 8] = 0xE8;
@@ -1132,7 +1118,7 @@ START_TEST(test_jpeg_bmp_truncated_and_corrupt)
     stderr_begin();
     for (int s = 0; s < 3; s++) {
         size_t n;
-        uint8_t *b = slurp(srcs[s], &n);
+        uint8_t *b = (uint8_t *)tsup_slurp(srcs[s], &n);
         size_t cuts[] = {0, 1, 2, 3, 10, 20, 100, n / 3, n / 2, n - n / 5, n - 40, n - 3, n - 2, n - 1};
         for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
             spill(tmp("cut"), b, cuts[i]);

@@ -28,29 +28,15 @@
 #include "train_params.h"
 #include "train_vocab.h"
 #include "trainer.h"
+#include "test_cmd.h"
 
 #define S_TINY 112
 #define B_TINY 2
 
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
-    buf[n] = 0;
-    *len = (size_t)n;
-    return buf;
-}
-
 static dp_json *read_json(const char *rel)
 {
     size_t len;
-    char *txt = read_text(golden_path(rel), &len);
+    char *txt = tsup_slurp(golden_path(rel), &len);
     dp_json *doc = NULL;
     dp_err err;
     ck_assert_msg(dp_json_parse(txt, len, rel, &doc, &err) == DP_OK, "%s", err.msg);

@@ -16,6 +16,7 @@
 #include "golden.h"
 #include "safetensors.h"
 #include "model_testing.h"
+#include "test_cmd.h"
 
 /* ---------- helpers ---------- */
 
@@ -50,21 +51,6 @@ static void rm_tmpdir(const char *dir)
     }
     closedir(d);
     rmdir(dir);
-}
-
-static char *read_whole(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert(buf != NULL);
-    ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
 }
 
 static void write_bytes(const char *path, const void *a, size_t an, const void *b, size_t bn,
@@ -104,7 +90,7 @@ static void rewrite_header(const char *src, const char *dst, const char *anchor,
                            const char *to)
 {
     size_t len;
-    char *raw = read_whole(src, &len);
+    char *raw = tsup_slurp(src, &len);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--)
         hl = (hl << 8) | (unsigned char)raw[i];
@@ -683,7 +669,7 @@ START_TEST(corrupt_safetensors)
 
     /* truncated data section of a real file */
     size_t len;
-    char *raw = read_whole(golden_path("tiny/dapo.safetensors"), &len);
+    char *raw = tsup_slurp(golden_path("tiny/dapo.safetensors"), &len);
     snprintf(p, sizeof p, "%s/dapo_trunc.safetensors", dir);
     write_bytes(p, raw, len - 1000, NULL, 0, NULL, 0);
     expect_st_fail(p, DP_E_FORMAT, "linear_adapter.fc.", "beyond");
@@ -949,7 +935,7 @@ START_TEST(corrupt_clip)
 
     /* NaN inside a CLIP tensor: open succeeds (no full scan), reading names the tensor */
     size_t len;
-    char *raw = read_whole(oc, &len);
+    char *raw = tsup_slurp(oc, &len);
     dp_safetensors *st;
     ck_assert(dp_st_open(oc, &st, &err) == DP_OK);
     const dp_st_tensor *t = dp_st_find(st, "visual.ln_post.bias");
@@ -969,7 +955,7 @@ START_TEST(corrupt_clip)
     dp_clip_close(f);
 
     /* the same in an HF q/k/v part: the message names the HF tensor and the open_clip one */
-    raw = read_whole(hf, &len);
+    raw = tsup_slurp(hf, &len);
     ck_assert(dp_st_open(hf, &st, &err) == DP_OK);
     t = dp_st_find(st, "text_model.encoder.layers.2.self_attn.v_proj.bias");
     at = find_bytes(raw, len, t->data, t->nbytes);
@@ -1049,7 +1035,7 @@ START_TEST(mutation_fuzz)
     make_tmpdir(dir, sizeof dir);
     snprintf(p, sizeof p, "%s/m.safetensors", dir);
     size_t len;
-    char *orig = read_whole(golden_path("tiny/dapo.safetensors"), &len);
+    char *orig = tsup_slurp(golden_path("tiny/dapo.safetensors"), &len);
     size_t hdr_end = header_end(orig, len);
     ck_assert(hdr_end < len);
     dp_err err;
@@ -1102,7 +1088,7 @@ START_TEST(mutation_fuzz)
     dp_clip_close(clip);
 
     /* a smaller run on the HF CLIP header (dp_clip_open: names, shapes, metadata) */
-    orig = read_whole(golden_path("tiny/clip_hf.safetensors"), &len);
+    orig = tsup_slurp(golden_path("tiny/clip_hf.safetensors"), &len);
     hdr_end = header_end(orig, len);
     buf = malloc(len);
     int ok = 0, bad = 0;
