@@ -141,19 +141,14 @@ START_TEST(calibrate_end_to_end)
     ck_assert_int_eq(tsup_sh(cmd), 0);
     /* a recipe for the golden tiny model with the generator's defect names */
     snprintf(path, sizeof path, "%s/tiny.yaml", dir);
-    FILE *f = fopen(path, "w");
-    ck_assert(f);
-    fprintf(f, "recipe_version: 1\nproduct: tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
+    tsup_write(path, "recipe_version: 1\nproduct: tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
                "  dapo: %s/tiny/dapo.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
                "precision: f32\ninput_size: 112\ndefects:\n  - scratch\n  - hole\n  - stain\n"
                "thresholds:\n  image: 0.5\n  pixel: 2.0\nthreads: 2\n",
-            golden_dir(), golden_dir(), models_dir());
-    fclose(f);
+               golden_dir(), golden_dir(), models_dir());
     /* one unreadable image and one mask of the wrong size: listed, the run goes on */
     snprintf(path, sizeof path, "%s/set/metal/test/good/999.png", dir);
-    f = fopen(path, "w");
-    fputs("not a png", f);
-    fclose(f);
+    tsup_write(path, "not a png");
     uint8_t px[3 * 10 * 10] = { 0 };
     char err[600];
     snprintf(path, sizeof path, "%s/set/fabric/ground_truth/hole/000_mask.png", dir);

@@ -17,6 +17,7 @@
 #include "test_images.h"
 #include "text_cache.h"
 #include "tool_internal.h"
+#include "test_cmd.h"
 
 static char g_dir[256];
 
@@ -464,14 +465,12 @@ static const char *recipe(const char *name, const char *cache, const char *extra
 {
     static char path[512];
     snprintf(path, sizeof path, "%s/%s.yaml", g_dir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert(f);
-    fprintf(f, "recipe_version: 1\nproduct: cache test\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
-               "  dapo: %s/tiny/dapo.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
+    tsup_write(path, "recipe_version: 1\nproduct: cache test\nmodel:\n"
+               "  clip: %s/tiny/clip.safetensors\n  dapo: %s/tiny/dapo.safetensors\n"
+               "  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
                "precision: f32\ninput_size: 112\nthreads: 2\n"
                "defects: [hole, scratch, faulty imprint, discoloration]\n%s\n%s",
-            golden_dir(), golden_dir(), models_dir(), cache, extra);
-    fclose(f);
+               golden_dir(), golden_dir(), models_dir(), cache, extra);
     return path;
 }
 

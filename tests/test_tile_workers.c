@@ -13,6 +13,7 @@
 
 #include "golden.h"
 #include "tool_internal.h"
+#include "test_cmd.h"
 
 static char g_dir[256];
 
@@ -35,15 +36,14 @@ static const char *recipe(int batch, const char *dapo)
 {
     static char path[512];
     snprintf(path, sizeof path, "%s/tiled_%d.yaml", g_dir, batch);
-    FILE *f = fopen(path, "w");
-    ck_assert(f);
-    fprintf(f, "recipe_version: 1\nproduct: tile workers\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
-               "  dapo: %s\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
+    tsup_write(path, "recipe_version: 1\nproduct: tile workers\nmodel:\n"
+               "  clip: %s/tiny/clip.safetensors\n  dapo: %s\n"
+               "  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
                "precision: f32\ninput_size: 112\nthreads: 2\n"
                "defects: [hole, scratch, stain]\ntext_cache: none\n"
                "tiling: {mode: grid, tile: 64, overlap: 8, batch: %d}\n",
-            golden_dir(), dapo ? dapo : golden_path("tiny/dapo.safetensors"), models_dir(), batch);
-    fclose(f);
+               golden_dir(), dapo ? dapo : golden_path("tiny/dapo.safetensors"), models_dir(),
+               batch);
     return path;
 }
 

@@ -47,19 +47,14 @@ START_TEST(train_command_end_to_end)
              ">/dev/null", build, dir);
     ck_assert_int_eq(tsup_sh(cmd), 0);
     snprintf(path, sizeof path, "%s/tiny.yaml", dir);
-    FILE *f = fopen(path, "w");
-    ck_assert(f);
-    fprintf(f, "recipe_version: 1\nproduct: tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
+    tsup_write(path, "recipe_version: 1\nproduct: tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
                "  dapo: %s/tiny/dapo.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
                "precision: f32\ninput_size: 112\ndefects:\n  - scratch\n  - hole\n  - stain\n"
                "thresholds:\n  image: 0.5\n  pixel: 2.0\nthreads: 2\n",
-            golden_dir(), golden_dir(), models_dir());
-    fclose(f);
+               golden_dir(), golden_dir(), models_dir());
     /* a broken image: reported and skipped, the run goes on */
     snprintf(path, sizeof path, "%s/set/metal/test/good/999.png", dir);
-    f = fopen(path, "w");
-    fputs("not a png", f);
-    fclose(f);
+    tsup_write(path, "not a png");
     const char *opts = "--groups adapters --states scratch,hole,stain --batch 3 --epochs 2 "
                        "--lr 0.01 --threads 2 --val-fraction 0.2";
 
@@ -138,14 +133,11 @@ START_TEST(train_command_end_to_end)
 
     /* the weights load in the plugin and inspect a part */
     snprintf(path, sizeof path, "%s/trained.yaml", dir);
-    f = fopen(path, "w");
-    ck_assert(f);
-    fprintf(f, "recipe_version: 1\nproduct: tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
+    tsup_write(path, "recipe_version: 1\nproduct: tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
                "  dapo: %s/a/dapo.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
                "precision: f32\ninput_size: 112\ndefects:\n  - scratch\n  - hole\n  - stain\n"
                "thresholds:\n  image: 0.5\n  pixel: 2.0\nthreads: 2\n",
-            golden_dir(), dir, models_dir());
-    fclose(f);
+               golden_dir(), dir, models_dir());
     insp_module mod;
     ck_assert_msg(insp_loader_open(plugin, &mod, err, sizeof err) == INSP_OK, "%s", err);
     const insp_api *A = mod.api;
@@ -210,13 +202,10 @@ START_TEST(train_command_without_starting_weights)
              ">/dev/null", build, dir);
     ck_assert_int_eq(tsup_sh(cmd), 0);
     snprintf(path, sizeof path, "%s/r.yaml", dir);
-    FILE *f = fopen(path, "w");
-    ck_assert(f);
-    fprintf(f, "recipe_version: 1\nproduct: tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
+    tsup_write(path, "recipe_version: 1\nproduct: tiny\nmodel:\n  clip: %s/tiny/clip.safetensors\n"
                "  dapo: %s/none.safetensors\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\n"
                "precision: f32\ninput_size: 112\ndefects:\n  - scratch\n"
                "thresholds:\n  image: 0.5\n  pixel: 2.0\n", golden_dir(), dir, models_dir());
-    fclose(f);
     snprintf(cmd, sizeof cmd, "%s --recipe %s --out %s/o --states scratch --batch 1 --threads 1 "
              "%s/set >/dev/null 2>%s/err", prog, path, dir, dir, dir);
     int rc = tsup_sh(cmd);
@@ -258,13 +247,10 @@ static demo_figures score_demo_set(const char *dir, const char *dapo, const char
     const char *prog = tsup_env_or("DAPO_CALIBRATE", "build/insp-calibrate");
     char path[1024], cmd[4096];
     snprintf(path, sizeof path, "%s/%s.yaml", dir, tag);
-    FILE *f = fopen(path, "w");
-    ck_assert(f);
-    fprintf(f, "recipe_version: 1\nproduct: demo\nmodel:\n  clip: %s/demo/clip.safetensors\n"
+    tsup_write(path, "recipe_version: 1\nproduct: demo\nmodel:\n  clip: %s/demo/clip.safetensors\n"
                "  dapo: %s\n  vocabulary: %s/bpe_simple_vocab_16e6.txt.gz\nprecision: f32\n"
                "input_size: 224\ndefects:\n  - scratch\n  - hole\n  - stain\n"
                "thresholds:\n  image: 0.5\n  pixel: 1.0\nthreads: 2\n", dir, dapo, models_dir());
-    fclose(f);
     snprintf(cmd, sizeof cmd, "%s --recipe %s --out %s/%s --recipe-dir %s/%s/recipes --no-verify -q "
              "%s/set >/dev/null 2>%s/%s.err", prog, path, dir, tag, dir, tag, dir, dir, tag);
     int rc = tsup_sh(cmd);

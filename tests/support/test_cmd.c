@@ -2,6 +2,7 @@
 #include "test_cmd.h"
 
 #include <check.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -25,6 +26,17 @@ char *tsup_slurp(const char *path, size_t *n)
     b[len] = 0;
     *n = (size_t)len;
     return b;
+}
+
+void tsup_write(const char *path, const char *fmt, ...)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vfprintf(f, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(n >= 0 && fclose(f) == 0, "cannot write %s", path);
 }
 
 int tsup_sh(const char *cmd)
