@@ -14,7 +14,8 @@ static inline size_t dp_align_up(size_t n, size_t align)
     return (n + (align - 1)) & ~(align - 1);
 }
 
-/* aligned_alloc with the size rounded up as the C standard requires; free() releases it.
+/* aligned_alloc with the size rounded up as the C standard requires (blocks of 8 MiB and more
+ * on 2 MiB boundaries, marked for transparent huge pages); free() releases it.
  * Returns NULL on failure or when the rounded size overflows. Caller owns the block. */
 void *dp_alloc_aligned(size_t bytes);
 

@@ -520,8 +520,8 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
 
     insp_result *res = calloc(1, sizeof *res);
     if (res) {
-        res->anomaly = malloc(roi_px * sizeof *res->anomaly);
-        res->label = malloc(roi_px * sizeof *res->label);
+        res->anomaly = dp_alloc_aligned(roi_px * sizeof *res->anomaly);
+        res->label = dp_alloc_aligned(roi_px * sizeof *res->label);
         res->class_scores = calloc((size_t)n, sizeof(float));
         res->class_names = calloc((size_t)n, sizeof(char *));
         res->regions = malloc(DP_MAX_REGIONS * sizeof *res->regions);
@@ -579,7 +579,7 @@ insp_status dp_tool_process(insp_tool *t, const insp_image *img, insp_result **o
                     ar[x] = 0;
         }
     if (t->keep_types) {
-        if (!(res->types = malloc(roi_px * sizeof *res->types))) {
+        if (!(res->types = dp_alloc_aligned(roi_px * sizeof *res->types))) {
             dp_fail(&e, DP_E_NOMEM, "out of memory for the result's type map (%dx%d)", rw, rh);
             ist = dp_report(&e, DP_STAGE_RUN, err, cap);
             goto out;
