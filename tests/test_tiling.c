@@ -344,30 +344,45 @@ END_TEST
  * the malloc'd normalised ROI map; types filled if non-NULL (tile type = index + 1). */
 typedef float (*map_fn)(int k, int x, int y);
 
+/* The plan's axes (dp_tiling_axis for both sides) in one malloc'd block; free(a->sum_x). */
+static dp_tiling_axes make_axes(int rw, int rh, int tile, int overlap)
+{
+    float *sums = malloc(((size_t)rw + rh) * (sizeof(float) + sizeof(int32_t)));
+    ck_assert_ptr_nonnull(sums);
+    int32_t *own = (int32_t *)(void *)(sums + rw + rh);
+    dp_tiling_axis(rw, tile, overlap, sums, own);
+    dp_tiling_axis(rh, tile, overlap, sums + rw, own + rw);
+    return (dp_tiling_axes){ sums, sums + rw, own, own + rw };
+}
+
 static float *stitch(int rw, int rh, int tile, int overlap, map_fn fn, uint16_t *types)
 {
     int n;
     dp_tile *t = plan(rw, rh, tile, overlap, &n);
     size_t np = (size_t)rw * (size_t)rh;
-    float *acc = calloc(np, sizeof *acc), *wsum = calloc(np, sizeof *wsum);
-    float *best = calloc(np, sizeof *best);
+    dp_tiling_axes ax = make_axes(rw, rh, tile, overlap);
+    float *acc = calloc(np, sizeof *acc);
     float *tm = malloc((size_t)t[0].w * (size_t)t[0].h * sizeof *tm);
     uint16_t *tt = malloc((size_t)t[0].w * (size_t)t[0].h * sizeof *tt);
-    ck_assert(acc && wsum && best && tm && tt);
+    ck_assert(acc && tm && tt);
+    if (types)                        /* every pixel must be written: none may stay 0xffff */
+        memset(types, 0xff, np * sizeof *types);
     for (int k = 0; k < n; k++) {
         for (int y = 0; y < t[k].h; y++)
             for (int x = 0; x < t[k].w; x++) {
                 tm[y * t[k].w + x] = fn(k, t[k].x + x, t[k].y + y);
                 tt[y * t[k].w + x] = (uint16_t)(k + 1);
             }
-        dp_tiling_accumulate(&t[k], rw, rh, overlap, tm, types ? tt : NULL, acc, wsum, best,
-                             types);
+        dp_tiling_accumulate(&t[k], rw, rh, overlap, &ax, tm, types ? tt : NULL, acc, types);
     }
-    for (size_t p = 0; p < np; p++)
-        REQUIRE(wsum[p] > 0.0f, "pixel %zu has no weight", p);
-    dp_tiling_normalize(acc, wsum, np);
-    free(wsum);
-    free(best);
+    for (int x = 0; x < rw; x++)
+        REQUIRE(ax.sum_x[x] > 0.0f, "column %d has no weight", x);
+    for (int y = 0; y < rh; y++)
+        REQUIRE(ax.sum_y[y] > 0.0f, "row %d has no weight", y);
+    for (size_t p = 0; types && p < np; p++)
+        REQUIRE(types[p] != 0xffff, "pixel %zu got no type", p);
+    dp_tiling_normalize_rows(acc, rw, 0, rh, &ax);
+    free((void *)ax.sum_x);
     free(tm);
     free(tt);
     free(t);
@@ -495,27 +510,74 @@ END_TEST
 START_TEST(accumulate_clips_and_ignores_null)
 {
     /* a tile reaching outside the ROI is clipped, not written out of bounds (ASan checks) */
-    float acc[4 * 4] = { 0 }, wsum[4 * 4] = { 0 };
+    float acc[4 * 4] = { 0 };
+    uint16_t types[4 * 4] = { 0 }, tt[16 * 16];
     float tm[16 * 16];
-    for (int i = 0; i < 16 * 16; i++)
+    for (int i = 0; i < 16 * 16; i++) {
         tm[i] = 2.0f;
+        tt[i] = 7;
+    }
+    const float ones[4] = { 1, 1, 1, 1 };
+    const int32_t own[4] = { -10, -10, -10, -10 };
+    const dp_tiling_axes ax = { ones, ones, own, own };
     dp_tile off = { -10, -10, 16, 16 };
-    dp_tiling_accumulate(&off, 4, 4, 0, tm, NULL, acc, wsum, NULL, NULL);
+    dp_tiling_accumulate(&off, 4, 4, 0, &ax, tm, tt, acc, types);
     for (int i = 0; i < 16; i++) {
-        ck_assert_float_eq(wsum[i], 1.0f);
         ck_assert_float_eq(acc[i], 2.0f);
+        ck_assert_int_eq(types[i], 7);
     }
     dp_tile far = { 100, 0, 16, 16 };
-    dp_tiling_accumulate(&far, 4, 4, 0, tm, NULL, acc, wsum, NULL, NULL);
-    dp_tiling_accumulate(NULL, 4, 4, 0, tm, NULL, acc, wsum, NULL, NULL);
-    dp_tiling_accumulate(&off, 4, 4, 0, NULL, NULL, acc, wsum, NULL, NULL);
+    dp_tiling_accumulate(&far, 4, 4, 0, &ax, tm, tt, acc, types);
+    dp_tiling_accumulate(NULL, 4, 4, 0, &ax, tm, tt, acc, types);
+    dp_tiling_accumulate(&off, 4, 4, 0, &ax, NULL, tt, acc, types);
+    dp_tiling_accumulate(&off, 4, 4, 0, NULL, tm, tt, acc, NULL);   /* no axes: no types */
     for (int i = 0; i < 16; i++)
-        ck_assert_float_eq(wsum[i], 1.0f);
-    /* normalise: an uncovered pixel becomes 0, not NaN */
-    float a2[2] = { 3.0f, 5.0f }, w2[2] = { 2.0f, 0.0f };
-    dp_tiling_normalize(a2, w2, 2);
+        ck_assert_float_eq(acc[i], 4.0f);
+    /* normalise: an uncovered pixel (total weight 0) becomes 0, not NaN */
+    float a2[2] = { 3.0f, 5.0f };
+    const float sx[2] = { 2.0f, 0.0f }, sy[1] = { 1.0f };
+    const dp_tiling_axes ax2 = { sx, sy, NULL, NULL };
+    dp_tiling_normalize_rows(a2, 2, 0, 1, &ax2);
     ck_assert_float_eq(a2[0], 1.5f);
     ck_assert_float_eq(a2[1], 0.0f);
+}
+END_TEST
+
+/* The axes against the 2-D definition: the product of the side sums is the total weight of the
+ * tiles covering a pixel (double reference), and the owner is a covering tile with the largest
+ * weight, the first in tile order on a tie (the overlap-0 plan has exact ties). */
+START_TEST(axes_match_2d_weights)
+{
+    static const int cfg[][4] = { { 1000, 700, 518, 64 }, { 1000, 700, 518, 0 },
+                                  { 300, 1000, 518, 64 }, { 777, 555, 100, 1 } };
+    for (size_t c = 0; c < sizeof cfg / sizeof *cfg; c++) {
+        const int rw = cfg[c][0], rh = cfg[c][1], tile = cfg[c][2], ov = cfg[c][3];
+        int n;
+        dp_tile *t = plan(rw, rh, tile, ov, &n);
+        dp_tiling_axes ax = make_axes(rw, rh, tile, ov);
+        for (int y = 0; y < rh; y += 7)
+            for (int x = 0; x < rw; x += 5) {
+                double sw = 0, best = -1;
+                int first_best = -1;
+                for (int k = 0; k < n; k++)
+                    if (x >= t[k].x && x < t[k].x + t[k].w && y >= t[k].y && y < t[k].y + t[k].h) {
+                        double wk = ref_w2(&t[k], rw, rh, ov, x, y);
+                        sw += wk;
+                        if (wk > best + 1e-12) {
+                            best = wk;
+                            first_best = k;
+                        }
+                    }
+                double got = (double)ax.sum_x[x] * ax.sum_y[y];
+                REQUIRE(fabs(got - sw) <= 1e-6 * sw, "cfg %zu (%d,%d): total %.9g, reference "
+                        "%.9g", c, x, y, got, sw);
+                REQUIRE(ax.own_x[x] == t[first_best].x && ax.own_y[y] == t[first_best].y,
+                        "cfg %zu (%d,%d): owner (%d,%d), reference tile %d at (%d,%d)", c, x, y,
+                        ax.own_x[x], ax.own_y[y], first_best, t[first_best].x, t[first_best].y);
+            }
+        free((void *)ax.sum_x);
+        free(t);
+    }
 }
 END_TEST
 
@@ -530,14 +592,13 @@ START_TEST(accumulate_rows_in_bands_bit_identical)
     const size_t px = (size_t)rw * rh, tpx = (size_t)tile * tile;
     float *maps = malloc((size_t)n * tpx * sizeof *maps);
     uint16_t *tt = malloc((size_t)n * tpx * sizeof *tt);
-    float *a[2], *w[2], *bw[2];
+    dp_tiling_axes ax = make_axes(rw, rh, tile, overlap);
+    float *a[2];
     uint16_t *ty[2];
     for (int k = 0; k < 2; k++) {
         a[k] = calloc(px, sizeof(float));
-        w[k] = calloc(px, sizeof(float));
-        bw[k] = calloc(px, sizeof(float));
         ty[k] = calloc(px, sizeof(uint16_t));
-        REQ(a[k] && w[k] && bw[k] && ty[k]);
+        REQ(a[k] && ty[k]);
     }
     REQ(maps && tt);
     for (size_t i = 0; i < (size_t)n * tpx; i++) {
@@ -545,27 +606,24 @@ START_TEST(accumulate_rows_in_bands_bit_identical)
         tt[i] = (uint16_t)(1 + i % 5);
     }
     for (int i = 0; i < n; i++)
-        dp_tiling_accumulate(&tl[i], rw, rh, overlap, maps + i * tpx, tt + i * tpx, a[0], w[0],
-                             bw[0], ty[0]);
+        dp_tiling_accumulate(&tl[i], rw, rh, overlap, &ax, maps + i * tpx, tt + i * tpx, a[0],
+                             ty[0]);
     const int bands[] = { 0, 233, 234, 234, 500, 700, 900 };
     for (size_t b = 0; b + 1 < sizeof bands / sizeof bands[0]; b++)
         for (int i = 0; i < n; i++)
-            dp_tiling_accumulate_rows(&tl[i], rw, rh, overlap, bands[b], bands[b + 1],
-                                      maps + i * tpx, tt + i * tpx, a[1], w[1], bw[1], ty[1]);
+            dp_tiling_accumulate_rows(&tl[i], rw, rh, overlap, bands[b], bands[b + 1], &ax,
+                                      maps + i * tpx, tt + i * tpx, a[1], ty[1]);
     ck_assert(memcmp(a[0], a[1], px * sizeof(float)) == 0);
-    ck_assert(memcmp(w[0], w[1], px * sizeof(float)) == 0);
-    ck_assert(memcmp(bw[0], bw[1], px * sizeof(float)) == 0);
     ck_assert(memcmp(ty[0], ty[1], px * sizeof(uint16_t)) == 0);
-    ck_assert(w[0][px / 2] > 0);                  /* something was stitched */
+    ck_assert(a[0][px / 2] > 0 && ty[0][px / 2] > 0);     /* something was stitched */
     /* a band misses what lies outside it */
-    memset(w[1], 0, px * sizeof(float));
-    dp_tiling_accumulate_rows(&tl[0], rw, rh, overlap, 10, 20, maps, NULL, a[1], w[1], NULL, NULL);
-    ck_assert(w[1][(size_t)9 * rw] == 0 && w[1][(size_t)10 * rw] > 0 && w[1][(size_t)19 * rw] > 0 &&
-              w[1][(size_t)20 * rw] == 0);
+    memset(a[1], 0, px * sizeof(float));
+    dp_tiling_accumulate_rows(&tl[0], rw, rh, overlap, 10, 20, &ax, maps, NULL, a[1], NULL);
+    ck_assert(a[1][(size_t)9 * rw] == 0 && a[1][(size_t)10 * rw] > 0 && a[1][(size_t)19 * rw] > 0 &&
+              a[1][(size_t)20 * rw] == 0);
+    free((void *)ax.sum_x);
     for (int k = 0; k < 2; k++) {
         free(a[k]);
-        free(w[k]);
-        free(bw[k]);
         free(ty[k]);
     }
     free(maps);
@@ -581,29 +639,28 @@ START_TEST(stitch_8192_fast)
     int n;
     dp_tile *t = plan(R, R, T, OV, &n);
     size_t np = (size_t)R * R;
-    float *acc = calloc(np, sizeof *acc), *wsum = calloc(np, sizeof *wsum);
-    float *best = calloc(np, sizeof *best);
+    float *acc = calloc(np, sizeof *acc);
     uint16_t *types = calloc(np, sizeof *types);
     float *tm = malloc((size_t)T * T * sizeof *tm);
     uint16_t *tt = malloc((size_t)T * T * sizeof *tt);
-    ck_assert(acc && wsum && best && types && tm && tt);
+    ck_assert(acc && types && tm && tt);
     for (int i = 0; i < T * T; i++) {
         tm[i] = 3.0f;
         tt[i] = 2;
     }
     double t0 = now_s();
+    dp_tiling_axes ax = make_axes(R, R, T, OV);
     for (int k = 0; k < n; k++)
-        dp_tiling_accumulate(&t[k], R, R, OV, tm, tt, acc, wsum, best, types);
-    dp_tiling_normalize(acc, wsum, np);
+        dp_tiling_accumulate(&t[k], R, R, OV, &ax, tm, tt, acc, types);
+    dp_tiling_normalize_rows(acc, R, 0, R, &ax);
     double dt = now_s() - t0;
+    free((void *)ax.sum_x);
     for (size_t p = 0; p < np; p += 4099)
         REQ(fabsf(acc[p] - 3.0f) <= 1e-6f && types[p] == 2);
     ck_assert(fabsf(acc[np - 1] - 3.0f) <= 1e-6f);
     /* generous: also holds under sanitizers on a slow 2-core machine */
     ck_assert_msg(dt < 20.0, "stitching 8192x8192 took %.2f s", dt);
     free(acc);
-    free(wsum);
-    free(best);
     free(types);
     free(tm);
     free(tt);
@@ -628,6 +685,7 @@ Suite *tiling_suite(void)
     tcase_add_test(tc, stitch_blends);
     tcase_add_test(tc, types_most_central);
     tcase_add_test(tc, accumulate_clips_and_ignores_null);
+    tcase_add_test(tc, axes_match_2d_weights);
     tcase_add_test(tc, accumulate_rows_in_bands_bit_identical);
     tcase_add_test(tc, stitch_8192_fast);
     suite_add_tcase(s, tc);

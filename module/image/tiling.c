@@ -117,49 +117,64 @@ void dp_tiling_weights_1d(int pos, int len, int roi_len, int overlap, float *w)
     weights_range(pos, len, roi_len, overlap, 0, len, w);
 }
 
-/* One row segment of a tile: acc += w * map, wsum += w with w = wx[i] * wy. restrict: the
- * buffers never overlap, which lets the compiler keep values in registers and vectorise. */
-static void add_row(float *restrict acc, float *restrict wsum, const float *restrict map,
-                    const float *restrict wx, float wy, int n)
+void dp_tiling_axis(int len, int tile, int overlap, float *sum, int32_t *owner)
 {
-    for (int i = 0; i < n; i++) {
-        float w = wx[i] * wy;
-        acc[i] += w * map[i];
-        wsum[i] += w;
+    if (!sum || !owner || len <= 0 || tile <= 0 || overlap < 0)
+        return;
+    const int64_t n = tiles_along(len, tile, overlap);
+    const int tl = len < tile ? len : tile;
+    for (int i = 0; i < len; i++) {
+        sum[i] = 0.0f;
+        owner[i] = -1;
     }
-}
-
-/* add_row plus the type of the tile with the largest weight so far (first on a tie). */
-static void add_row_types(float *restrict acc, float *restrict wsum, const float *restrict map,
-                          const float *restrict wx, float wy, int n, float *restrict best_w,
-                          uint16_t *restrict types, const uint16_t *restrict tile_types)
-{
-    for (int i = 0; i < n; i++) {
-        float w = wx[i] * wy;
-        acc[i] += w * map[i];
-        wsum[i] += w;
-        if (w > best_w[i]) {
-            best_w[i] = w;
-            types[i] = tile_types[i];
+    /* tile order, as the plan lists a row's (or column's) tiles: the first wins a tie */
+    for (int k = 0; k < n; k++) {
+        const int pos = tile_pos(k, n, len, tile, overlap);
+        for (int i = 0; i < tl; i++) {
+            float w, w_owner = 0.0f;
+            weights_range(pos, tl, len, overlap, i, i + 1, &w);
+            const int at = pos + i, o = owner[at];
+            if (o >= 0)
+                weights_range(o, tl, len, overlap, at - o, at - o + 1, &w_owner);
+            sum[at] += w;
+            if (o < 0 || w > w_owner)
+                owner[at] = pos;
         }
     }
 }
 
-void dp_tiling_accumulate(const dp_tile *t, int roi_w, int roi_h, int overlap,
-                          const float *tile_map, const uint16_t *tile_types, float *acc,
-                          float *wsum, float *best_w, uint16_t *types)
+/* One row segment of a tile: acc += (wx[i] * wy) * map[i]. restrict: the buffers never
+ * overlap, which lets the compiler keep values in registers and vectorise. */
+static void add_row(float *restrict acc, const float *restrict map, const float *restrict wx,
+                    float wy, int n)
 {
-    dp_tiling_accumulate_rows(t, roi_w, roi_h, overlap, 0, roi_h, tile_map, tile_types, acc, wsum,
-                              best_w, types);
+    for (int i = 0; i < n; i++)
+        acc[i] += (wx[i] * wy) * map[i];
+}
+
+/* The tile's types where it owns the column (own_x[i] == tile_x); called for rows it owns. */
+static void own_types(uint16_t *restrict types, const uint16_t *restrict tile_types,
+                      const int32_t *restrict own_x, int32_t tile_x, int n)
+{
+    for (int i = 0; i < n; i++)
+        types[i] = own_x[i] == tile_x ? tile_types[i] : types[i];
+}
+
+void dp_tiling_accumulate(const dp_tile *t, int roi_w, int roi_h, int overlap,
+                          const dp_tiling_axes *ax, const float *tile_map,
+                          const uint16_t *tile_types, float *acc, uint16_t *types)
+{
+    dp_tiling_accumulate_rows(t, roi_w, roi_h, overlap, 0, roi_h, ax, tile_map, tile_types, acc,
+                              types);
 }
 
 void dp_tiling_accumulate_rows(const dp_tile *t, int roi_w, int roi_h, int overlap, int y0, int y1,
-                               const float *tile_map, const uint16_t *tile_types, float *acc,
-                               float *wsum, float *best_w, uint16_t *types)
+                               const dp_tiling_axes *ax, const float *tile_map,
+                               const uint16_t *tile_types, float *acc, uint16_t *types)
 {
-    if (!t || !tile_map || !acc || !wsum || roi_w <= 0 || roi_h <= 0 || t->w <= 0 || t->h <= 0)
+    if (!t || !tile_map || !acc || roi_w <= 0 || roi_h <= 0 || t->w <= 0 || t->h <= 0)
         return;
-    int want_types = tile_types && best_w && types;
+    int want_types = tile_types && types && ax && ax->own_x && ax->own_y;
     /* clip to the ROI in tile coordinates: [cx0, cx1) x [cy0, cy1) */
     int64_t cx0 = t->x < 0 ? -(int64_t)t->x : 0, cy0 = t->y < 0 ? -(int64_t)t->y : 0;
     int64_t cx1 = (int64_t)roi_w - t->x, cy1 = (int64_t)roi_h - t->y;
@@ -183,19 +198,23 @@ void dp_tiling_accumulate_rows(const dp_tile *t, int roi_w, int roi_h, int overl
             weights_range(t->y, t->h, roi_h, overlap, ty, ty + 1, &wy);
             size_t src = (size_t)ty * (size_t)t->w + (size_t)b0;
             size_t dst = (size_t)(t->y + ty) * (size_t)roi_w + (size_t)(t->x + b0);
-            if (want_types)
-                add_row_types(acc + dst, wsum + dst, tile_map + src, wx, wy, nb, best_w + dst,
-                              types + dst, tile_types + src);
-            else
-                add_row(acc + dst, wsum + dst, tile_map + src, wx, wy, nb);
+            add_row(acc + dst, tile_map + src, wx, wy, nb);
+            if (want_types && ax->own_y[t->y + ty] == t->y)
+                own_types(types + dst, tile_types + src, ax->own_x + t->x + b0, t->x, nb);
         }
     }
 }
 
-void dp_tiling_normalize(float *acc, const float *wsum, size_t n)
+void dp_tiling_normalize_rows(float *acc, int roi_w, int y0, int y1, const dp_tiling_axes *ax)
 {
-    if (!acc || !wsum)
+    if (!acc || !ax || !ax->sum_x || !ax->sum_y || roi_w <= 0)
         return;
-    for (size_t i = 0; i < n; i++)
-        acc[i] = wsum[i] > 0.0f ? acc[i] / wsum[i] : 0.0f;
+    for (int y = y0; y < y1; y++) {
+        float *row = acc + (size_t)y * (size_t)roi_w;
+        const float sy = ax->sum_y[y];
+        for (int x = 0; x < roi_w; x++) {
+            const float wsum = ax->sum_x[x] * sy;
+            row[x] = wsum > 0.0f ? row[x] / wsum : 0.0f;
+        }
+    }
 }

@@ -178,30 +178,29 @@ static insp_status run_whole(insp_tool *t, const dp_cancel *cancel, int rw, int 
 /* Pixels per chunk of the element-wise passes over the ROI that the thread team shares. */
 #define MAP_CHUNK ((size_t)1 << 16)
 
-/* The stitching sums (acc, wsum, best_w) and the type map zeroed, by the thread team. */
-static void clear_maps(insp_tool *t, uint16_t *types, size_t roi_px)
+/* The stitching sum (the result's anomaly map) zeroed, by the thread team. The type map needs
+ * no clearing: every pixel gets the type of the tile that owns it (dp_tiling_axis). */
+static void clear_map(insp_tool *t, float *amap, size_t roi_px)
 {
     const long long chunks = (long long)((roi_px + MAP_CHUNK - 1) / MAP_CHUNK);
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (long long c = 0; c < chunks; c++) {
         size_t i0 = (size_t)c * MAP_CHUNK, len = roi_px - i0 < MAP_CHUNK ? roi_px - i0 : MAP_CHUNK;
-        memset(t->acc + i0, 0, len * sizeof *t->acc);
-        memset(t->wsum + i0, 0, len * sizeof *t->wsum);
-        memset(t->best_w + i0, 0, len * sizeof *t->best_w);
-        memset(types + i0, 0, len * sizeof *types);
+        memset(amap + i0, 0, len * sizeof *amap);
     }
 }
 
-/* amap = acc / wsum (dp_tiling_normalize), element by element, by the thread team. */
-static void finish_map(insp_tool *t, float *amap, size_t roi_px)
+/* Rows of the ROI per chunk of the normalisation. */
+#define NORM_ROWS 16
+
+/* The stitched sums divided by the plan's total weights, in place, by the thread team. */
+static void finish_map(insp_tool *t, float *amap, int rw, int rh, const dp_tiling_axes *ax)
 {
-    const long long chunks = (long long)((roi_px + MAP_CHUNK - 1) / MAP_CHUNK);
+    const int chunks = (rh + NORM_ROWS - 1) / NORM_ROWS;
 #pragma omp parallel for num_threads(t->threads) schedule(static)
-    for (long long c = 0; c < chunks; c++) {
-        size_t i0 = (size_t)c * MAP_CHUNK, len = roi_px - i0 < MAP_CHUNK ? roi_px - i0 : MAP_CHUNK;
-        dp_tiling_normalize(t->acc + i0, t->wsum + i0, len);
-        memcpy(amap + i0, t->acc + i0, len * sizeof *amap);
-    }
+    for (int c = 0; c < chunks; c++)
+        dp_tiling_normalize_rows(amap, rw, c * NORM_ROWS,
+                                 rh < (c + 1) * NORM_ROWS ? rh : (c + 1) * NORM_ROWS, ax);
 }
 
 /* A tile's scores into the call's: image score and defect types the maximum over tiles,
@@ -282,8 +281,8 @@ static void worker_batch(insp_tool *t, int w, const dp_cancel *cancel, int rw, i
  * between preprocessing, towers and head in proportion to the time the workers spent in each;
  * stitching counts as head. */
 static insp_status run_workers(insp_tool *t, const dp_cancel *cancel, int rw, int rh, int count,
-                               size_t ws, uint16_t *types, call_scores *cs, insp_timing *tm,
-                               char *err, size_t cap)
+                               size_t ws, const dp_tiling_axes *ax, float *amap, uint16_t *types,
+                               call_scores *cs, insp_timing *tm, char *err, size_t cap)
 {
     const dp_recipe *r = &t->recipe;
     const int S = r->input_size, B = r->batch, n = t->n_classes, W = t->model->n_workers;
@@ -339,9 +338,8 @@ static insp_status run_workers(insp_tool *t, const dp_cancel *cancel, int rw, in
                 for (int b = 0; b < nb; b++) {
                     const size_t slot = (size_t)i * B + b;
                     dp_tiling_accumulate_rows(&t->tiles[first + b], rw, rh, r->overlap, y0, y1,
-                                              t->tile_map + slot * tile_px,
-                                              tile_types + slot * tile_px, t->acc, t->wsum,
-                                              t->best_w, types);
+                                              ax, t->tile_map + slot * tile_px,
+                                              tile_types + slot * tile_px, amap, types);
                 }
             }
         }
@@ -398,22 +396,26 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
     ws = dp_align_up(ws, DP_ALIGN);
     const int W = t->model->n_workers;
     const int workers = t->tile_path == DP_TILES_AUTO && W >= 2 && (count + B - 1) / B >= W;
+    const size_t axis_floats = dp_align_up((size_t)rw + rh, DP_ALIGN / sizeof(float));
     if (ensure((void **)&t->tiles, &t->tiles_cap, (size_t)count * sizeof(dp_tile), err, cap, &ist) ||
-        ensure((void **)&t->acc, &t->acc_cap, roi_px * 3 * sizeof(float), err, cap, &ist))
+        ensure(&t->axes, &t->axes_cap, axis_floats * (sizeof(float) + sizeof(int32_t)), err, cap, &ist))
         return ist;
-    t->wsum = t->acc + roi_px;
-    t->best_w = t->wsum + roi_px;
+    float *sums = t->axes;
+    int32_t *owners = (int32_t *)(void *)(sums + axis_floats);
+    dp_tiling_axis(rw, r->tile, r->overlap, sums, owners);
+    dp_tiling_axis(rh, r->tile, r->overlap, sums + rw, owners + rw);
+    const dp_tiling_axes ax = { sums, sums + rw, owners, owners + rw };
     if ((st = dp_tiling_plan(rw, rh, r->tile, r->overlap, t->tiles, count, &e)))
         return dp_report(&e, DP_STAGE_IMAGE, err, cap);
-    clear_maps(t, types, roi_px);
+    clear_map(t, amap, roi_px);
     cs->score = 0;
     cs->classes[0] = 1;
     for (int k = 1; k < n; k++)
         cs->classes[k] = 0;
     if (workers) {
-        if ((ist = run_workers(t, cancel, rw, rh, count, ws, types, cs, tm, err, cap)))
+        if ((ist = run_workers(t, cancel, rw, rh, count, ws, &ax, amap, types, cs, tm, err, cap)))
             return ist;
-        finish_map(t, amap, roi_px);
+        finish_map(t, amap, rw, rh, &ax);
         return INSP_OK;
     }
     if (ensure((void **)&t->resize_ws, &t->resize_ws_cap, ws * B, err, cap, &ist) ||
@@ -460,8 +462,8 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
                            tile_classes, &e)))
                 return dp_report(&e, DP_STAGE_RUN, err, cap);
             merge_scores(cs, score, tile_classes, n);
-            dp_tiling_accumulate(tl, rw, rh, r->overlap, t->tile_map, t->tile_types, t->acc, t->wsum,
-                                 t->best_w, types);
+            dp_tiling_accumulate(tl, rw, rh, r->overlap, &ax, t->tile_map, t->tile_types, amap,
+                                 types);
         }
         double t3 = now_ms();
         tm->preprocess_ms += t1 - t0;
@@ -470,7 +472,7 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
         if (t->host.progress)
             t->host.progress(t->host.user, "tiles", first + nb, count);
     }
-    finish_map(t, amap, roi_px);
+    finish_map(t, amap, rw, rh, &ax);
     return INSP_OK;
 }
 

@@ -119,16 +119,16 @@ static int decide_threads(insp_tool *t, int recipe_threads)
 
 static void free_scratch(insp_tool *t)
 {
-    /* tile_types lives inside tile_map's block, wsum and best_w inside acc's */
+    /* tile_types lives inside tile_map's block */
     free(t->rgb); free(t->tile_u8); free(t->tile_crop); free(t->resize_ws); free(t->pre);
-    free(t->tile_map); free(t->acc); free(t->types);
+    free(t->tile_map); free(t->axes); free(t->types);
     free(t->region_ws); free(t->tiles); free(t->rounds);
 }
 
 size_t dp_tool_scratch_bytes(const insp_tool *t)
 {
     return t->rgb_cap + t->tile_u8_cap + t->tile_crop_cap + t->resize_ws_cap + t->pre_cap +
-           t->tile_map_cap + t->acc_cap + t->types_cap + t->region_ws_cap + t->tiles_cap +
+           t->tile_map_cap + t->axes_cap + t->types_cap + t->region_ws_cap + t->tiles_cap +
            t->rounds_cap;
 }
 
@@ -138,12 +138,13 @@ void dp_tool_trim_scratch(insp_tool *t)
         return;
     free_scratch(t);
     t->rgb = t->tile_u8 = t->tile_crop = t->resize_ws = t->region_ws = NULL;
-    t->pre = t->tile_map = t->acc = t->wsum = t->best_w = NULL;
+    t->pre = t->tile_map = NULL;
+    t->axes = NULL;
     t->types = t->tile_types = NULL;
     t->tiles = NULL;
     t->rounds = NULL;
     t->rgb_cap = t->tile_u8_cap = t->tile_crop_cap = t->resize_ws_cap = t->pre_cap = 0;
-    t->tile_map_cap = t->acc_cap = t->types_cap = t->region_ws_cap = t->tiles_cap = 0;
+    t->tile_map_cap = t->axes_cap = t->types_cap = t->region_ws_cap = t->tiles_cap = 0;
     t->rounds_cap = 0;
 }
 

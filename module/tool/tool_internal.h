@@ -65,8 +65,9 @@ struct insp_tool {
     float *pre; size_t pre_cap;      /* [batch][3][S][S] */
     float *tile_map; size_t tile_map_cap;   /* one block: tile map, then tile_types */
     uint16_t *tile_types;                   /* points into tile_map's block */
-    float *acc; size_t acc_cap;             /* one block: acc, then wsum, then best_w */
-    float *wsum, *best_w;                   /* point into acc's block */
+    /* the tiling plan's axes (dp_tiling_axis), one block: sum_x [w], sum_y [h], then own_x
+     * [w], own_y [h]; the stitching sums go straight into the result's anomaly map */
+    void *axes; size_t axes_cap;
     uint16_t *types; size_t types_cap;
     uint8_t *region_ws; size_t region_ws_cap;
     dp_tile *tiles; size_t tiles_cap;
