@@ -9,6 +9,8 @@
  *                                          process path on the demo model, 1 and 2 threads)
  *   bench train-vision {B16|L14} SIZE BATCH [REPEATS]   (prompt training: forward + backward)
  *   bench train-step CLIP VOCAB SIZE BATCH [STEPS]   (insp-train's whole step on a model file)
+ *   bench regions [SIDE [REPEATS [KIND]]]   (dp_regions_find on six kinds of map, SIDE x SIDE
+ *                    but one 2448 x 2048, against the previous implementation, regions_ref.c)
  *   bench spin   SECONDS     (keeps one core busy: the contention benchmark's "other work")
  * One configuration per process, so the peak resident memory printed is that configuration's. */
 #include <limits.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clip_text.h"
@@ -26,6 +29,8 @@
 #include "isa.h"
 #include "model.h"
 #include "ops_testing.h"
+#include "regions.h"
+#include "regions_ref.h"
 #include "text_cache.h"
 #include "tool_internal.h"
 #include "tokenizer.h"
@@ -786,6 +791,210 @@ static int bench_tiles(const char *demo_dir, int side, int rounds, int batch)
     return 0;
 }
 
+/* ---- dp_regions_find: the current implementation against the previous one (regions_ref.c) --- */
+
+/* One map for the regions benchmark: inputs, both outputs. */
+typedef struct rmap {
+    const char *name;
+    int w, h;
+    float *amap;
+    uint16_t *types;
+    uint8_t *mask_buf;        /* owned, NULL = no mask */
+    const uint8_t *mask;      /* row 0 of the mask inside mask_buf */
+    ptrdiff_t mask_stride;
+} rmap;
+
+enum { RB_TYPES = 4, RB_MAXR = 256 };
+static const float RB_THR[RB_TYPES + 1] = { 0.0f, 1.0f, 1.1f, 0.9f, 1.2f };
+
+static float u01(rng *r)
+{
+    return 0.5f * (uniform(r) + 1.0f);
+}
+
+/* Types in 64 x 64 patches, as the per-pixel argmax of smooth class maps gives them. */
+static void rmap_types(rmap *m, rng *r)
+{
+    int pw = (m->w + 63) / 64, ph = (m->h + 63) / 64;
+    uint16_t *patch = malloc((size_t)pw * ph * sizeof *patch);
+    for (int i = 0; i < pw * ph; i++)
+        patch[i] = (uint16_t)(1 + (int)(u01(r) * RB_TYPES) % RB_TYPES);
+    for (int y = 0; y < m->h; y++)
+        for (int x = 0; x < m->w; x++)
+            m->types[(size_t)y * m->w + x] = patch[(y / 64) * pw + x / 64];
+    free(patch);
+}
+
+/* n discs of defective pixels (radius 6..90) on a clean background. */
+static void rmap_blobs(rmap *m, rng *r, int n)
+{
+    for (int b = 0; b < n; b++) {
+        int cx = (int)(u01(r) * (float)m->w), cy = (int)(u01(r) * (float)m->h);
+        int rad = 6 + (int)(u01(r) * 84.0f);
+        for (int y = cy - rad; y <= cy + rad; y++)
+            for (int x = cx - rad; x <= cx + rad; x++)
+                if (x >= 0 && y >= 0 && x < m->w && y < m->h &&
+                    (x - cx) * (x - cx) + (y - cy) * (y - cy) <= rad * rad)
+                    m->amap[(size_t)y * m->w + x] = 1.3f + 2.5f * u01(r);
+    }
+}
+
+/* kind: 0 all defective, 1 clean with 20 blobs, 2 random 30 %, 3 masked (blobs + 2 % specks),
+ * 4 checkerboard (one region of single-pixel runs), 5 dots (an isolated pixel per 2x2 block) */
+static void rmap_make(rmap *m, int kind, int w, int h)
+{
+    static const char *const names[] = { "all defective", "20 blobs", "random 30 %",
+                                         "mask, blobs + specks", "checkerboard", "dots 2x2" };
+    memset(m, 0, sizeof *m);
+    m->name = names[kind];
+    m->w = w;
+    m->h = h;
+    size_t n = (size_t)w * h;
+    m->amap = malloc(n * sizeof *m->amap);
+    m->types = malloc(n * sizeof *m->types);
+    if (!m->amap || !m->types) {
+        fprintf(stderr, "bench: out of memory for a %dx%d map\n", w, h);
+        exit(1);
+    }
+    rng r = { 0x5eed0000u + (uint64_t)kind };
+    rmap_types(m, &r);
+    for (size_t p = 0; p < n; p++) {
+        int x = (int)(p % (size_t)w), y = (int)(p / (size_t)w);
+        float clean = 0.6f * u01(&r), bad = 1.3f + 2.5f * u01(&r);
+        switch (kind) {
+        case 0: m->amap[p] = bad; break;
+        case 2: m->amap[p] = u01(&r) < 0.3f ? bad : clean; break;
+        case 3: m->amap[p] = u01(&r) < 0.02f ? bad : clean; break;
+        case 4: m->amap[p] = (x + y) % 2 ? clean : bad; break;
+        case 5: m->amap[p] = x % 2 || y % 2 ? clean : bad; break;
+        default: m->amap[p] = clean; break;
+        }
+    }
+    if (kind == 1 || kind == 3)
+        rmap_blobs(m, &r, 20);
+    if (kind == 3) {
+        /* an elliptic inspection area in a padded mask, as hosts pass it */
+        m->mask_stride = ((ptrdiff_t)w + 127) / 128 * 128;
+        m->mask_buf = calloc((size_t)m->mask_stride * h, 1);
+        m->mask = m->mask_buf;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                double dx = (x - 0.5 * w) / (0.48 * w), dy = (y - 0.5 * h) / (0.48 * h);
+                m->mask_buf[(size_t)y * m->mask_stride + x] = dx * dx + dy * dy <= 1.0;
+            }
+    }
+}
+
+static void rmap_free(rmap *m)
+{
+    free(m->amap);
+    free(m->types);
+    free(m->mask_buf);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Outputs of one call. */
+typedef struct rout {
+    uint16_t *label;
+    dp_region reg[RB_MAXR];
+    int n, total;
+} rout;
+
+static double regions_call(const rmap *m, int ref, rout *o, void *ws, size_t ws_size)
+{
+    dp_err e;
+    dp_err_clear(&e);
+    double t0 = now_s();
+    dp_status s = (ref ? dp_regions_find_ref : dp_regions_find)(
+        m->amap, m->types, m->mask, m->mask_stride, m->w, m->h, RB_TYPES, RB_THR, 0, o->label,
+        o->reg, RB_MAXR, &o->n, &o->total, ws, ws_size, &e);
+    double dt = now_s() - t0;
+    if (s != DP_OK)
+        die(ref ? "regions (previous)" : "regions", &e);
+    return dt;
+}
+
+/* Whether the two outputs agree: label map, counts and regions exactly, mean within 1e-6. */
+static int regions_same(const rmap *m, const rout *a, const rout *b)
+{
+    if (a->n != b->n || a->total != b->total) {
+        printf("  MISMATCH: %d/%d regions vs %d/%d\n", a->n, a->total, b->n, b->total);
+        return 0;
+    }
+    if (memcmp(a->label, b->label, (size_t)m->w * m->h * sizeof *a->label) != 0) {
+        printf("  MISMATCH: label maps differ\n");
+        return 0;
+    }
+    for (int i = 0; i < a->n; i++) {
+        const dp_region *p = &a->reg[i], *q = &b->reg[i];
+        if (p->class_id != q->class_id || p->x != q->x || p->y != q->y || p->w != q->w ||
+            p->h != q->h || p->seed_x != q->seed_x || p->seed_y != q->seed_y ||
+            p->area != q->area || p->max_score != q->max_score ||
+            fabs((double)p->mean_score - q->mean_score) > 1e-6 * fabs((double)q->mean_score)) {
+            printf("  MISMATCH: region %d differs\n", i);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Old and new interleaved (alternating which goes first), medians of `repeats` calls each. */
+static int bench_regions(int side, int repeats, int only)
+{
+    repeats = repeats < 1 ? 1 : repeats;
+    printf("regions: dp_regions_find, previous (regions_ref.c) vs current, %d types, median of "
+           "%d calls each, interleaved, 1 thread\n", RB_TYPES, repeats);
+    int ok = 1;
+    for (int kind = 0; kind < 6; kind++) {
+        if (only >= 0 && kind != only)
+            continue;
+        rmap m;
+        rmap_make(&m, kind, kind == 3 ? 2448 : side, kind == 3 ? 2048 : side);
+        size_t n = (size_t)m.w * m.h;
+        size_t wa = dp_regions_workspace(m.w, m.h, RB_TYPES);
+        size_t wb = dp_regions_workspace_ref(m.w, m.h, RB_TYPES);
+        size_t wsz = wa > wb ? wa : wb;
+        void *ws = malloc(wsz);
+        rout o[2] = { { .label = malloc(n * sizeof(uint16_t)) },
+                      { .label = malloc(n * sizeof(uint16_t)) } };
+        double *t[2] = { malloc((size_t)repeats * sizeof(double)),
+                         malloc((size_t)repeats * sizeof(double)) };
+        if (!ws || !o[0].label || !o[1].label || !t[0] || !t[1]) {
+            fprintf(stderr, "bench: out of memory\n");
+            return 1;
+        }
+        regions_call(&m, 1, &o[1], ws, wsz);      /* warm-up: page in the buffers */
+        regions_call(&m, 0, &o[0], ws, wsz);
+        for (int i = 0; i < repeats; i++) {
+            int first = i % 2;
+            t[first][i] = regions_call(&m, first, &o[first], ws, wsz);
+            t[!first][i] = regions_call(&m, !first, &o[!first], ws, wsz);
+        }
+        int same = regions_same(&m, &o[0], &o[1]);
+        ok &= same;
+        size_t defective = 0;
+        for (size_t p = 0; p < n; p++)
+            defective += o[1].label[p] != 0;
+        double told = median(t[1], repeats) * 1e3, tnew = median(t[0], repeats) * 1e3;
+        printf("  %-20s %4dx%-4d %5.1f %% defective %7d regions: previous %8.2f ms, current "
+               "%8.2f ms, ratio %.3f%s\n", m.name, m.w, m.h, 100.0 * (double)defective / (double)n,
+               o[1].total, told, tnew, tnew / told, same ? "" : "  OUTPUTS DIFFER");
+        free(t[0]);
+        free(t[1]);
+        free(o[0].label);
+        free(o[1].label);
+        free(ws);
+        rmap_free(&m);
+    }
+    return ok ? 0 : 1;
+}
+
 /* Busy work on one core for `seconds`, as another program on the line PC would do. */
 static int spin(double seconds)
 {
@@ -805,6 +1014,7 @@ static int usage(void)
                     "       bench tiles DEMO_DIR SIDE [ROUNDS [BATCH]]\n"
                     "       bench train-vision {B16|L14} SIZE BATCH [REPEATS (0: no warm-up)]\n"
                     "       bench train-step CLIP.safetensors VOCAB SIZE BATCH [STEPS (2)]\n"
+                    "       bench regions [SIDE (4096) [REPEATS (7) [KIND (0..5, all)]]]\n"
                     "       bench spin SECONDS\n");
     return 2;
 }
@@ -813,6 +1023,9 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "spin") == 0)
         return spin(atof(argv[2]));
+    if (argc >= 2 && strcmp(argv[1], "regions") == 0)
+        return bench_regions(argc > 2 ? atoi(argv[2]) : 4096, argc > 3 ? atoi(argv[3]) : 7,
+                             argc > 4 ? atoi(argv[4]) : -1);
     if (argc >= 4 && strcmp(argv[1], "tiles") == 0)
         return bench_tiles(argv[2], atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 3,
                            argc > 5 ? atoi(argv[5]) : 2);
