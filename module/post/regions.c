@@ -15,9 +15,14 @@
 /* Ownership: every pointer passed between the static helpers below is borrowed, a view into the
  * caller's buffers or the caller's workspace; nothing here allocates or keeps a pointer. */
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Entry e[label] of the label table: a parent label (< label), or a tagged value. */
 #define E_ROOT 0x40000000u   /* open root; low bits = its statistics slot */
@@ -113,7 +118,7 @@ typedef struct rowin {
     const uint16_t *t;
     const uint8_t *m;          /* NULL = no mask */
     const float *thr;
-    float thr_min;
+    float thr_min, thr_max;    /* lowest and highest of thr[1..n_types] */
     unsigned n_types;
 } rowin;
 
@@ -131,65 +136,166 @@ static int defective(const rowin *r, int x)
     return v > r->thr[tt];
 }
 
-/* Whether any of the 8 pixels from x may be defective; branch-free so it vectorises. */
-static int any8(const rowin *r, int x)
+/* The row is tested in blocks of BLOCK pixels, each giving a bit mask (bit i = pixel x + i is
+ * defective) from which the runs are read with bit tricks: a long run or a clean stretch costs
+ * a few instructions per block instead of a branch per pixel. */
+enum { BLOCK = 16 };
+
+/* Bits of the n <= BLOCK pixels from x, one pixel at a time (the row's last partial block, and
+ * every block where SSE2 is missing). Returns -1, or the index in the block of the first pixel
+ * whose type is read and out of range (bits unset then). */
+static int block_scalar(const rowin *r, int x, int n, uint32_t *bits)
 {
-    int any = 0;
-    if (r->m) {
-        for (int i = 0; i < 8; i++)
-            any |= (r->m[x + i] != 0) & (r->a[x + i] > r->thr_min);
-    } else {
-        for (int i = 0; i < 8; i++)
-            any |= r->a[x + i] > r->thr_min;
+    uint32_t b = 0;
+    for (int i = 0; i < n; i++) {
+        int d = defective(r, x + i);
+        if (d < 0)
+            return i;
+        b |= (uint32_t)d << i;
     }
-    return any;
+    *bits = b;
+    return -1;
+}
+
+#ifdef __SSE2__
+/* block_scalar for a whole block with SSE2 (part of x86-64, so no runtime check): the compares
+ * with the lowest and highest thresholds and the type range test are done on 16 pixels at once;
+ * only pixels between the two thresholds (none when every type has the same threshold) look
+ * their own threshold up. */
+static int block_sse2(const rowin *r, int x, uint32_t *bits)
+{
+    const __m128 lo = _mm_set1_ps(r->thr_min), hi = _mm_set1_ps(r->thr_max);
+    const float *a = r->a + x;
+    __m128 a0 = _mm_loadu_ps(a), a1 = _mm_loadu_ps(a + 4);
+    __m128 a2 = _mm_loadu_ps(a + 8), a3 = _mm_loadu_ps(a + 12);
+    /* 32-bit compare masks (ordered: NaN is never above) packed to 16-bit lanes */
+    __m128i cand0 = _mm_packs_epi32(_mm_castps_si128(_mm_cmpgt_ps(a0, lo)),
+                                    _mm_castps_si128(_mm_cmpgt_ps(a1, lo)));
+    __m128i cand1 = _mm_packs_epi32(_mm_castps_si128(_mm_cmpgt_ps(a2, lo)),
+                                    _mm_castps_si128(_mm_cmpgt_ps(a3, lo)));
+    __m128i sure0 = _mm_packs_epi32(_mm_castps_si128(_mm_cmpgt_ps(a0, hi)),
+                                    _mm_castps_si128(_mm_cmpgt_ps(a1, hi)));
+    __m128i sure1 = _mm_packs_epi32(_mm_castps_si128(_mm_cmpgt_ps(a2, hi)),
+                                    _mm_castps_si128(_mm_cmpgt_ps(a3, hi)));
+    if (r->m) {
+        /* masked-out bytes widened to 16-bit lanes of all ones */
+        __m128i off = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(r->m + x)),
+                                     _mm_setzero_si128());
+        cand0 = _mm_andnot_si128(_mm_unpacklo_epi8(off, off), cand0);
+        cand1 = _mm_andnot_si128(_mm_unpackhi_epi8(off, off), cand1);
+    }
+    uint32_t cand = (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(cand0, cand1));
+    if (!cand) {                               /* clean: types are not read (memory traffic) */
+        *bits = 0;
+        return -1;
+    }
+    /* type - 1 >= n_types as unsigned 16-bit (0 wraps around): SSE2 only has the signed
+     * compare, so both sides are biased by 0x8000 */
+    const __m128i one = _mm_set1_epi16(1), bias = _mm_set1_epi16((short)0x8000);
+    const __m128i lim = _mm_set1_epi16((short)((r->n_types - 1u) ^ 0x8000u));
+    __m128i t0 = _mm_loadu_si128((const __m128i *)(const void *)(r->t + x));
+    __m128i t1 = _mm_loadu_si128((const __m128i *)(const void *)(r->t + x + 8));
+    __m128i bad0 = _mm_cmpgt_epi16(_mm_xor_si128(_mm_sub_epi16(t0, one), bias), lim);
+    __m128i bad1 = _mm_cmpgt_epi16(_mm_xor_si128(_mm_sub_epi16(t1, one), bias), lim);
+    uint32_t bad = (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(_mm_and_si128(cand0, bad0),
+                                                                _mm_and_si128(cand1, bad1)));
+    if (bad)
+        return __builtin_ctz(bad);
+    /* a candidate above the highest threshold is defective whatever its (valid) type */
+    uint32_t sure = cand & (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(sure0, sure1));
+    for (uint32_t band = cand & ~sure; band; band &= band - 1) {
+        int i = __builtin_ctz(band);
+        sure |= (uint32_t)(a[i] > r->thr[r->t[x + i]]) << i;
+    }
+    *bits = sure;
+    return -1;
+}
+#endif
+
+/* Appends to out[*n] the runs that the len-pixel block at x with pixel bits `bits` ends, and
+ * records where the ones it starts begin: *open says whether a run is open at the block's left
+ * edge (and is updated for its right edge), *x0 where that run began. A bit that differs from
+ * its left neighbour is a run's first pixel or the pixel after its last. */
+static void block_runs(uint32_t bits, int x, int len, uint32_t *open, int *x0, run *out, int *n)
+{
+    uint32_t edges = (bits ^ (bits << 1 | *open)) & ((1u << len) - 1u);
+    for (; edges; edges &= edges - 1) {
+        int i = __builtin_ctz(edges);
+        if (*open)
+            out[(*n)++] = (run){ *x0, x + i - 1, 0 };
+        else
+            *x0 = x + i;
+        *open ^= 1u;
+    }
 }
 
 /* Runs of defective pixels of one row into out (sorted, disjoint). Returns their count, or -1
- * with *bad_x set at a type outside 1..n_types. */
+ * with *bad_x set at the first pixel whose type is read and outside 1..n_types. */
 static int row_runs(const rowin *r, int w, run *out, int *bad_x)
 {
-    int n = 0, x = 0;
-    while (x < w) {
-        while (x + 8 <= w && !any8(r, x))         /* skip clean stretches */
-            x += 8;
-        if (x >= w)
-            break;
-        int d = defective(r, x);
-        if (d <= 0) {
-            if (d < 0) {
-                *bad_x = x;
-                return -1;
-            }
-            x++;
-            continue;
+    int n = 0, x0 = 0;
+    uint32_t open = 0;
+    for (int x = 0; x < w; x += BLOCK) {
+        int len = w - x < BLOCK ? w - x : BLOCK;
+        uint32_t bits = 0;
+#ifdef __SSE2__
+        int bad = len == BLOCK ? block_sse2(r, x, &bits) : block_scalar(r, x, len, &bits);
+#else
+        int bad = block_scalar(r, x, len, &bits);
+#endif
+        if (bad >= 0) {
+            *bad_x = x + bad;
+            return -1;
         }
-        int x0 = x++;
-        while (x < w && defective(r, x) > 0)
-            x++;
-        out[n++] = (run){ x0, x - 1, 0 };          /* a bad type at x is met next round */
+        block_runs(bits, x, len, &open, &x0, out, &n);
     }
+    if (open)
+        out[n++] = (run){ x0, w - 1, 0 };
     return n;
 }
 
 /* Runs of nonzero pixels of a label row (pass 2 reads back what pass 1 marked). */
 static int label_runs(const uint16_t *l, int w, run *out)
 {
-    int n = 0, x = 0;
-    while (x < w) {
-        uint64_t four;
-        while (x + 4 <= w && (memcpy(&four, l + x, sizeof four), four == 0))
-            x += 4;
-        while (x < w && !l[x])
-            x++;
-        if (x >= w)
-            break;
-        int x0 = x;
-        while (x < w && l[x])
-            x++;
-        out[n++] = (run){ x0, x - 1, 0 };
+    int n = 0, x0 = 0;
+    uint32_t open = 0;
+    for (int x = 0; x < w; x += BLOCK) {
+        int len = w - x < BLOCK ? w - x : BLOCK;
+        uint32_t bits = 0;
+#ifdef __SSE2__
+        if (len == BLOCK) {
+            const __m128i z = _mm_setzero_si128();
+            __m128i e0 = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(l + x)), z);
+            __m128i e1 = _mm_cmpeq_epi16(
+                _mm_loadu_si128((const __m128i *)(const void *)(l + x + 8)), z);
+            bits = ~(uint32_t)_mm_movemask_epi8(_mm_packs_epi16(e0, e1)) & 0xffffu;
+        } else
+#endif
+        {
+            for (int i = 0; i < len; i++)
+                bits |= (uint32_t)(l[x + i] != 0) << i;
+        }
+        block_runs(bits, x, len, &open, &x0, out, &n);
     }
+    if (open)
+        out[n++] = (run){ x0, w - 1, 0 };
     return n;
+}
+
+/* Sets l[0..n) to v. */
+static void fill_u16(uint16_t *l, uint16_t v, int n)
+{
+#ifdef __SSE2__
+    if (n >= 8) {
+        const __m128i vv = _mm_set1_epi16((short)v);
+        for (int i = 0; i + 8 <= n; i += 8)
+            _mm_storeu_si128((__m128i *)(void *)(l + i), vv);
+        _mm_storeu_si128((__m128i *)(void *)(l + n - 8), vv);     /* the tail, overlapping */
+        return;
+    }
+#endif
+    for (int i = 0; i < n; i++)
+        l[i] = v;
 }
 
 /* Root of a label, compressing the path (parents are always smaller labels). */
@@ -315,33 +421,150 @@ static void complete(ws *W, int n_types, int32_t s, int64_t min_area, dp_region 
     W->freel[(*n_free)++] = s;
 }
 
-/* Adds run [x0, x1] of row y to the open component in slot s. */
+/* Runs are summed per stretch of one type (a segment), as pass 1 always did: the type sums then
+ * get one addition per segment. A segment of at least SEG_VEC pixels is summed with several
+ * partial sums (SSE2) instead of one chain of dependent double additions (latency-bound, about
+ * 3 cycles a pixel), but only when that gives the very same double as the chain, so classes
+ * (decided by comparing the type sums) cannot change: see exact_sums. */
+enum { SEG_VEC = 16 };
+
+/* Whether every partial sum of n floats in [lo, hi] is exact in double, so that any order of
+ * summation gives the sequential sum bit for bit. With lo a positive normal float of exponent e
+ * (2^e <= lo), every value is a multiple of 2^(e-23); so is every partial sum, which is exact
+ * while below 2^53 such units, i.e. 2^(30+e). n * hi bounds the partial sums; 2^(29+e) leaves a
+ * factor 2 for the rounding of n * hi. False for infinities too. */
+static int exact_sums(float lo, float hi, int n)
+{
+    if (!(lo >= FLT_MIN))
+        return 0;
+    uint32_t b;
+    memcpy(&b, &lo, sizeof b);
+    int e = (int)(b >> 23) - 127;                   /* lo is positive and normal */
+    uint64_t lim_bits = (uint64_t)(1023 + 29 + e) << 52;    /* 2^(29+e), e in -126..127 */
+    double lim;
+    memcpy(&lim, &lim_bits, sizeof lim);
+    return (double)n * (double)hi < lim;
+}
+
+/* Sum of a[0..n) (n >= 1) in one chain from 0.0, in order, as pass 1 always summed a segment;
+ * *mx = the largest value, the first of equal ones. */
+static double chain_sum(const float *a, int n, float *mx)
+{
+    double s = 0.0;
+    float m = a[0];
+    for (int i = 0; i < n; i++) {
+        s += a[i];
+        m = a[i] > m ? a[i] : m;
+    }
+    *mx = m;
+    return s;
+}
+
+/* Sum of the segment a[0..n) and its largest value, for a map whose lowest threshold is >= 0 so
+ * the segment's values are all > 0 (no NaN, no signed zeros: their maximum is one value whatever
+ * the order). */
+static double segment_sum(const float *a, int n, float *mx)
+{
+#ifdef __SSE2__
+    if (n >= SEG_VEC) {
+        __m128d s0 = _mm_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+        __m128 lo = _mm_loadu_ps(a), hi = lo;
+        int i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m128 v0 = _mm_loadu_ps(a + i), v1 = _mm_loadu_ps(a + i + 4);
+            lo = _mm_min_ps(lo, _mm_min_ps(v0, v1));
+            hi = _mm_max_ps(hi, _mm_max_ps(v0, v1));
+            s0 = _mm_add_pd(s0, _mm_cvtps_pd(v0));
+            s1 = _mm_add_pd(s1, _mm_cvtps_pd(_mm_movehl_ps(v0, v0)));
+            s2 = _mm_add_pd(s2, _mm_cvtps_pd(v1));
+            s3 = _mm_add_pd(s3, _mm_cvtps_pd(_mm_movehl_ps(v1, v1)));
+        }
+        s0 = _mm_add_pd(_mm_add_pd(s0, s1), _mm_add_pd(s2, s3));
+        double s = _mm_cvtsd_f64(_mm_add_sd(s0, _mm_unpackhi_pd(s0, s0)));
+        lo = _mm_min_ps(lo, _mm_movehl_ps(lo, lo));
+        lo = _mm_min_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+        hi = _mm_max_ps(hi, _mm_movehl_ps(hi, hi));
+        hi = _mm_max_ss(hi, _mm_shuffle_ps(hi, hi, 1));
+        float l = _mm_cvtss_f32(lo), h = _mm_cvtss_f32(hi);
+        for (; i < n; i++) {
+            s += a[i];
+            l = a[i] < l ? a[i] : l;
+            h = a[i] > h ? a[i] : h;
+        }
+        *mx = h;
+        if (exact_sums(l, h, n))
+            return s;
+        float unused;
+        return chain_sum(a, n, &unused);           /* rounding may differ: redo it in order */
+    }
+#endif
+    return chain_sum(a, n, mx);
+}
+
+/* End of the segment starting at x of run [x, x1]: the last x' <= x1 with types[x'] = types[x]. */
+static int segment_end(const uint16_t *t, int x, int x1)
+{
+    uint16_t k = t[x];
+    int i = x + 1;
+#ifdef __SSE2__
+    const __m128i kk = _mm_set1_epi16((short)k);
+    for (; i + 8 <= x1 + 1; i += 8) {
+        uint32_t same = (uint32_t)_mm_movemask_epi8(
+            _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(t + i)), kk));
+        if (same != 0xffffu)
+            return i + __builtin_ctz(~same) / 2 - 1;
+    }
+#endif
+    while (i <= x1 && t[i] == k)
+        i++;
+    return i - 1;
+}
+
+/* Adds run [x0, x1] of row y to the open component in slot s. by_segment (the lowest threshold
+ * is >= 0, so every value is > 0): sum per segment, see segment_sum; otherwise one pixel at a
+ * time, keeping the first of equal maxima as the per-segment path does for positive values. */
 static void add_run(ws *W, int n_types, int32_t s, const float *a, const uint16_t *t, int x0,
-                    int x1, int y)
+                    int x1, int y, int by_segment)
 {
     slot *S = &W->slots[s];
     double *ts = W->tsum + (size_t)s * (size_t)n_types;
-    double sum = 0.0, tsum = 0.0;
+    double sum = 0.0;
     float mx = S->max;
-    int cur = t[x0] - 1, tmin = S->tmin, tmax = S->tmax;
-    /* type sums flushed when the type changes: runs are mostly one type */
-    for (int x = x0; x <= x1; x++) {
-        float v = a[x];
-        int k = t[x] - 1;
-        if (k != cur) {
-            ts[cur] += tsum;
-            tmin = cur < tmin ? cur : tmin;
-            tmax = cur > tmax ? cur : tmax;
-            tsum = 0.0;
-            cur = k;
+    int tmin = S->tmin, tmax = S->tmax;
+    if (by_segment) {
+        for (int x = x0; x <= x1;) {
+            int k = t[x] - 1, e = segment_end(t, x, x1);
+            float smax;
+            double ss = segment_sum(a + x, e - x + 1, &smax);
+            ts[k] += ss;
+            sum += ss;
+            mx = smax > mx ? smax : mx;
+            tmin = k < tmin ? k : tmin;
+            tmax = k > tmax ? k : tmax;
+            x = e + 1;
         }
-        tsum += v;
-        sum += v;
-        mx = v > mx ? v : mx;
+    } else {
+        double tsum = 0.0;
+        int cur = t[x0] - 1;
+        /* type sums flushed when the type changes: runs are mostly one type */
+        for (int x = x0; x <= x1; x++) {
+            float v = a[x];
+            int k = t[x] - 1;
+            if (k != cur) {
+                ts[cur] += tsum;
+                tmin = cur < tmin ? cur : tmin;
+                tmax = cur > tmax ? cur : tmax;
+                tsum = 0.0;
+                cur = k;
+            }
+            tsum += v;
+            sum += v;
+            mx = v > mx ? v : mx;
+        }
+        ts[cur] += tsum;
+        tmin = cur < tmin ? cur : tmin;
+        tmax = cur > tmax ? cur : tmax;
     }
-    ts[cur] += tsum;
-    tmin = cur < tmin ? cur : tmin;
-    tmax = cur > tmax ? cur : tmax;
     S->tmin = (uint16_t)tmin;
     S->tmax = (uint16_t)tmax;
     S->sum += sum;
@@ -421,9 +644,13 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
     uint32_t next = 1;                    /* label 0 is unused */
     int n_prev = 0;
     rowin in = { .m = NULL, .thr = pixel_threshold, .thr_min = pixel_threshold[1],
-                 .n_types = (unsigned)n_types };
-    for (int k = 2; k <= n_types; k++)
+                 .thr_max = pixel_threshold[1], .n_types = (unsigned)n_types };
+    for (int k = 2; k <= n_types; k++) {
         in.thr_min = pixel_threshold[k] < in.thr_min ? pixel_threshold[k] : in.thr_min;
+        in.thr_max = pixel_threshold[k] > in.thr_max ? pixel_threshold[k] : in.thr_max;
+    }
+    /* defective values are all > 0: runs can be summed per segment (add_run) */
+    const int by_segment = in.thr_min >= 0.0f;
 
     /* pass 1: label runs, keep statistics of open components, complete finished ones; mark
      * the runs with 1 in the label map for pass 2 */
@@ -439,7 +666,6 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
         if (n_cur < 0)
             return dp_fail(err, DP_E_ARG, "regions: types[%d, %d] = %d; expected 1..%d", bad_x,
                            y, trow[bad_x], n_types);
-        memset(lrow, 0, (size_t)w * sizeof *lrow);
         int j = 0;
         for (int i = 0; i < n_cur; i++) {
             run *r = &W.cur[i];
@@ -474,10 +700,17 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
                 W.open[n_open++] = s;
             }
             r->lab = root;
-            add_run(&W, n_types, (int32_t)(W.e[root] & E_VAL), arow, trow, r->x0, r->x1, y);
-            for (int x = r->x0; x <= r->x1; x++)
-                lrow[x] = 1;
+            add_run(&W, n_types, (int32_t)(W.e[root] & E_VAL), arow, trow, r->x0, r->x1, y,
+                    by_segment);
         }
+        /* the marks: runs nonzero, gaps 0 */
+        int gap = 0;
+        for (int i = 0; i < n_cur; i++) {
+            fill_u16(lrow + gap, 0, W.cur[i].x0 - gap);
+            fill_u16(lrow + W.cur[i].x0, 0xffff, W.cur[i].x1 - W.cur[i].x0 + 1);
+            gap = W.cur[i].x1 + 1;
+        }
+        fill_u16(lrow + gap, 0, w - gap);
         /* components without a run in this row are complete */
         for (int i = 0; i < n_open;) {
             int32_t s = W.open[i];
@@ -514,9 +747,7 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
             while (j < n_prev && W.prev[j].x1 < r->x0 - 1)
                 j++;
             r->lab = j < n_prev && W.prev[j].x0 <= r->x1 + 1 ? W.prev[j].lab : next++;
-            uint16_t cls = (uint16_t)(W.e[r->lab] & E_VAL);
-            for (int x = r->x0; x <= r->x1; x++)
-                lrow[x] = cls;
+            fill_u16(lrow + r->x0, (uint16_t)(W.e[r->lab] & E_VAL), r->x1 - r->x0 + 1);
         }
         run *tmp = W.prev;
         W.prev = W.cur;
