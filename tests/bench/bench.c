@@ -9,7 +9,7 @@
  *                                          process path on the demo model, 1 and 2 threads)
  *   bench train-vision {B16|L14} SIZE BATCH [REPEATS]   (prompt training: forward + backward)
  *   bench train-step CLIP VOCAB SIZE BATCH [STEPS]   (insp-train's whole step on a model file)
- *   bench regions [SIDE [REPEATS [KIND]]]   (dp_regions_find on six kinds of map, SIDE x SIDE
+ *   bench regions [SIDE [REPEATS [KIND]]]   (dp_regions_find on seven kinds of map, SIDE x SIDE
  *                    but one 2448 x 2048, against the previous implementation, regions_ref.c)
  *   bench spin   SECONDS     (keeps one core busy: the contention benchmark's "other work")
  * One configuration per process, so the peak resident memory printed is that configuration's. */
@@ -802,10 +802,13 @@ typedef struct rmap {
     uint8_t *mask_buf;        /* owned, NULL = no mask */
     const uint8_t *mask;      /* row 0 of the mask inside mask_buf */
     ptrdiff_t mask_stride;
+    const float *thr;         /* [RB_TYPES + 1] */
 } rmap;
 
 enum { RB_TYPES = 4, RB_MAXR = 256 };
 static const float RB_THR[RB_TYPES + 1] = { 0.0f, 1.0f, 1.1f, 0.9f, 1.2f };
+/* one type much less sensitive, as recipes set it: half of its pixels stay below */
+static const float RB_THR_BAND[RB_TYPES + 1] = { 0.0f, 1.0f, 1.1f, 0.9f, 2.55f };
 
 static float u01(rng *r)
 {
@@ -840,15 +843,19 @@ static void rmap_blobs(rmap *m, rng *r, int n)
 }
 
 /* kind: 0 all defective, 1 clean with 20 blobs, 2 random 30 %, 3 masked (blobs + 2 % specks),
- * 4 checkerboard (one region of single-pixel runs), 5 dots (an isolated pixel per 2x2 block) */
+ * 4 checkerboard (one region of single-pixel runs), 5 dots (an isolated pixel per 2x2 block),
+ * 6 like 0 with one type's threshold in the middle of the values (pixels between the lowest
+ * and highest thresholds look their own up) */
 static void rmap_make(rmap *m, int kind, int w, int h)
 {
     static const char *const names[] = { "all defective", "20 blobs", "random 30 %",
-                                         "mask, blobs + specks", "checkerboard", "dots 2x2" };
+                                         "mask, blobs + specks", "checkerboard", "dots 2x2",
+                                         "all > lowest thr" };
     memset(m, 0, sizeof *m);
     m->name = names[kind];
     m->w = w;
     m->h = h;
+    m->thr = kind == 6 ? RB_THR_BAND : RB_THR;
     size_t n = (size_t)w * h;
     m->amap = malloc(n * sizeof *m->amap);
     m->types = malloc(n * sizeof *m->types);
@@ -862,7 +869,7 @@ static void rmap_make(rmap *m, int kind, int w, int h)
         int x = (int)(p % (size_t)w), y = (int)(p / (size_t)w);
         float clean = 0.6f * u01(&r), bad = 1.3f + 2.5f * u01(&r);
         switch (kind) {
-        case 0: m->amap[p] = bad; break;
+        case 0: case 6: m->amap[p] = bad; break;
         case 2: m->amap[p] = u01(&r) < 0.3f ? bad : clean; break;
         case 3: m->amap[p] = u01(&r) < 0.02f ? bad : clean; break;
         case 4: m->amap[p] = (x + y) % 2 ? clean : bad; break;
@@ -912,7 +919,7 @@ static double regions_call(const rmap *m, int ref, rout *o, void *ws, size_t ws_
     dp_err_clear(&e);
     double t0 = now_s();
     dp_status s = (ref ? dp_regions_find_ref : dp_regions_find)(
-        m->amap, m->types, m->mask, m->mask_stride, m->w, m->h, RB_TYPES, RB_THR, 0, o->label,
+        m->amap, m->types, m->mask, m->mask_stride, m->w, m->h, RB_TYPES, m->thr, 0, o->label,
         o->reg, RB_MAXR, &o->n, &o->total, ws, ws_size, &e);
     double dt = now_s() - t0;
     if (s != DP_OK)
@@ -951,7 +958,7 @@ static int bench_regions(int side, int repeats, int only)
     printf("regions: dp_regions_find, previous (regions_ref.c) vs current, %d types, median of "
            "%d calls each, interleaved, 1 thread\n", RB_TYPES, repeats);
     int ok = 1;
-    for (int kind = 0; kind < 6; kind++) {
+    for (int kind = 0; kind < 7; kind++) {
         if (only >= 0 && kind != only)
             continue;
         rmap m;
@@ -1014,7 +1021,7 @@ static int usage(void)
                     "       bench tiles DEMO_DIR SIDE [ROUNDS [BATCH]]\n"
                     "       bench train-vision {B16|L14} SIZE BATCH [REPEATS (0: no warm-up)]\n"
                     "       bench train-step CLIP.safetensors VOCAB SIZE BATCH [STEPS (2)]\n"
-                    "       bench regions [SIDE (4096) [REPEATS (7) [KIND (0..5, all)]]]\n"
+                    "       bench regions [SIDE (4096) [REPEATS (7) [KIND (0..6, all)]]]\n"
                     "       bench spin SECONDS\n");
     return 2;
 }
