@@ -5,11 +5,16 @@
  * one; a run touching several components merges them into the smallest label). Statistics live
  * only for components still open: one whose last run is above the row just scanned is complete,
  * so its class, area filter and heap entry are decided at once and its slot reused. That keeps
- * the statistics O(w * n_types) instead of O(w * h * n_types). Pass 1 also marks the runs with 1
- * in the caller's label map; pass 2 reads the runs back from it (cheaper than re-testing amap),
- * gives them the same provisional labels (new labels appear at the same runs in the same order,
- * others copy a label of the same component from the row above) and writes each label's final
- * class. Memory: one uint32 per possible label (w*h/4) plus O(w * n_types). */
+ * the statistics O(w * n_types) instead of O(w * h * n_types). Pass 1 also leaves each row's
+ * runs in the caller's label row (ROW_MARKS); pass 2 reads them back (cheaper than re-testing
+ * amap), gives them the same provisional labels (new labels appear at the same runs in the same
+ * order, others copy a label of the same component from the row above) and writes each label's
+ * final class. Memory: one uint32 per possible label (w*h/4), one int32 per row, plus
+ * O(w * n_types).
+ *
+ * The map is the costly part on large maps (a 4096 x 4096 map defective everywhere is 16.7 M
+ * pixels in one region): rows are tested 16 pixels at a time into bit masks (block_sse2) and
+ * runs are summed per segment with partial sums where that is bit-exact (segment_sum). */
 #include "regions.h"
 
 /* Ownership: every pointer passed between the static helpers below is borrowed, a view into the
@@ -45,6 +50,16 @@ typedef struct slot {
     uint16_t tmin, tmax;     /* range of types with a nonzero entry in its type sums */
 } slot;
 
+/* How pass 1 hands a row's runs to pass 2 in the caller's label row (pass 2 overwrites it).
+ * Usually as (x0, x1) pairs of uint16 at the row's start, row_n[y] = their count: a few bytes
+ * written and read back instead of the whole row twice (a row of one run, as in a map defective
+ * everywhere, is 4 bytes), and a clean row is not read at all. That needs x1 < 65536 and room
+ * for 2 * count values in the row's w; else (a row of 65537+ pixels, or an odd width with the
+ * most runs possible) the runs are marked in place: nonzero pixels, gaps zero, row_n[y] =
+ * ROW_MARKS, and pass 2 reads them back from the marks. */
+#define ROW_MARKS (-1)
+#define ROW_PAIRS_MAX_W 65536
+
 /* Carved workspace. */
 typedef struct ws {
     uint32_t *e;             /* [max_labels + 1] */
@@ -53,9 +68,10 @@ typedef struct ws {
     int32_t *open;           /* [nslots] slots in use */
     int32_t *freel;          /* [nslots] free slots (a stack) */
     double *tsum;            /* [nslots][n_types] amap sums per type, zero when free */
+    int32_t *row_n;          /* [h] pass 1 -> pass 2: how row y's runs are kept (see ROW_MARKS) */
 } ws;
 
-typedef struct layout { size_t e, runs, slots, open, freel, tsum, total; } layout;
+typedef struct layout { size_t e, runs, slots, open, freel, tsum, row_n, total; } layout;
 
 /* Accumulates workspace sizes with overflow detection (any overflow -> 0 = invalid). */
 static size_t add_sz(size_t a, size_t b)
@@ -92,7 +108,9 @@ static layout plan_layout(int w, int h, int n_types)
     L.freel = off;
     off = align8(add_sz(off, mul_sz(nslots, sizeof(int32_t))));
     L.tsum = off;
-    off = add_sz(off, mul_sz(mul_sz(nslots, (size_t)n_types), sizeof(double)));
+    off = align8(add_sz(off, mul_sz(mul_sz(nslots, (size_t)n_types), sizeof(double))));
+    L.row_n = off;
+    off = add_sz(off, mul_sz((size_t)h, sizeof(int32_t)));
     off = add_sz(off, 8);                              /* to align an unaligned base */
     L.total = off == SIZE_MAX ? 0 : off;
     return L;
@@ -203,7 +221,26 @@ static int block_sse2(const rowin *r, int x, uint32_t *bits)
         return __builtin_ctz(bad);
     /* a candidate above the highest threshold is defective whatever its (valid) type */
     uint32_t sure = cand & (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(sure0, sure1));
-    for (uint32_t band = cand & ~sure; band; band &= band - 1) {
+    uint32_t band = cand & ~sure;
+    if (!band) {
+        *bits = sure;
+        return -1;
+    }
+    /* candidates between the lowest and highest thresholds: a block of one type (types come in
+     * patches) is compared with that type's threshold at once; a valid type, since some of
+     * its pixels are candidates */
+    const __m128i k = _mm_set1_epi16((short)r->t[x]);
+    if (_mm_movemask_epi8(_mm_packs_epi16(_mm_cmpeq_epi16(t0, k), _mm_cmpeq_epi16(t1, k))) ==
+        0xffff) {
+        const __m128 th = _mm_set1_ps(r->thr[r->t[x]]);
+        __m128i d0 = _mm_packs_epi32(_mm_castps_si128(_mm_cmpgt_ps(a0, th)),
+                                     _mm_castps_si128(_mm_cmpgt_ps(a1, th)));
+        __m128i d1 = _mm_packs_epi32(_mm_castps_si128(_mm_cmpgt_ps(a2, th)),
+                                     _mm_castps_si128(_mm_cmpgt_ps(a3, th)));
+        *bits = cand & (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(d0, d1));
+        return -1;
+    }
+    for (; band; band &= band - 1) {
         int i = __builtin_ctz(band);
         sure |= (uint32_t)(a[i] > r->thr[r->t[x + i]]) << i;
     }
@@ -633,6 +670,7 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
         .open = (int32_t *)(void *)(base + L.open),
         .freel = (int32_t *)(void *)(base + L.freel),
         .tsum = (double *)(void *)(base + L.tsum),
+        .row_n = (int32_t *)(void *)(base + L.row_n),
     };
     /* slots are first used in order 0, 1, 2, ...: zero their type sums only then (an image
      * with few defects touches few slots) */
@@ -703,14 +741,22 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
             add_run(&W, n_types, (int32_t)(W.e[root] & E_VAL), arow, trow, r->x0, r->x1, y,
                     by_segment);
         }
-        /* the marks: runs nonzero, gaps 0 */
-        int gap = 0;
-        for (int i = 0; i < n_cur; i++) {
-            fill_u16(lrow + gap, 0, W.cur[i].x0 - gap);
-            fill_u16(lrow + W.cur[i].x0, 0xffff, W.cur[i].x1 - W.cur[i].x0 + 1);
-            gap = W.cur[i].x1 + 1;
+        if (w <= ROW_PAIRS_MAX_W && 2 * n_cur <= w) {
+            for (int i = 0; i < n_cur; i++) {
+                lrow[2 * i] = (uint16_t)W.cur[i].x0;
+                lrow[2 * i + 1] = (uint16_t)W.cur[i].x1;
+            }
+            W.row_n[y] = n_cur;
+        } else {
+            int gap = 0;
+            for (int i = 0; i < n_cur; i++) {
+                fill_u16(lrow + gap, 0, W.cur[i].x0 - gap);
+                fill_u16(lrow + W.cur[i].x0, 0xffff, W.cur[i].x1 - W.cur[i].x0 + 1);
+                gap = W.cur[i].x1 + 1;
+            }
+            fill_u16(lrow + gap, 0, w - gap);
+            W.row_n[y] = ROW_MARKS;
         }
-        fill_u16(lrow + gap, 0, w - gap);
         /* components without a run in this row are complete */
         for (int i = 0; i < n_open;) {
             int32_t s = W.open[i];
@@ -740,15 +786,30 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
     next = 1;
     for (int y = 0; y < h; y++) {
         uint16_t *lrow = label + (size_t)y * (size_t)w;
-        int n_cur = label_runs(lrow, w, W.cur);
+        int n_cur = W.row_n[y];
+        if (n_cur == ROW_MARKS)
+            n_cur = label_runs(lrow, w, W.cur);
+        else
+            for (int i = 0; i < n_cur; i++)
+                W.cur[i] = (run){ lrow[2 * i], lrow[2 * i + 1], 0 };
         int j = 0;
         for (int i = 0; i < n_cur; i++) {
             run *r = &W.cur[i];
             while (j < n_prev && W.prev[j].x1 < r->x0 - 1)
                 j++;
             r->lab = j < n_prev && W.prev[j].x0 <= r->x1 + 1 ? W.prev[j].lab : next++;
-            fill_u16(lrow + r->x0, (uint16_t)(W.e[r->lab] & E_VAL), r->x1 - r->x0 + 1);
         }
+        /* a row kept as marks has its gaps zero already; one kept as pairs is written whole */
+        int gap = 0;
+        for (int i = 0; i < n_cur; i++) {
+            const run *r = &W.cur[i];
+            if (W.row_n[y] != ROW_MARKS)
+                fill_u16(lrow + gap, 0, r->x0 - gap);
+            fill_u16(lrow + r->x0, (uint16_t)(W.e[r->lab] & E_VAL), r->x1 - r->x0 + 1);
+            gap = r->x1 + 1;
+        }
+        if (W.row_n[y] != ROW_MARKS)
+            fill_u16(lrow + gap, 0, w - gap);
         run *tmp = W.prev;
         W.prev = W.cur;
         W.cur = tmp;

@@ -20,8 +20,9 @@ typedef struct dp_region {
 } dp_region;
 
 /* Bytes of workspace dp_regions_find needs for a w x h map with n_types types: 4 bytes per
- * possible label (one per 2x2 block, so about w*h bytes) plus O(w * n_types) for the components
- * open on the current row; e.g. 68 MB for 8192 x 8192 with 8 types, 72 MB with 64, 5.4 MB for
+ * possible label (one per 2x2 block, so about w*h bytes), 4 bytes per row (how its runs are
+ * handed from one pass to the other) plus O(w * n_types) for the components open on the
+ * current row; e.g. 68 MB for 8192 x 8192 with 8 types, 72 MB with 64, 5.4 MB for
  * 2448 x 2048. 0 if the arguments are invalid (sizes <= 0, more than DP_REGIONS_MAX_PIXELS
  * pixels, n_types outside 1..65535). */
 size_t dp_regions_workspace(int w, int h, int n_types);
