@@ -4,6 +4,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -710,6 +711,220 @@ START_TEST(large_full_map)
 }
 END_TEST
 
+/* ---- the block-wise row test, segment sums and how rows pass between the passes ------------- */
+
+/* dp_regions_find on f's inputs with another mask layout; outputs into f (fresh workspace). */
+static dp_status fx_run_mask(fx *f, const uint8_t *mask, ptrdiff_t stride, int max_regions)
+{
+    size_t ws = dp_regions_workspace(f->w, f->h, f->n_types);
+    void *buf = malloc(ws);
+    ck_assert_ptr_nonnull(buf);
+    dp_err_clear(&f->err);
+    dp_status s = dp_regions_find(f->amap, f->types, mask, stride, f->w, f->h, f->n_types,
+                                  f->thr, f->min_area, f->label, f->reg, max_regions, &f->n,
+                                  &f->total, buf, ws, &f->err);
+    free(buf);
+    return s;
+}
+
+/* Random rows made of stretches (long runs of one type, short ones, gaps) rather than random
+ * pixels: segments long enough for the partial sums, widths that are no multiple of the
+ * 16-pixel block, rows with the most runs an odd width allows, NaN inside runs, masks (also
+ * bottom-up), thresholds equal (no pixel between the lowest and highest), different, negative
+ * (pixel by pixel sums; defective values kept > 0: the reference's mean tolerance is relative
+ * to a positive mean, and it counts types absent from a region as sums of 0 where the API
+ * picks among the types present, which differs when a region's sums are all <= 0), and values down to 2^-36 (segments too wide in range for partial
+ * sums to be exact, summed in order instead). */
+START_TEST(long_runs_match_reference)
+{
+    uint64_t seed = 4242;
+    for (int it = 0; it < 240; it++) {
+        int mode = it % 4;
+        int w = 1 + (int)(rng(&seed) % 300), h = 1 + (int)(rng(&seed) % (mode == 3 ? 8 : 24));
+        int nt = 1 + (int)(rng(&seed) % 4);
+        fx f;
+        fx_init(&f, w, h, nt);
+        for (int k = 1; k <= nt; k++)
+            f.thr[k] = mode == 0 ? 1.5f : mode == 1 ? 1.0f + 0.25f * (float)(rng(&seed) % 8)
+                     : mode == 2 ? -0.75f + 0.25f * (float)(rng(&seed) % 4) : 0.0f;
+        int density = 20 + (int)(rng(&seed) % 80);
+        for (int y = 0; y < h; y++) {
+            if (rng(&seed) % 8 == 0) {                 /* every other pixel: the most runs */
+                for (int x = 0; x < w; x++)
+                    set_px(&f, x, y, x % 2 ? -0.875f : f.thr[1] + 0.75f, 1);
+                continue;
+            }
+            for (int x = 0; x < w;) {
+                int len = 1 + (int)(rng(&seed) % (rng(&seed) % 2 ? 70u : 4u));
+                int def = (int)(rng(&seed) % 100) < density;
+                int t = 1 + (int)(rng(&seed) % (uint32_t)nt);
+                for (int i = 0; i < len && x < w; i++, x++) {
+                    float v;
+                    if (!def)
+                        v = f.thr[t] - 0.125f * (float)(rng(&seed) % 6);   /* not above */
+                    else if (mode == 3 && rng(&seed) % 4 == 0)
+                        v = 0x1p-36f;
+                    else
+                        v = f.thr[t] + 0.125f * (float)(1 + rng(&seed) % 16);
+                    if (mode == 2 && def && v < 0.125f)
+                        v = 0.125f;
+                    if (rng(&seed) % 97 == 0)
+                        v = NAN;
+                    set_px(&f, x, y, v, t);
+                }
+            }
+        }
+        if (it % 3 == 0) {
+            f.mask = malloc((size_t)w * h);
+            for (int p = 0; p < w * h;) {               /* masked stretches */
+                int len = 1 + (int)(rng(&seed) % 40);
+                uint8_t m = rng(&seed) % 5 != 0 ? (uint8_t)(1 + rng(&seed) % 255) : 0;
+                for (int i = 0; i < len && p < w * h; i++)
+                    f.mask[p++] = m;
+            }
+        }
+        f.min_area = it % 5 == 1 ? (int64_t)(rng(&seed) % 4) : 0;
+        check_against_reference(&f);
+        if (f.mask) {
+            /* the same mask bottom-up in a padded buffer: the same outputs */
+            int n = f.n, total = f.total;
+            dp_region reg[MAXR];
+            memcpy(reg, f.reg, sizeof reg);
+            uint16_t *lab0 = malloc((size_t)w * h * sizeof *lab0);
+            memcpy(lab0, f.label, (size_t)w * h * sizeof *lab0);
+            ptrdiff_t ms = w + 7;
+            uint8_t *flip = malloc((size_t)ms * h);
+            memset(flip, 0x5a, (size_t)ms * h);
+            for (int y = 0; y < h; y++)
+                memcpy(flip + (size_t)(h - 1 - y) * ms, f.mask + (size_t)y * w, (size_t)w);
+            memset(f.label, 0xab, (size_t)w * h * sizeof *f.label);
+            dp_status s = fx_run_mask(&f, flip + (size_t)(h - 1) * ms, -ms, MAXR);
+            ck_assert_msg(s == DP_OK, "%s", f.err.msg);
+            REQUIRE(f.n == n && f.total == total, "bottom-up mask: %d/%d regions, %d/%d", f.n,
+                    f.total, n, total);
+            REQ(memcmp(f.label, lab0, (size_t)w * h * sizeof *lab0) == 0);
+            for (int i = 0; i < n; i++) {
+                expect_region(&f.reg[i], &reg[i], i);
+                REQ(f.reg[i].mean_score == reg[i].mean_score);
+            }
+            free(flip);
+            free(lab0);
+        }
+        fx_free(&f);
+    }
+}
+END_TEST
+
+START_TEST(class_sums_are_sequential)
+{
+    /* The type sums are the double sums in raster order within each run, as they always were,
+     * even where partial sums would round differently. Type 1: 2^60 then 100 x 192; in order,
+     * each 192 rounds up to 256 (2^60 + 25600), while partial sums stay near the exact
+     * 2^60 + 19200. Type 2: 2^60 + 23040, in between: in order type 1 is the larger. */
+    fx f;
+    fx_init(&f, 220, 3, 2);
+    f.thr[1] = f.thr[2] = 0.5f;
+    set_px(&f, 3, 1, 0x1p60f, 1);
+    for (int x = 4; x < 104; x++)
+        set_px(&f, x, 1, 192.0f, 1);
+    set_px(&f, 104, 1, 0x1p60f, 2);
+    set_px(&f, 105, 1, 23040.0f, 2);
+    fx_ok(&f, MAXR);
+    ck_assert_int_eq(f.total, 1);
+    ck_assert_int_eq(f.reg[0].class_id, 1);
+    ck_assert_int_eq(f.reg[0].area, 103);
+    ck_assert_float_eq(f.reg[0].max_score, 0x1p60f);
+    for (int x = 3; x <= 105; x++)
+        ck_assert_int_eq(lab(&f, x, 1), 1);
+    /* type 2 just above: 2^60 + 25856 */
+    set_px(&f, 105, 1, 25856.0f, 2);
+    fx_ok(&f, MAXR);
+    ck_assert_int_eq(f.reg[0].class_id, 2);
+    ck_assert_int_eq(lab(&f, 3, 1), 2);
+    /* a long segment of subnormal and normal values: summed in order, counted in full */
+    fx_free(&f);
+    fx_init(&f, 40, 2, 1);
+    f.thr[1] = 0.0f;
+    for (int x = 0; x < 40; x++)
+        set_px(&f, x, 1, x % 3 ? 2.0f : 0x1p-140f, 1);
+    fx_ok(&f, MAXR);
+    ck_assert(f.total == 1 && f.reg[0].area == 40 && f.reg[0].w == 40);
+    ck_assert_float_eq(f.reg[0].max_score, 2.0f);
+    ck_assert_float_eq_tol(f.reg[0].mean_score, 2.0f * 26 / 40, 1e-6f);
+    fx_free(&f);
+}
+END_TEST
+
+START_TEST(bad_type_in_long_runs)
+{
+    /* rows of 100 defective pixels (six 16-pixel blocks and a tail of 4): a type out of range
+     * anywhere in a block is refused at its own position, and only there */
+    static const int xs[] = { 0, 5, 15, 16, 37, 95, 96, 99 };
+    for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+        for (int bad = 0; bad < 2; bad++) {
+            fx f;
+            fx_init(&f, 100, 4, 2);
+            f.thr[1] = 1.0f;
+            f.thr[2] = 3.0f;
+            fill_rect(&f, 0, 0, 100, 4, 3.5f, 1);
+            fill_rect(&f, 40, 2, 30, 1, 2.0f, 2);        /* between the thresholds: a gap */
+            set_px(&f, xs[i], 2, 2.0f, bad ? 3 : 0);     /* between the thresholds: read */
+            dp_status s = fx_run(&f, MAXR);
+            ck_assert_int_eq(s, DP_E_ARG);
+            char want[64];
+            snprintf(want, sizeof want, "types[%d, 2] = %d; expected 1..2", xs[i], bad ? 3 : 0);
+            ck_assert_msg(strstr(f.err.msg, want) != NULL, "%s: %s", want, f.err.msg);
+            ck_assert(f.n == 0 && f.total == 0);
+            /* an earlier bad type that is not read (masked out, NaN, or at most the lowest
+             * threshold) does not count: the error is still at xs[i] */
+            if (xs[i] >= 3) {
+                f.mask = malloc(100 * 4);
+                memset(f.mask, 1, 100 * 4);
+                set_px(&f, xs[i] - 3, 2, 3.5f, 0);
+                f.mask[2 * 100 + xs[i] - 3] = 0;
+                set_px(&f, xs[i] - 2, 2, NAN, 7);
+                set_px(&f, xs[i] - 1, 2, 1.0f, 9);
+                s = fx_run(&f, MAXR);
+                ck_assert_int_eq(s, DP_E_ARG);
+                ck_assert_msg(strstr(f.err.msg, want) != NULL, "%s: %s", want, f.err.msg);
+                /* and once xs[i] is fine, so is the map (the reference reads every type: the
+                 * unread ones are made valid for it once the API has passed them over) */
+                set_px(&f, xs[i], 2, 2.0f, 1);
+                fx_ok(&f, MAXR);
+                uint16_t *lab0 = malloc(100 * 4 * sizeof *lab0);
+                memcpy(lab0, f.label, 100 * 4 * sizeof *lab0);
+                for (int x = xs[i] - 3; x < xs[i]; x++)
+                    f.types[2 * 100 + x] = 1;
+                check_against_reference(&f);
+                REQ(memcmp(lab0, f.label, 100 * 4 * sizeof *lab0) == 0);
+                free(lab0);
+            }
+            fx_free(&f);
+        }
+    }
+}
+END_TEST
+
+START_TEST(wide_rows_match_reference)
+{
+    /* rows wider than 65536 pixels: their runs are marked in the label map between the
+     * passes, not kept as 16-bit pairs */
+    uint64_t seed = 99;
+    fx f;
+    fx_init(&f, 70001, 3, 3);
+    for (int y = 0; y < 3; y++)
+        for (int x = 0; x < 70001;) {
+            int len = 1 + (int)(rng(&seed) % 200);
+            int def = rng(&seed) % 2, t = 1 + (int)(rng(&seed) % 3);
+            for (int i = 0; i < len && x < 70001; i++, x++)
+                set_px(&f, x, y, def ? 2.125f + 0.125f * (float)(rng(&seed) % 8) : 0.5f, t);
+        }
+    fill_rect(&f, 65530, 0, 471, 3, 3.0f, 2);     /* one region across x = 65535 | 65536 */
+    check_against_reference(&f);
+    fx_free(&f);
+}
+END_TEST
+
 START_TEST(workspace_sizes)
 {
     ck_assert_uint_eq(dp_regions_workspace(0, 10, 1), 0);
@@ -854,6 +1069,10 @@ Suite *regions_suite(void)
     tcase_add_test(tc, large_full_map);
     tcase_add_test(tc, workspace_sizes);
     tcase_add_test(tc, bad_args);
+    tcase_add_test(tc, long_runs_match_reference);
+    tcase_add_test(tc, class_sums_are_sequential);
+    tcase_add_test(tc, bad_type_in_long_runs);
+    tcase_add_test(tc, wide_rows_match_reference);
     suite_add_tcase(s, tc);
     return s;
 }
