@@ -320,7 +320,7 @@ static int label_runs(const uint16_t *l, int w, run *out)
 }
 
 /* Sets l[0..n) to v. */
-static void fill_u16(uint16_t *l, uint16_t v, int n)
+static inline void fill_u16(uint16_t *l, uint16_t v, int n)
 {
 #ifdef __SSE2__
     if (n >= 8) {
@@ -793,23 +793,17 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
             for (int i = 0; i < n_cur; i++)
                 W.cur[i] = (run){ lrow[2 * i], lrow[2 * i + 1], 0 };
         int j = 0;
+        /* a row kept as marks has its gaps zero already; one kept as pairs is cleared first
+         * (one memset of a row is cheaper than one per gap when runs are short) */
+        if (W.row_n[y] != ROW_MARKS)
+            memset(lrow, 0, (size_t)w * sizeof *lrow);
         for (int i = 0; i < n_cur; i++) {
             run *r = &W.cur[i];
             while (j < n_prev && W.prev[j].x1 < r->x0 - 1)
                 j++;
             r->lab = j < n_prev && W.prev[j].x0 <= r->x1 + 1 ? W.prev[j].lab : next++;
-        }
-        /* a row kept as marks has its gaps zero already; one kept as pairs is written whole */
-        int gap = 0;
-        for (int i = 0; i < n_cur; i++) {
-            const run *r = &W.cur[i];
-            if (W.row_n[y] != ROW_MARKS)
-                fill_u16(lrow + gap, 0, r->x0 - gap);
             fill_u16(lrow + r->x0, (uint16_t)(W.e[r->lab] & E_VAL), r->x1 - r->x0 + 1);
-            gap = r->x1 + 1;
         }
-        if (W.row_n[y] != ROW_MARKS)
-            fill_u16(lrow + gap, 0, w - gap);
         run *tmp = W.prev;
         W.prev = W.cur;
         W.cur = tmp;
