@@ -459,11 +459,13 @@ static void complete(ws *W, int n_types, int32_t s, int64_t min_area, dp_region 
 }
 
 /* Runs are summed per stretch of one type (a segment), as pass 1 always did: the type sums then
- * get one addition per segment. A segment of at least SEG_VEC pixels is summed with several
- * partial sums (SSE2) instead of one chain of dependent double additions (latency-bound, about
- * 3 cycles a pixel), but only when that gives the very same double as the chain, so classes
- * (decided by comparing the type sums) cannot change: see exact_sums. */
-enum { SEG_VEC = 16 };
+ * get one addition per segment, of the segment's sum in one chain of double additions from 0.0
+ * in raster order. That chain is latency-bound (about 3 cycles a pixel), so where the map
+ * allows it (lowest threshold >= 0, see add_run) a run is read 16 pixels at a time: a block of
+ * one type is added to its segment with several partial sums (SSE2), a block where the type
+ * changes pixel by pixel. The partial sums give the chain's very double only when every
+ * partial sum is exact (exact_sums); a segment where they might not be is summed again in one
+ * chain. So classes (decided by comparing type sums) cannot change. */
 
 /* Whether every partial sum of n floats in [lo, hi] is exact in double, so that any order of
  * summation gives the sequential sum bit for bit. With lo a positive normal float of exponent e
@@ -483,83 +485,37 @@ static int exact_sums(float lo, float hi, int n)
     return (double)n * (double)hi < lim;
 }
 
-/* Sum of a[0..n) (n >= 1) in one chain from 0.0, in order, as pass 1 always summed a segment;
- * *mx = the largest value, the first of equal ones. */
-static double chain_sum(const float *a, int n, float *mx)
+#ifdef __SSE2__
+/* Sum of segment a[x0..x1] some of whose blocks went to the partial sums p0..p3 (their values'
+ * lane minima plo, maxima phi) and the rest to chain (values in [lo, hi]); *hi_out = its
+ * largest value. Out of the per-pixel loop (rare: once per segment that had a block). */
+static double __attribute__((noinline))
+blocks_sum(__m128d p0, __m128d p1, __m128d p2, __m128d p3, __m128 plo, __m128 phi, double chain,
+           float lo, float hi, const float *a, int x0, int x1, float *hi_out)
 {
-    double s = 0.0;
-    float m = a[0];
-    for (int i = 0; i < n; i++) {
-        s += a[i];
-        m = a[i] > m ? a[i] : m;
-    }
-    *mx = m;
+    __m128d p = _mm_add_pd(_mm_add_pd(p0, p1), _mm_add_pd(p2, p3));
+    double s = chain + _mm_cvtsd_f64(_mm_add_sd(p, _mm_unpackhi_pd(p, p)));
+    __m128 l = _mm_min_ps(plo, _mm_movehl_ps(plo, plo));
+    __m128 h = _mm_max_ps(phi, _mm_movehl_ps(phi, phi));
+    float bl = _mm_cvtss_f32(_mm_min_ss(l, _mm_shuffle_ps(l, l, 1)));
+    float bh = _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+    lo = bl < lo ? bl : lo;
+    hi = bh > hi ? bh : hi;
+    *hi_out = hi;
+    if (exact_sums(lo, hi, x1 - x0 + 1))
+        return s;
+    s = 0.0;                                       /* rounding may differ: redo it in order */
+    for (int x = x0; x <= x1; x++)
+        s += a[x];
     return s;
 }
-
-/* Sum of the segment a[0..n) and its largest value, for a map whose lowest threshold is >= 0 so
- * the segment's values are all > 0 (no NaN, no signed zeros: their maximum is one value whatever
- * the order). */
-static double segment_sum(const float *a, int n, float *mx)
-{
-#ifdef __SSE2__
-    if (n >= SEG_VEC) {
-        __m128d s0 = _mm_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
-        __m128 lo = _mm_loadu_ps(a), hi = lo;
-        int i = 0;
-        for (; i + 8 <= n; i += 8) {
-            __m128 v0 = _mm_loadu_ps(a + i), v1 = _mm_loadu_ps(a + i + 4);
-            lo = _mm_min_ps(lo, _mm_min_ps(v0, v1));
-            hi = _mm_max_ps(hi, _mm_max_ps(v0, v1));
-            s0 = _mm_add_pd(s0, _mm_cvtps_pd(v0));
-            s1 = _mm_add_pd(s1, _mm_cvtps_pd(_mm_movehl_ps(v0, v0)));
-            s2 = _mm_add_pd(s2, _mm_cvtps_pd(v1));
-            s3 = _mm_add_pd(s3, _mm_cvtps_pd(_mm_movehl_ps(v1, v1)));
-        }
-        s0 = _mm_add_pd(_mm_add_pd(s0, s1), _mm_add_pd(s2, s3));
-        double s = _mm_cvtsd_f64(_mm_add_sd(s0, _mm_unpackhi_pd(s0, s0)));
-        lo = _mm_min_ps(lo, _mm_movehl_ps(lo, lo));
-        lo = _mm_min_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-        hi = _mm_max_ps(hi, _mm_movehl_ps(hi, hi));
-        hi = _mm_max_ss(hi, _mm_shuffle_ps(hi, hi, 1));
-        float l = _mm_cvtss_f32(lo), h = _mm_cvtss_f32(hi);
-        for (; i < n; i++) {
-            s += a[i];
-            l = a[i] < l ? a[i] : l;
-            h = a[i] > h ? a[i] : h;
-        }
-        *mx = h;
-        if (exact_sums(l, h, n))
-            return s;
-        float unused;
-        return chain_sum(a, n, &unused);           /* rounding may differ: redo it in order */
-    }
 #endif
-    return chain_sum(a, n, mx);
-}
-
-/* End of the segment starting at x of run [x, x1]: the last x' <= x1 with types[x'] = types[x]. */
-static int segment_end(const uint16_t *t, int x, int x1)
-{
-    uint16_t k = t[x];
-    int i = x + 1;
-#ifdef __SSE2__
-    const __m128i kk = _mm_set1_epi16((short)k);
-    for (; i + 8 <= x1 + 1; i += 8) {
-        uint32_t same = (uint32_t)_mm_movemask_epi8(
-            _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(t + i)), kk));
-        if (same != 0xffffu)
-            return i + __builtin_ctz(~same) / 2 - 1;
-    }
-#endif
-    while (i <= x1 && t[i] == k)
-        i++;
-    return i - 1;
-}
 
 /* Adds run [x0, x1] of row y to the open component in slot s. by_segment (the lowest threshold
- * is >= 0, so every value is > 0): sum per segment, see segment_sum; otherwise one pixel at a
- * time, keeping the first of equal maxima as the per-segment path does for positive values. */
+ * is >= 0, so every value is > 0: no NaN, no signed zeros, the maximum is one value whatever
+ * the order): by blocks where a segment goes on, see above; otherwise one pixel at a time as
+ * pass 1 always did, keeping the first of equal maxima. The segment's state is in locals so
+ * that it stays in registers. */
 static void add_run(ws *W, int n_types, int32_t s, const float *a, const uint16_t *t, int x0,
                     int x1, int y, int by_segment)
 {
@@ -569,17 +525,100 @@ static void add_run(ws *W, int n_types, int32_t s, const float *a, const uint16_
     float mx = S->max;
     int tmin = S->tmin, tmax = S->tmax;
     if (by_segment) {
-        for (int x = x0; x <= x1;) {
-            int k = t[x] - 1, e = segment_end(t, x, x1);
-            float smax;
-            double ss = segment_sum(a + x, e - x + 1, &smax);
-            ts[k] += ss;
-            sum += ss;
-            mx = smax > mx ? smax : mx;
-            tmin = k < tmin ? k : tmin;
-            tmax = k > tmax ? k : tmax;
-            x = e + 1;
+        /* the current segment: from g0, of type gt; chain = its pixels added one at a time,
+         * in [lo, hi]; blocks = whether some went to the partial sums */
+        int g0 = x0, blocks = 0;
+        uint16_t gt = t[x0];
+        double chain = 0.0;
+        float lo = a[x0], hi = a[x0];
+#ifdef __SSE2__
+        __m128d p0 = _mm_setzero_pd(), p1 = p0, p2 = p0, p3 = p0;
+        __m128 plo = _mm_setzero_ps(), phi = plo;
+#endif
+        /* SEG_CLOSE(xe): the segment ends at pixel xe, its sum goes to its type's sum (one
+         * addition per segment, as always) and the run's; SEG_OPEN(x): one starts at pixel x.
+         * Macros, not functions, so that the state above stays in registers. */
+#ifdef __SSE2__
+#define SEG_SUM(xe) (blocks ? blocks_sum(p0, p1, p2, p3, plo, phi, chain, lo, hi, a, g0, (xe), \
+                                         &bhi) : chain)
+#else
+#define SEG_SUM(xe) chain
+#endif
+#define SEG_CLOSE(xe)                                                                        \
+        do {                                                                                 \
+            double ss_ = SEG_SUM(xe);                                                        \
+            int k_ = gt - 1;                                                                 \
+            ts[k_] += ss_;                                                                   \
+            sum += ss_;                                                                      \
+            hi = blocks ? bhi : hi;                                                          \
+            mx = hi > mx ? hi : mx;                                                          \
+            tmin = k_ < tmin ? k_ : tmin;                                                    \
+            tmax = k_ > tmax ? k_ : tmax;                                                    \
+        } while (0)
+#define SEG_OPEN(x)                                                                          \
+        do {                                                                                 \
+            g0 = (x);                                                                        \
+            gt = t[x];                                                                       \
+            blocks = 0;                                                                      \
+            chain = 0.0;                                                                     \
+            lo = hi = a[x];                                                                  \
+        } while (0)
+        float bhi = 0.0f;                    /* blocks_sum's maximum */
+        int x = x0;
+        while (x <= x1) {
+            int end = x1;                    /* pixel by pixel up to here */
+#ifdef __SSE2__
+            if (x + BLOCK <= x1 + 1) {
+                const __m128i k = _mm_set1_epi16((short)t[x]);
+                __m128i t0 = _mm_loadu_si128((const __m128i *)(const void *)(t + x));
+                __m128i t1 = _mm_loadu_si128((const __m128i *)(const void *)(t + x + 8));
+                if (_mm_movemask_epi8(_mm_packs_epi16(_mm_cmpeq_epi16(t0, k),
+                                                      _mm_cmpeq_epi16(t1, k))) == 0xffff) {
+                    if (t[x] != gt) {
+                        SEG_CLOSE(x - 1);
+                        SEG_OPEN(x);
+                    }
+                    __m128 v0 = _mm_loadu_ps(a + x), v1 = _mm_loadu_ps(a + x + 4);
+                    __m128 v2 = _mm_loadu_ps(a + x + 8), v3 = _mm_loadu_ps(a + x + 12);
+                    __m128 bl = _mm_min_ps(_mm_min_ps(v0, v1), _mm_min_ps(v2, v3));
+                    __m128 bh = _mm_max_ps(_mm_max_ps(v0, v1), _mm_max_ps(v2, v3));
+                    if (!blocks) {
+                        p0 = p1 = p2 = p3 = _mm_setzero_pd();
+                        plo = bl;
+                        phi = bh;
+                        blocks = 1;
+                    }
+                    plo = _mm_min_ps(plo, bl);
+                    phi = _mm_max_ps(phi, bh);
+                    p0 = _mm_add_pd(p0, _mm_add_pd(_mm_cvtps_pd(v0),
+                                                   _mm_cvtps_pd(_mm_movehl_ps(v0, v0))));
+                    p1 = _mm_add_pd(p1, _mm_add_pd(_mm_cvtps_pd(v1),
+                                                   _mm_cvtps_pd(_mm_movehl_ps(v1, v1))));
+                    p2 = _mm_add_pd(p2, _mm_add_pd(_mm_cvtps_pd(v2),
+                                                   _mm_cvtps_pd(_mm_movehl_ps(v2, v2))));
+                    p3 = _mm_add_pd(p3, _mm_add_pd(_mm_cvtps_pd(v3),
+                                                   _mm_cvtps_pd(_mm_movehl_ps(v3, v3))));
+                    x += BLOCK;
+                    continue;
+                }
+                end = x + BLOCK - 1;
+            }
+#endif
+            for (; x <= end; x++) {
+                float v = a[x];
+                if (t[x] != gt) {
+                    SEG_CLOSE(x - 1);
+                    SEG_OPEN(x);
+                }
+                chain += v;
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
         }
+        SEG_CLOSE(x1);
+#undef SEG_CLOSE
+#undef SEG_OPEN
+#undef SEG_SUM
     } else {
         double tsum = 0.0;
         int cur = t[x0] - 1;
