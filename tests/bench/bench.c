@@ -9,7 +9,7 @@
  *                                          process path on the demo model, 1 and 2 threads)
  *   bench train-vision {B16|L14} SIZE BATCH [REPEATS]   (prompt training: forward + backward)
  *   bench train-step CLIP VOCAB SIZE BATCH [STEPS]   (insp-train's whole step on a model file)
- *   bench regions [SIDE [REPEATS [KIND]]]   (dp_regions_find on seven kinds of map, SIDE x SIDE
+ *   bench regions [SIDE [REPEATS [KIND]]]   (dp_regions_find on eight kinds of map, SIDE x SIDE
  *                    but one 2448 x 2048, against the previous implementation, regions_ref.c)
  *   bench spin   SECONDS     (keeps one core busy: the contention benchmark's "other work")
  * One configuration per process, so the peak resident memory printed is that configuration's. */
@@ -815,8 +815,9 @@ static float u01(rng *r)
     return 0.5f * (uniform(r) + 1.0f);
 }
 
-/* Types in 64 x 64 patches, as the per-pixel argmax of smooth class maps gives them. */
-static void rmap_types(rmap *m, rng *r)
+/* Types in 64 x 64 patches, as the per-pixel argmax of smooth class maps gives them; or, with
+ * per_pixel, drawn for every pixel (class maps too close to call). */
+static void rmap_types(rmap *m, rng *r, int per_pixel)
 {
     int pw = (m->w + 63) / 64, ph = (m->h + 63) / 64;
     uint16_t *patch = malloc((size_t)pw * ph * sizeof *patch);
@@ -824,7 +825,9 @@ static void rmap_types(rmap *m, rng *r)
         patch[i] = (uint16_t)(1 + (int)(u01(r) * RB_TYPES) % RB_TYPES);
     for (int y = 0; y < m->h; y++)
         for (int x = 0; x < m->w; x++)
-            m->types[(size_t)y * m->w + x] = patch[(y / 64) * pw + x / 64];
+            m->types[(size_t)y * m->w + x] =
+                per_pixel ? (uint16_t)(1 + (int)(u01(r) * RB_TYPES) % RB_TYPES)
+                          : patch[(y / 64) * pw + x / 64];
     free(patch);
 }
 
@@ -845,12 +848,12 @@ static void rmap_blobs(rmap *m, rng *r, int n)
 /* kind: 0 all defective, 1 clean with 20 blobs, 2 random 30 %, 3 masked (blobs + 2 % specks),
  * 4 checkerboard (one region of single-pixel runs), 5 dots (an isolated pixel per 2x2 block),
  * 6 like 0 with one type's threshold in the middle of the values (pixels between the lowest
- * and highest thresholds look their own up) */
+ * and highest thresholds look their own up), 7 like 0 with a type drawn for every pixel */
 static void rmap_make(rmap *m, int kind, int w, int h)
 {
     static const char *const names[] = { "all defective", "20 blobs", "random 30 %",
                                          "mask, blobs + specks", "checkerboard", "dots 2x2",
-                                         "all > lowest thr" };
+                                         "all > lowest thr", "all, types per pixel" };
     memset(m, 0, sizeof *m);
     m->name = names[kind];
     m->w = w;
@@ -864,12 +867,12 @@ static void rmap_make(rmap *m, int kind, int w, int h)
         exit(1);
     }
     rng r = { 0x5eed0000u + (uint64_t)kind };
-    rmap_types(m, &r);
+    rmap_types(m, &r, kind == 7);
     for (size_t p = 0; p < n; p++) {
         int x = (int)(p % (size_t)w), y = (int)(p / (size_t)w);
         float clean = 0.6f * u01(&r), bad = 1.3f + 2.5f * u01(&r);
         switch (kind) {
-        case 0: case 6: m->amap[p] = bad; break;
+        case 0: case 6: case 7: m->amap[p] = bad; break;
         case 2: m->amap[p] = u01(&r) < 0.3f ? bad : clean; break;
         case 3: m->amap[p] = u01(&r) < 0.02f ? bad : clean; break;
         case 4: m->amap[p] = (x + y) % 2 ? clean : bad; break;
@@ -958,7 +961,7 @@ static int bench_regions(int side, int repeats, int only)
     printf("regions: dp_regions_find, previous (regions_ref.c) vs current, %d types, median of "
            "%d calls each, interleaved, 1 thread\n", RB_TYPES, repeats);
     int ok = 1;
-    for (int kind = 0; kind < 7; kind++) {
+    for (int kind = 0; kind < 8; kind++) {
         if (only >= 0 && kind != only)
             continue;
         rmap m;
@@ -1021,7 +1024,7 @@ static int usage(void)
                     "       bench tiles DEMO_DIR SIDE [ROUNDS [BATCH]]\n"
                     "       bench train-vision {B16|L14} SIZE BATCH [REPEATS (0: no warm-up)]\n"
                     "       bench train-step CLIP.safetensors VOCAB SIZE BATCH [STEPS (2)]\n"
-                    "       bench regions [SIDE (4096) [REPEATS (7) [KIND (0..6, all)]]]\n"
+                    "       bench regions [SIDE (4096) [REPEATS (7) [KIND (0..7, all)]]]\n"
                     "       bench spin SECONDS\n");
     return 2;
 }
