@@ -733,8 +733,9 @@ static dp_status fx_run_mask(fx *f, const uint8_t *mask, ptrdiff_t stride, int m
  * bottom-up), thresholds equal (no pixel between the lowest and highest), different, negative
  * (pixel by pixel sums; defective values kept > 0: the reference's mean tolerance is relative
  * to a positive mean, and it counts types absent from a region as sums of 0 where the API
- * picks among the types present, which differs when a region's sums are all <= 0), and values down to 2^-36 (segments too wide in range for partial
- * sums to be exact, summed in order instead). */
+ * picks among the types present, which differs when a region's sums are all <= 0), and
+ * values down to 2^-36 (segments too wide in range for partial sums to be exact, summed in
+ * order instead). */
 START_TEST(long_runs_match_reference)
 {
     uint64_t seed = 4242;

@@ -302,7 +302,8 @@ static int label_runs(const uint16_t *l, int w, run *out)
 #ifdef __SSE2__
         if (len == BLOCK) {
             const __m128i z = _mm_setzero_si128();
-            __m128i e0 = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(l + x)), z);
+            __m128i e0 = _mm_cmpeq_epi16(
+                _mm_loadu_si128((const __m128i *)(const void *)(l + x)), z);
             __m128i e1 = _mm_cmpeq_epi16(
                 _mm_loadu_si128((const __m128i *)(const void *)(l + x + 8)), z);
             bits = ~(uint32_t)_mm_movemask_epi8(_mm_packs_epi16(e0, e1)) & 0xffffu;
