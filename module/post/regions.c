@@ -249,28 +249,28 @@ static int block_sse2(const rowin *r, int x, uint32_t *bits)
 }
 #endif
 
-/* Appends to out[*n] the runs that the len-pixel block at x with pixel bits `bits` ends, and
- * records where the ones it starts begin: *open says whether a run is open at the block's left
- * edge (and is updated for its right edge), *x0 where that run began. A bit that differs from
- * its left neighbour is a run's first pixel or the pixel after its last. */
-static void block_runs(uint32_t bits, int x, int len, uint32_t *open, int *x0, run *out, int *n)
+/* Runs from the bits of a row's blocks: a bit that differs from its left neighbour (for the
+ * block's first pixel: *open, whether a run goes on from the block before) is a run's first
+ * pixel when set, the pixel after a run's last when clear. Starts and ends alternate, so the
+ * k-th start and the k-th end make the k-th run: they are written in two loops, with no
+ * branch on which kind each edge is. *n_start and *n_end count them; the len (<= BLOCK) pixels
+ * of the block start at x. */
+static inline void block_runs(uint32_t bits, int x, int len, uint32_t *open, run *out,
+                              int *n_start, int *n_end)
 {
     uint32_t edges = (bits ^ (bits << 1 | *open)) & ((1u << len) - 1u);
-    for (; edges; edges &= edges - 1) {
-        int i = __builtin_ctz(edges);
-        if (*open)
-            out[(*n)++] = (run){ *x0, x + i - 1, 0 };
-        else
-            *x0 = x + i;
-        *open ^= 1u;
-    }
+    for (uint32_t st = edges & bits; st; st &= st - 1)
+        out[(*n_start)++].x0 = x + __builtin_ctz(st);
+    for (uint32_t en = edges & ~bits; en; en &= en - 1)
+        out[(*n_end)++].x1 = x + __builtin_ctz(en) - 1;
+    *open = bits >> (len - 1) & 1u;
 }
 
 /* Runs of defective pixels of one row into out (sorted, disjoint). Returns their count, or -1
  * with *bad_x set at the first pixel whose type is read and outside 1..n_types. */
 static int row_runs(const rowin *r, int w, run *out, int *bad_x)
 {
-    int n = 0, x0 = 0;
+    int n = 0, n_end = 0;
     uint32_t open = 0;
     for (int x = 0; x < w; x += BLOCK) {
         int len = w - x < BLOCK ? w - x : BLOCK;
@@ -284,17 +284,17 @@ static int row_runs(const rowin *r, int w, run *out, int *bad_x)
             *bad_x = x + bad;
             return -1;
         }
-        block_runs(bits, x, len, &open, &x0, out, &n);
+        block_runs(bits, x, len, &open, out, &n, &n_end);
     }
     if (open)
-        out[n++] = (run){ x0, w - 1, 0 };
+        out[n_end].x1 = w - 1;
     return n;
 }
 
 /* Runs of nonzero pixels of a label row (pass 2 reads back what pass 1 marked). */
 static int label_runs(const uint16_t *l, int w, run *out)
 {
-    int n = 0, x0 = 0;
+    int n = 0, n_end = 0;
     uint32_t open = 0;
     for (int x = 0; x < w; x += BLOCK) {
         int len = w - x < BLOCK ? w - x : BLOCK;
@@ -313,10 +313,10 @@ static int label_runs(const uint16_t *l, int w, run *out)
             for (int i = 0; i < len; i++)
                 bits |= (uint32_t)(l[x + i] != 0) << i;
         }
-        block_runs(bits, x, len, &open, &x0, out, &n);
+        block_runs(bits, x, len, &open, out, &n, &n_end);
     }
     if (open)
-        out[n++] = (run){ x0, w - 1, 0 };
+        out[n_end].x1 = w - 1;
     return n;
 }
 
