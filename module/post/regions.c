@@ -12,9 +12,12 @@
  * final class. Memory: one uint32 per possible label (w*h/4), one int32 per row, plus
  * O(w * n_types).
  *
- * The map is the costly part on large maps (a 4096 x 4096 map defective everywhere is 16.7 M
- * pixels in one region): rows are tested 16 pixels at a time into bit masks (block_sse2) and
- * runs are summed per segment with partial sums where that is bit-exact (segment_sum). */
+ * Reading the map is the costly part on large maps (a 4096 x 4096 map defective everywhere is
+ * 16.7 M pixels in one region): rows are tested 16 pixels at a time into bit masks
+ * (block_sse2), runs are read from the masks' edges (block_runs), and runs are summed 16
+ * pixels at a time with partial sums wherever that gives the same doubles as summing them in
+ * order (add_run). The outputs are those of the pixel-by-pixel code this replaced (the
+ * regions suite's reference; tests/bench/regions_ref.c keeps that code for `bench regions`). */
 #include "regions.h"
 
 /* Ownership: every pointer passed between the static helpers below is borrowed, a view into the
@@ -129,8 +132,8 @@ size_t dp_regions_workspace(int w, int h, int n_types)
     return plan_layout(w, h, n_types).total;
 }
 
-/* Pixel test of one row. Types are read only where the mask allows and amap exceeds the lowest
- * threshold, so a clean pixel costs one compare. */
+/* Pixel test of one row. A type counts only where the mask allows and amap exceeds the lowest
+ * threshold (and block_sse2 loads a block's types only when one of its pixels does). */
 typedef struct rowin {
     const float *a;
     const uint16_t *t;
@@ -727,11 +730,11 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
         in.thr_min = pixel_threshold[k] < in.thr_min ? pixel_threshold[k] : in.thr_min;
         in.thr_max = pixel_threshold[k] > in.thr_max ? pixel_threshold[k] : in.thr_max;
     }
-    /* defective values are all > 0: runs can be summed per segment (add_run) */
+    /* defective values are then all > 0: runs can be summed by blocks (add_run) */
     const int by_segment = in.thr_min >= 0.0f;
 
-    /* pass 1: label runs, keep statistics of open components, complete finished ones; mark
-     * the runs with 1 in the label map for pass 2 */
+    /* pass 1: label runs, keep statistics of open components, complete finished ones; leave
+     * the runs in the label map for pass 2 (ROW_MARKS) */
     for (int y = 0; y < h; y++) {
         const float *arow = amap + (size_t)y * (size_t)w;
         const uint16_t *trow = types + (size_t)y * (size_t)w;
@@ -820,8 +823,8 @@ dp_status dp_regions_find(const float *amap, const uint16_t *types, const uint8_
         if (!(W.e[l] & E_DONE))
             W.e[l] = W.e[W.e[l]];
 
-    /* pass 2: the same runs (read back from the marks) get the same provisional labels; write
-     * their classes (0 for dropped regions) */
+    /* pass 2: the same runs (read back from the label map) get the same provisional labels;
+     * write their classes (0 for dropped regions) */
     n_prev = 0;
     next = 1;
     for (int y = 0; y < h; y++) {
