@@ -471,6 +471,7 @@ static void complete(ws *W, int n_types, int32_t s, int64_t min_area, dp_region 
  * partial sum is exact (exact_sums); a segment where they might not be is summed again in one
  * chain. So classes (decided by comparing type sums) cannot change. */
 
+#ifdef __SSE2__
 /* Whether every partial sum of n floats in [lo, hi] is exact in double, so that any order of
  * summation gives the sequential sum bit for bit. With lo a positive normal float of exponent e
  * (2^e <= lo), every value is a multiple of 2^(e-23); so is every partial sum, which is exact
@@ -489,7 +490,6 @@ static int exact_sums(float lo, float hi, int n)
     return (double)n * (double)hi < lim;
 }
 
-#ifdef __SSE2__
 /* Sum of segment a[x0..x1] some of whose blocks went to the partial sums p0..p3 (their values'
  * lane minima plo, maxima phi) and the rest to chain (values in [lo, hi]); *hi_out = its
  * largest value. Out of the per-pixel loop (rare: once per segment that had a block). */
@@ -546,7 +546,7 @@ static void add_run(ws *W, int n_types, int32_t s, const float *a, const uint16_
 #define SEG_SUM(xe) (blocks ? blocks_sum(p0, p1, p2, p3, plo, phi, chain, lo, hi, a, g0, (xe), \
                                          &bhi) : chain)
 #else
-#define SEG_SUM(xe) chain
+#define SEG_SUM(xe) ((void)g0, (void)(xe), chain)    /* no blocks: the chain is the sum */
 #endif
 #define SEG_CLOSE(xe)                                                                        \
         do {                                                                                 \
