@@ -57,9 +57,8 @@ static double max_rel(const float *a, const double *ref, size_t n)
     return d / (m > 0 ? m : 1);
 }
 
-static void linear_case(dp_dtype_c dt, dp_epilogue epi)
+static void linear_case_sized(dp_dtype_c dt, dp_epilogue epi, int M, int K, int N)
 {
-    const int M = 37, K = 96, N = 80;
     dp_err e;
     dp_nn *nn;
     ck_assert(dp_nn_create(2, &nn, &e) == DP_OK);
@@ -70,6 +69,15 @@ static void linear_case(dp_dtype_c dt, dp_epilogue epi)
     void *xd = to_dt(x, (size_t)M * K, dt, x_seen);
     dp_linear lin;
     ck_assert_msg(dp_linear_init(nn, &lin, w, b, K, N, M, dt, &e) == DP_OK, "%s", e.msg);
+    /* f32 weights kept row-major K x N: rows a whole number of 4 KiB pages long are padded by
+     * one cache line (linear.c, pad_weight_rows) */
+    if (dt == DP_C_F32 && lin.wmd.format_kind == dnnl_blocked &&
+        lin.wmd.format_desc.blocking.inner_nblks == 0 && lin.wmd.format_desc.blocking.strides[1] == 1) {
+        const long row = (long)lin.wmd.format_desc.blocking.strides[0];
+        const int padded = (N * 4) % 4096 == 0 && 1.0 / N + 1.0 / M >= 0.0038;
+        ck_assert_msg(row == (padded ? N + 16 : N), "weights row stride %ld for N %d, M %d", row,
+                      N, M);
+    }
     float *y = malloc((size_t)M * N * 4);
     double *ref = malloc((size_t)M * N * sizeof *ref);
     for (int i = 0; i < M * N; i++)
@@ -87,14 +95,31 @@ static void linear_case(dp_dtype_c dt, dp_epilogue epi)
         }
     ck_assert_msg(dp_linear_run(nn, &lin, xd, M, K, y, N, DP_C_F32, epi, &e) == DP_OK, "%s", e.msg);
     double rel = max_rel(y, ref, (size_t)M * N);
-    printf("  linear %s epilogue %d: max error %.2e of magnitude\n", dt ? "bf16" : "f32", (int)epi, rel);
+    printf("  linear %s %dx%dx%d epilogue %d: max error %.2e of magnitude\n", dt ? "bf16" : "f32",
+           M, K, N, (int)epi, rel);
     ck_assert(rel < (dt == DP_C_BF16 ? 1e-3 : 1e-6));   /* bf16 inputs are exact; f32 accumulation */
     dp_linear_free(&lin);
     dp_nn_free(nn);
     free(x); free(w); free(b); free(w_seen); free(x_seen); free(xd); free(y); free(ref);
 }
 
-START_TEST(linear_f32) { linear_case(DP_C_F32, DP_EPI_NONE); linear_case(DP_C_F32, DP_EPI_QUICKGELU); linear_case(DP_C_F32, DP_EPI_ACCUMULATE); }
+static void linear_case(dp_dtype_c dt, dp_epilogue epi)
+{
+    linear_case_sized(dt, epi, 37, 96, 80);
+}
+
+START_TEST(linear_f32)
+{
+    linear_case(DP_C_F32, DP_EPI_NONE);
+    linear_case(DP_C_F32, DP_EPI_QUICKGELU);
+    linear_case(DP_C_F32, DP_EPI_ACCUMULATE);
+    /* rows of 4 KiB and 12 KiB: the padded weight layout, every epilogue; with 400 rows the
+     * plain one (oneDNN packs the weights itself there) */
+    linear_case_sized(DP_C_F32, DP_EPI_NONE, 21, 64, 1024);
+    linear_case_sized(DP_C_F32, DP_EPI_QUICKGELU, 9, 40, 3072);
+    linear_case_sized(DP_C_F32, DP_EPI_ACCUMULATE, 21, 64, 1024);
+    linear_case_sized(DP_C_F32, DP_EPI_NONE, 400, 32, 3072);
+}
 END_TEST
 /* Without native bf16 (AVX2 CPUs) the model runs f32 (dp_model_load falls back) and the op
  * layer must refuse a bf16 kernel with a message, not crash or compute garbage. */

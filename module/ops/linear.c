@@ -121,6 +121,32 @@ static dp_status reorder_weights(dp_nn *nn, dp_linear *lin, const void *user, dn
     return st;
 }
 
+/* oneDNN's f32 GEMM reads a plain K x N weight matrix in place (its "no-copy" kernel) when the
+ * matmul has few rows: oneDNN 2.6 forces that kernel when 1/N + 1/M >= 0.0038 (M rows; its
+ * gemm_driver). When a weight row is then a whole number of 4 KiB pages long (N = 1024, 3072,
+ * 4096 floats: all of ViT-L/14's linears, ViT-B/16's MLP up-projection) every row starts in the
+ * same cache sets, and those matmuls ran at about half the rate of the others (35-41 against
+ * 62-76 GFLOP/s at one thread on AVX2, README "Performance"). Rows padded by one cache line
+ * spread them. With more rows oneDNN packs the weights first, and there the padded rows were
+ * slower (92-94 against 118-129 GFLOP/s at 581 rows, 2 threads): padded only below that bound.
+ * Only the plain row-major f32 layout is touched; blocked layouts stay as chosen. */
+#define NOCOPY_BOUND 0.0038
+enum { WEIGHT_ROW_PAD_FLOATS = 16, PAGE_BYTES = 4096 };
+
+static void pad_weight_rows(dnnl_memory_desc_t *wmd, int in, int out, int rows)
+{
+    if (wmd->format_kind != dnnl_blocked || wmd->ndims != 2 || wmd->data_type != dnnl_f32 ||
+        wmd->format_desc.blocking.inner_nblks != 0 || wmd->format_desc.blocking.strides[0] != out ||
+        wmd->format_desc.blocking.strides[1] != 1 || wmd->offset0 != 0)
+        return;
+    if (((size_t)out * sizeof(float)) % PAGE_BYTES != 0 || 1.0 / out + 1.0 / rows < NOCOPY_BOUND)
+        return;
+    dnnl_dims_t dims = { in, out }, strides = { out + WEIGHT_ROW_PAD_FLOATS, 1 };
+    dnnl_memory_desc_t padded;
+    if (dnnl_memory_desc_init_by_strides(&padded, 2, dims, dnnl_f32, strides) == dnnl_success)
+        *wmd = padded;
+}
+
 dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const float *bias,
                          int in, int out, int m_hint, dp_dtype_c dt, dp_err *err)
 {
@@ -150,6 +176,8 @@ dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const flo
     }
     lin->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_primitive_desc_destroy(pd);
+    if (dt == DP_C_F32)
+        pad_weight_rows(&lin->wmd, in, out, m_hint);
 
     size_t bytes = dnnl_memory_desc_get_size(&lin->wmd);
     lin->w = dp_alloc_aligned(bytes);
