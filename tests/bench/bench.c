@@ -957,6 +957,11 @@ static int regions_same(const rmap *m, const rout *a, const rout *b)
 /* Old and new interleaved (alternating which goes first), medians of `repeats` calls each. */
 static int bench_regions(int side, int repeats, int only)
 {
+    if (side < 1 || only < -1 || only > 7) {
+        fprintf(stderr, "bench regions: SIDE %d, KIND %d; expected SIDE >= 1 and KIND 0..7 "
+                "(or none: all eight)\n", side, only);
+        return 2;
+    }
     repeats = repeats < 1 ? 1 : repeats;
     printf("regions: dp_regions_find, previous (regions_ref.c) vs current, %d types, median of "
            "%d calls each, interleaved, 1 thread\n", RB_TYPES, repeats);
