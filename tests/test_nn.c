@@ -207,9 +207,11 @@ START_TEST(layernorm_both_types)
 END_TEST
 
 /* unfused: the oneDNN path whatever the ISA level; amp: spread of q, k, v (larger = sharper
- * softmax, so the fused kernel's running maximum moves between key tiles). */
-static void attention_case_path(int T, int W, int H, int B, dp_dtype_c dt, int causal, int unfused,
-                                float amp)
+ * softmax, so the fused kernel's running maximum moves between key tiles); sharp: every third
+ * query row is multiplied by it, so neighbouring rows' maxima differ by far more than exp's range
+ * (a row given another row's maximum overflows or underflows instead of cancelling out). */
+static void attention_case_rows(int T, int W, int H, int B, dp_dtype_c dt, int causal, int unfused,
+                                float amp, float sharp)
 {
     const int hd = W / H;
     dp_err e;
@@ -217,6 +219,9 @@ static void attention_case_path(int T, int W, int H, int B, dp_dtype_c dt, int c
     ck_assert(dp_nn_create(2, &nn, &e) == DP_OK);
     size_t n = (size_t)B * T * 3 * W;
     float *qkv = rand_array(n, 11 + T + causal, amp), *seen = malloc(n * 4);
+    for (size_t row = 0; row < (size_t)B * T; row += 3)
+        for (int c = 0; c < W; c++)
+            qkv[row * 3 * W + c] *= sharp;
     void *in = to_dt(qkv, n, dt, seen);
     dp_attention *at;
     ck_assert_msg((unfused ? dp_attention_create_unfused : dp_attention_create)(nn, T, W, H, B, dt, causal, &at, &e) == DP_OK,
@@ -255,12 +260,20 @@ static void attention_case_path(int T, int W, int H, int B, dp_dtype_c dt, int c
     for (size_t i = 0; i < (size_t)B * T * W; i++)
         o[i] = dt == DP_C_BF16 ? dp_bf16_to_f32(((uint16_t *)out)[i]) : ((float *)out)[i];
     double rel = max_rel(o, ref, (size_t)B * T * W);
-    printf("  attention T=%d W=%d H=%d B=%d %s%s amp %g, %s: max error %.2e of magnitude\n", T, W, H,
-           B, dt ? "bf16" : "f32", causal ? " causal" : "", amp, path, rel);
-    ck_assert(rel < (dt == DP_C_BF16 ? 2e-2 : 1e-5));
+    printf("  attention T=%d W=%d H=%d B=%d %s%s amp %g sharp %g, %s: max error %.2e of magnitude\n",
+           T, W, H, B, dt ? "bf16" : "f32", causal ? " causal" : "", amp, sharp, path, rel);
+    /* f32: a score s carries an absolute error of about s * 1e-7, which exp turns into a relative
+     * one; sharp rows have scores in the hundreds */
+    ck_assert(rel < (dt == DP_C_BF16 ? 2e-2 : sharp > 1.0f ? 3e-5 : 1e-5));
     dp_attention_free(at);
     dp_nn_free(nn);
     free(qkv); free(seen); free(in); free(out); free(ref); free(p); free(o);
+}
+
+static void attention_case_path(int T, int W, int H, int B, dp_dtype_c dt, int causal, int unfused,
+                                float amp)
+{
+    attention_case_rows(T, W, H, B, dt, causal, unfused, amp, 1.0f);
 }
 
 static void attention_case(int T, int W, int H, int B, dp_dtype_c dt, int causal)
@@ -291,6 +304,13 @@ START_TEST(attention_f32_paths)
     attention_case_path(203, 128, 2, 1, DP_C_F32, 0, 0, 4.0f);
     attention_case_path(1, 64, 2, 2, DP_C_F32, 0, 0, 1.5f);
     attention_case_path(17, 48, 3, 1, DP_C_F32, 1, 0, 1.5f);
+    /* rows with scores in the hundreds next to rows near 1, both paths: the fused kernel keeps
+     * the statistics of 8 rows in one vector each */
+    attention_case_rows(203, 128, 2, 1, DP_C_F32, 0, 0, 1.5f, 60.0f);
+    attention_case_rows(203, 128, 2, 1, DP_C_F32, 1, 0, 1.5f, 60.0f);
+    attention_case_rows(203, 128, 2, 1, DP_C_F32, 0, 1, 1.5f, 60.0f);
+    attention_case_path(81, 32, 2, 5, DP_C_F32, 0, 0, 1.5f);
+    attention_case_path(81, 128, 2, 8, DP_C_F32, 0, 0, 1.5f);
 }
 END_TEST
 
@@ -313,6 +333,42 @@ START_TEST(attention_nan_propagates)
     dp_attention_free(at);
     dp_nn_free(nn);
     free(qkv); free(out);
+}
+END_TEST
+
+/* The fused kernel's softmax exp on its whole domain: a sweep of [-87.4, 0] in 2^20 steps
+ * within 2e-7 of exp (1.6e-7 measured over every float of that range), exactly 0 below e^-87
+ * and for -inf (masked keys), exactly 1 at 0, NaN kept. */
+START_TEST(attention_softmax_exp)
+{
+    enum { N = 1 << 20, SPECIAL = 8 };
+    float *x = malloc((N + SPECIAL) * sizeof *x), *y = malloc((N + SPECIAL) * sizeof *y);
+    for (int i = 0; i < N; i++)
+        x[i] = -87.4f * (float)i / (float)(N - 1);
+    const float special[SPECIAL] = { -INFINITY, NAN, -1e30f, -87.5f, 0.0f, -0.0f, -1e-30f, -86.99f };
+    memcpy(x + N, special, sizeof special);
+    if (!dp_attn_softmax_exp(x, y, N + SPECIAL)) {
+        ck_assert_msg(dp_isa_level() < DP_ISA_AVX2, "the probe refused at level %s", dp_isa_name(dp_isa_level()));
+        printf("  softmax exp: not run below AVX2 (the fused kernel does not run either)\n");
+        free(x); free(y);
+        return;
+    }
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        if (x[i] < -87.0f) {
+            ck_assert_msg(y[i] == 0.0f, "exp(%.9g) = %g, expected exactly 0 below -87", x[i], y[i]);
+            continue;
+        }
+        double rel = fabs(y[i] / exp((double)x[i]) - 1.0);
+        ck_assert_msg(rel <= 2e-7, "exp(%.9g) = %.9g, relative error %.3e", x[i], y[i], rel);
+        worst = fmax(worst, rel);
+    }
+    const float *s = y + N;
+    ck_assert(s[0] == 0.0f && isnan(s[1]) && s[2] == 0.0f && s[3] == 0.0f);
+    ck_assert(s[4] == 1.0f && s[5] == 1.0f && s[6] == 1.0f);
+    ck_assert(fabs(s[7] / exp((double)special[7]) - 1.0) <= 2e-7);
+    printf("  softmax exp: worst relative error %.3e over %d points of [-87, 0]\n", worst, N);
+    free(x); free(y);
 }
 END_TEST
 
@@ -594,6 +650,7 @@ Suite *nn_suite(void)
     tcase_add_test(tc, attention_bf16);
     tcase_add_test(tc, attention_f32_paths);
     tcase_add_test(tc, attention_nan_propagates);
+    tcase_add_test(tc, attention_softmax_exp);
     suite_add_tcase(s, tc);
     TCase *isa = tcase_create("isa");
     tcase_add_test(isa, isa_cap_names);

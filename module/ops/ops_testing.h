@@ -13,6 +13,10 @@ dp_status dp_attention_create_unfused(dp_nn *nn, int tokens, int width, int head
                                       dp_dtype_c dt, int causal, dp_attention **out, dp_err *err);
 /* Which path an attention object runs, e.g. "fused AVX2+FMA". Static string. */
 const char *dp_attention_path(const dp_attention *at);
+/* The fused attention kernel's softmax exp (exp_avx2.h, dp_exp_avx2_nonpos) on n floats, n a
+ * multiple of 8; x and y borrowed. 0 (y untouched) below the AVX2 level, where the kernel does
+ * not run, else 1. */
+int dp_attn_softmax_exp(const float *x, float *y, size_t n);
 /* Runs only the oneDNN u8 x s8 -> s32 matmul of an int8 layer for m rows, on the quantised rows
  * and sums already in nn's scratch (no quantisation, no epilogue): the plain int8 matmul rate
  * the benchmark compares the tower with. The layer must have run for m rows before. */
