@@ -57,7 +57,9 @@ static double max_rel(const float *a, const double *ref, size_t n)
     return d / (m > 0 ? m : 1);
 }
 
-static void linear_case_sized(dp_dtype_c dt, dp_epilogue epi, int M, int K, int N)
+/* matmul: the layer kept on the matmul (dp_linear_init_matmul); else the kernel dp_linear_init
+ * chooses, which for f32 at the AVX2 level is the 1x1 convolution (linear.c). */
+static void linear_case_kernel(dp_dtype_c dt, dp_epilogue epi, int M, int K, int N, int matmul)
 {
     dp_err e;
     dp_nn *nn;
@@ -68,7 +70,15 @@ static void linear_case_sized(dp_dtype_c dt, dp_epilogue epi, int M, int K, int 
     free(wd);
     void *xd = to_dt(x, (size_t)M * K, dt, x_seen);
     dp_linear lin;
-    ck_assert_msg(dp_linear_init(nn, &lin, w, b, K, N, M, dt, &e) == DP_OK, "%s", e.msg);
+    ck_assert_msg((matmul ? dp_linear_init_matmul : dp_linear_init)(nn, &lin, w, b, K, N, M, dt, &e) == DP_OK,
+                  "%s", e.msg);
+    const char *kernel = dp_linear_kernel(&lin);
+    const int conv = strcmp(kernel, "1x1 convolution") == 0;
+    if (dt == DP_C_F32 && !matmul && dp_isa_level() == DP_ISA_AVX2)
+        ck_assert_msg(conv, "f32 %dx%dx%d at AVX2 runs on the %s", M, K, N, kernel);
+    else
+        ck_assert_msg(!conv, "%dx%dx%d (%s, level %s) runs on the 1x1 convolution", M, K, N,
+                      matmul ? "kept on the matmul" : "auto", dp_isa_name(dp_isa_level()));
     /* f32 weights kept row-major K x N: rows a whole number of 4 KiB pages long are padded by
      * one cache line (linear.c, pad_weight_rows) */
     if (dt == DP_C_F32 && lin.wmd.format_kind == dnnl_blocked &&
@@ -95,12 +105,31 @@ static void linear_case_sized(dp_dtype_c dt, dp_epilogue epi, int M, int K, int 
         }
     ck_assert_msg(dp_linear_run(nn, &lin, xd, M, K, y, N, DP_C_F32, epi, &e) == DP_OK, "%s", e.msg);
     double rel = max_rel(y, ref, (size_t)M * N);
-    printf("  linear %s %dx%dx%d epilogue %d: max error %.2e of magnitude\n", dt ? "bf16" : "f32",
-           M, K, N, (int)epi, rel);
+    printf("  linear %s %dx%dx%d epilogue %d, %s: max error %.2e of magnitude\n", dt ? "bf16" : "f32",
+           M, K, N, (int)epi, kernel, rel);
     ck_assert(rel < (dt == DP_C_BF16 ? 1e-3 : 1e-6));   /* bf16 inputs are exact; f32 accumulation */
+    if (epi != DP_EPI_ACCUMULATE) {
+        /* another row count on the same weights: a primitive of its own */
+        float *y1 = calloc((size_t)N, 4);
+        ck_assert_msg(dp_linear_run(nn, &lin, xd, 1, K, y1, N, DP_C_F32, epi, &e) == DP_OK, "%s", e.msg);
+        ck_assert(max_rel(y1, ref, (size_t)N) < (dt == DP_C_BF16 ? 1e-3 : 1e-6));
+        free(y1);
+    }
+    if (conv) {
+        /* the convolution takes dense rows only: anything else is refused, not misread */
+        ck_assert(dp_linear_run(nn, &lin, xd, M - 1, K + 1, y, N, DP_C_F32, epi, &e) == DP_E_ARG);
+        ck_assert_msg(strstr(e.msg, "dense") != NULL, "%s", e.msg);
+    }
     dp_linear_free(&lin);
     dp_nn_free(nn);
     free(x); free(w); free(b); free(w_seen); free(x_seen); free(xd); free(y); free(ref);
+}
+
+static void linear_case_sized(dp_dtype_c dt, dp_epilogue epi, int M, int K, int N)
+{
+    linear_case_kernel(dt, epi, M, K, N, 0);
+    if (dt == DP_C_F32)
+        linear_case_kernel(dt, epi, M, K, N, 1);
 }
 
 static void linear_case(dp_dtype_c dt, dp_epilogue epi)
@@ -119,6 +148,9 @@ START_TEST(linear_f32)
     linear_case_sized(DP_C_F32, DP_EPI_QUICKGELU, 9, 40, 3072);
     linear_case_sized(DP_C_F32, DP_EPI_ACCUMULATE, 21, 64, 1024);
     linear_case_sized(DP_C_F32, DP_EPI_NONE, 400, 32, 3072);
+    /* K not a multiple of the convolution's 8-channel blocks (ViT-L/14's patch embedding has
+     * 588 inputs), which it pads */
+    linear_case_sized(DP_C_F32, DP_EPI_NONE, 30, 588 / 4 * 4 + 3, 64);
 }
 END_TEST
 /* Without native bf16 (AVX2 CPUs) the model runs f32 (dp_model_load falls back) and the op

@@ -1,7 +1,17 @@
-/* Linear layers on oneDNN matmul: weights reordered once into the kernel's preferred layout,
- * bias / QuickGELU / residual add fused as post-ops, one cached primitive per shape. */
+/* Linear layers on oneDNN: weights reordered once into the kernel's preferred layout,
+ * bias / QuickGELU / residual add fused as post-ops, one cached primitive per shape.
+ *
+ * Two kernels. The matmul primitive everywhere, except for f32 layers at the AVX2 level, which
+ * run as a 1x1 convolution over a 1 x M "image" with K channels: rows [M][K] are exactly its
+ * nhwc source and [M][N] its nhwc destination, so nothing is copied, and the weights are
+ * reordered once into the convolution's blocked layout. On AVX2 oneDNN 2.6 has no brgemm matmul,
+ * and its GEMM (gemm:jit) reads the weights in place for the row counts of one or two 224 px
+ * images; its jit_1x1:avx2 convolution kernel ran the transformer's linears at 0.4-0.5x the
+ * GEMM's time there (201-261 rows, one thread) and 0.8-1.0x at 1374-3240 rows (README
+ * "Performance"). Such a layer's wmd has 4 dimensions; it takes only dense f32 rows. */
 #include "nn_internal.h"
 #include "dp_size.h"
+#include "isa.h"
 
 #include <omp.h>
 #include <stdio.h>
@@ -28,6 +38,36 @@ static dp_status md_2d(dnnl_memory_desc_t *md, int rows, int cols, int64_t ld, d
     dnnl_dims_t dims = { rows, cols }, strides = { ld, 1 };
     return dp_nn_check(dnnl_memory_desc_init_by_strides(md, 2, dims, t, strides),
                        "memory descriptor", err);
+}
+
+/* The primitive descriptor of op_desc (a matmul or convolution descriptor) with the user
+ * scratchpad and the epilogue as post-ops. */
+static dp_status create_pd(dp_nn *nn, const void *op_desc, dp_epilogue epi, const char *what,
+                           dnnl_primitive_desc_t *pd, dp_err *err)
+{
+    dnnl_primitive_attr_t attr;
+    dp_status st = dp_nn_check(dnnl_primitive_attr_create(&attr), "attributes", err);
+    if (st)
+        return st;
+    dnnl_post_ops_t po = NULL;
+    st = dp_nn_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+                     "scratchpad mode", err);
+    if (!st && epi != DP_EPI_NONE) {
+        st = dp_nn_check(dnnl_post_ops_create(&po), "post-ops", err);
+        if (!st && epi == DP_EPI_QUICKGELU)
+            st = dp_nn_check(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.702f, 0.0f),
+                             "QuickGELU post-op", err);
+        if (!st && epi == DP_EPI_ACCUMULATE)
+            st = dp_nn_check(dnnl_post_ops_append_sum(po, 1.0f), "residual-add post-op", err);
+        if (!st)
+            st = dp_nn_check(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops", err);
+    }
+    if (!st)
+        st = dp_nn_check(dnnl_primitive_desc_create(pd, op_desc, attr, nn->engine, NULL), what, err);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    return st;
 }
 
 static dp_status matmul_pd(dp_nn *nn, int m, int k, int n, int src_ld, int dst_ld,
@@ -57,41 +97,79 @@ static dp_status matmul_pd(dp_nn *nn, int m, int k, int n, int src_ld, int dst_l
     if ((st = dp_nn_check(dnnl_matmul_desc_init(&desc, &src_md, wmd, has_bias ? &bias_md : NULL,
                                                 &dst_md), "matmul descriptor", err)))
         return st;
-    dnnl_primitive_attr_t attr;
-    if ((st = dp_nn_check(dnnl_primitive_attr_create(&attr), "attributes", err)))
-        return st;
-    dnnl_post_ops_t po = NULL;
-    st = dp_nn_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
-                     "scratchpad mode", err);
-    if (!st && epi != DP_EPI_NONE) {
-        st = dp_nn_check(dnnl_post_ops_create(&po), "post-ops", err);
-        if (!st && epi == DP_EPI_QUICKGELU)
-            st = dp_nn_check(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.702f, 0.0f),
-                             "QuickGELU post-op", err);
-        if (!st && epi == DP_EPI_ACCUMULATE)
-            st = dp_nn_check(dnnl_post_ops_append_sum(po, 1.0f), "residual-add post-op", err);
-        if (!st)
-            st = dp_nn_check(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops", err);
-    }
-    if (!st)
-        st = dp_nn_check(dnnl_primitive_desc_create(pd, &desc, attr, nn->engine, NULL),
-                         "matmul primitive descriptor", err);
-    if (po)
-        dnnl_post_ops_destroy(po);
-    dnnl_primitive_attr_destroy(attr);
-    return st;
+    return create_pd(nn, &desc, epi, "matmul primitive descriptor", pd, err);
 }
 
-/* Reorders the plain weights `user` (K x N view of [N][K], type t; borrowed) into lin->w. */
+/* The 1x1 convolution computing [m][k] rows . W^T (+ bias) into [m][n] rows, both dense f32;
+ * wmd NULL lets oneDNN choose the weights layout. */
+static dp_status conv_pd(dp_nn *nn, int m, int k, int n, const dnnl_memory_desc_t *wmd,
+                         int has_bias, dp_epilogue epi, dnnl_primitive_desc_t *pd, dp_err *err)
+{
+    dnnl_memory_desc_t src_md, dst_md, bias_md, wany;
+    dnnl_dims_t sd = { 1, k, m, 1 }, dd = { 1, n, m, 1 }, wd = { n, k, 1, 1 }, bd = { n };
+    dnnl_dims_t stride = { 1, 1 }, pad = { 0, 0 };
+    dp_status st = dp_nn_check(dnnl_memory_desc_init_by_tag(&src_md, 4, sd, dnnl_f32, dnnl_nhwc),
+                               "convolution source", err);
+    if (!st)
+        st = dp_nn_check(dnnl_memory_desc_init_by_tag(&dst_md, 4, dd, dnnl_f32, dnnl_nhwc),
+                         "convolution destination", err);
+    if (!st && !wmd) {
+        st = dp_nn_check(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any),
+                         "convolution weights", err);
+        wmd = &wany;
+    }
+    if (!st && has_bias)
+        st = dp_nn_check(dnnl_memory_desc_init_by_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a),
+                         "convolution bias", err);
+    dnnl_convolution_desc_t desc;
+    if (!st)
+        st = dp_nn_check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference,
+                                                            dnnl_convolution_direct, &src_md, wmd,
+                                                            has_bias ? &bias_md : NULL, &dst_md,
+                                                            stride, pad, pad),
+                         "convolution descriptor", err);
+    return st ? st : create_pd(nn, &desc, epi, "1x1 convolution primitive descriptor", pd, err);
+}
+
+/* Whether lin runs on the 1x1 convolution (see the top of this file). */
+static int is_conv(const dp_linear *lin)
+{
+    return lin->wmd.ndims == 4;
+}
+
+/* The convolution's weights layout for an f32 layer at the AVX2 level when oneDNN runs it with
+ * its jit 1x1 kernel (which pads K and N to its 8-channel blocks itself), not with a reference
+ * or GEMM-based convolution; 0 = use the matmul. */
+static int conv_weights(dp_nn *nn, int in, int out, int m_hint, dnnl_memory_desc_t *wmd)
+{
+    if (dp_isa_level() != DP_ISA_AVX2)
+        return 0;
+    dp_err ignored;
+    dnnl_primitive_desc_t pd;
+    if (conv_pd(nn, m_hint, in, out, NULL, 1, DP_EPI_NONE, &pd, &ignored))
+        return 0;
+    const char *impl = NULL;
+    int ok = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+             impl && strncmp(impl, "jit_1x1:", 8) == 0;
+    if (ok)
+        *wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+    return ok;
+}
+
+/* Reorders the plain weights `user` ([N][K], type t; borrowed) into lin->w: for the matmul the
+ * K x N view of it, for the convolution its oihw (N x K x 1 x 1) weights as they are. */
 static dp_status reorder_weights(dp_nn *nn, dp_linear *lin, const void *user, dnnl_data_type_t t,
                                  dp_err *err)
 {
     dnnl_memory_desc_t user_md;
     dnnl_dims_t dims = { lin->in, lin->out }, strides = { 1, lin->in };
+    dnnl_dims_t conv_dims = { lin->out, lin->in, 1, 1 };
     dnnl_memory_t user_mem = NULL, packed_mem = NULL;
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t reorder = NULL;
-    dp_status st = dp_nn_check(dnnl_memory_desc_init_by_strides(&user_md, 2, dims, t, strides),
+    dp_status st = dp_nn_check(is_conv(lin) ? dnnl_memory_desc_init_by_tag(&user_md, 4, conv_dims, t, dnnl_oihw)
+                                            : dnnl_memory_desc_init_by_strides(&user_md, 2, dims, t, strides),
                                "weights descriptor", err);
     if (!st)
         st = dp_nn_check(dnnl_memory_create(&user_mem, &user_md, nn->engine, (void *)user),
@@ -147,8 +225,12 @@ static void pad_weight_rows(dnnl_memory_desc_t *wmd, int in, int out, int rows)
         *wmd = padded;
 }
 
-dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const float *bias,
-                         int in, int out, int m_hint, dp_dtype_c dt, dp_err *err)
+/* path: DP_LINEAR_MATMUL keeps an f32 layer on the matmul (tests hold both kernels to the
+ * same references). */
+enum { DP_LINEAR_AUTO = 0, DP_LINEAR_MATMUL = 1 };
+
+static dp_status linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const float *bias,
+                             int in, int out, int m_hint, dp_dtype_c dt, int path, dp_err *err)
 {
     memset(lin, 0, sizeof *lin);
     if (in <= 0 || out <= 0 || m_hint <= 0)
@@ -161,24 +243,26 @@ dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const flo
     lin->out = out;
     lin->dt = dt;
     const int int8 = dt == DP_C_INT8;
-    dnnl_primitive_desc_t pd;
-    /* an int8 layer adds its bias in its own epilogue (linear_int8.c) */
-    dp_status st = matmul_pd(nn, m_hint, in, out, in, out, dt, DP_C_F32, NULL, bias && !int8,
-                             DP_EPI_NONE, &pd, err);
-    if (st) {
-        if (int8) {
-            char why[sizeof err->msg];
-            snprintf(why, sizeof why, "%s", err->msg);
-            dp_fail(err, st, "linear layer %dx%d: no int8 (u8 x s8) matmul for this shape on "
-                    "this CPU (%s); use precision f32", out, in, why);
+    dp_status st = DP_OK;
+    if (dt != DP_C_F32 || path != DP_LINEAR_AUTO || !conv_weights(nn, in, out, m_hint, &lin->wmd)) {
+        dnnl_primitive_desc_t pd;
+        /* an int8 layer adds its bias in its own epilogue (linear_int8.c) */
+        st = matmul_pd(nn, m_hint, in, out, in, out, dt, DP_C_F32, NULL, bias && !int8,
+                       DP_EPI_NONE, &pd, err);
+        if (st) {
+            if (int8) {
+                char why[sizeof err->msg];
+                snprintf(why, sizeof why, "%s", err->msg);
+                dp_fail(err, st, "linear layer %dx%d: no int8 (u8 x s8) matmul for this shape on "
+                        "this CPU (%s); use precision f32", out, in, why);
+            }
+            return st;
         }
-        return st;
+        lin->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        dnnl_primitive_desc_destroy(pd);
+        if (dt == DP_C_F32)
+            pad_weight_rows(&lin->wmd, in, out, m_hint);
     }
-    lin->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_primitive_desc_destroy(pd);
-    if (dt == DP_C_F32)
-        pad_weight_rows(&lin->wmd, in, out, m_hint);
-
     size_t bytes = dnnl_memory_desc_get_size(&lin->wmd);
     lin->w = dp_alloc_aligned(bytes);
     if (!lin->w)
@@ -191,7 +275,8 @@ dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const flo
         }
         memcpy(lin->bias, bias, (size_t)out * sizeof *lin->bias);
     }
-    /* W is stored [out][in]; as the matmul's K x N operand that is a column-major view. */
+    /* W is stored [out][in]; as the matmul's K x N operand that is a column-major view, as the
+     * convolution's weights it is oihw */
     if (int8) {
         int8_t *q = NULL;
         st = dp_linear_int8_quantise_weights(lin, w_nk, &q, err);
@@ -204,6 +289,23 @@ dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const flo
     if (st)
         dp_linear_free(lin);
     return st;
+}
+
+dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const float *bias,
+                         int in, int out, int m_hint, dp_dtype_c dt, dp_err *err)
+{
+    return linear_init(nn, lin, w_nk, bias, in, out, m_hint, dt, DP_LINEAR_AUTO, err);
+}
+
+dp_status dp_linear_init_matmul(dp_nn *nn, dp_linear *lin, const float *w_nk, const float *bias,
+                                int in, int out, int m_hint, dp_dtype_c dt, dp_err *err)
+{
+    return linear_init(nn, lin, w_nk, bias, in, out, m_hint, dt, DP_LINEAR_MATMUL, err);
+}
+
+const char *dp_linear_kernel(const dp_linear *lin)
+{
+    return is_conv(lin) ? "1x1 convolution" : "matmul";
 }
 
 void dp_linear_free(dp_linear *lin)
@@ -260,13 +362,8 @@ static dp_status entry_init(dp_nn *nn, const dp_linear *lin, dnnl_primitive_desc
         st = dp_nn_memory(nn, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &p->src_mem, err);
     if (!st)
         st = dp_nn_memory(nn, &lin->wmd, &p->wei_mem, err);
-    if (!st && use_bias) {
-        dnnl_memory_desc_t bmd;
-        dnnl_dims_t bd = { 1, lin->out };
-        st = dp_nn_check(dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab), "bias", err);
-        if (!st)
-            st = dp_nn_memory(nn, &bmd, &p->bias_mem, err);
-    }
+    if (!st && use_bias)
+        st = dp_nn_memory(nn, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), &p->bias_mem, err);
     if (!st)
         st = dp_nn_memory(nn, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), &p->dst_mem, err);
     if (!st && dnnl_memory_desc_get_size(sp) > 0)
@@ -300,10 +397,11 @@ static dp_status create_prim(dp_nn *nn, const dp_linear *lin, int m, int src_ld,
         omp_set_num_threads(1);
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim = NULL;
-    dp_status st = matmul_pd(nn, m, lin->in, lin->out, src_ld, dst_ld, lin->dt, dst_dt, &lin->wmd,
-                             use_bias, epi, &pd, err);
+    dp_status st = is_conv(lin) ? conv_pd(nn, m, lin->in, lin->out, &lin->wmd, use_bias, epi, &pd, err)
+                                : matmul_pd(nn, m, lin->in, lin->out, src_ld, dst_ld, lin->dt,
+                                            dst_dt, &lin->wmd, use_bias, epi, &pd, err);
     if (!st) {
-        st = dp_nn_check(dnnl_primitive_create(&prim, pd), "matmul primitive", err);
+        st = dp_nn_check(dnnl_primitive_create(&prim, pd), "linear primitive", err);
         if (st)
             dnnl_primitive_desc_destroy(pd);
     }
@@ -369,9 +467,9 @@ dp_status dp_linear_exec(dp_nn *nn, const dp_linear *lin, dp_linear_prim *p, con
         args[n++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, p->bias_mem };
     }
     dp_status st = dp_nn_check(dnnl_primitive_execute(p->prim, nn->stream, n, args),
-                               "matmul execution", err);
+                               "linear execution", err);
     if (!st)
-        st = dp_nn_check(dnnl_stream_wait(nn->stream), "matmul execution", err);
+        st = dp_nn_check(dnnl_stream_wait(nn->stream), "linear execution", err);
     return st;
 }
 
@@ -385,6 +483,10 @@ dp_status dp_linear_run(dp_nn *nn, const dp_linear *lin, const void *src, int m,
         return dp_fail(err, DP_E_ARG, "residual accumulation needs an f32 destination");
     if (lin->dt == DP_C_INT8)
         return dp_linear_int8_run(nn, lin, src, m, src_ld, dst, dst_ld, dst_dt, epi, err);
+    if (is_conv(lin) && (src_ld != lin->in || dst_ld != lin->out || dst_dt != DP_C_F32))
+        return dp_fail(err, DP_E_ARG, "linear %dx%d on the 1x1 convolution: rows with src_ld=%d, "
+                       "dst_ld=%d, destination type %d; expected dense f32 rows (src_ld %d, "
+                       "dst_ld %d)", lin->out, lin->in, src_ld, dst_ld, (int)dst_dt, lin->in, lin->out);
     dp_linear_prim *p;
     dp_status st = dp_linear_prim_get(nn, lin, m, src_ld, dst_ld, dst_dt, epi, &p, err);
     return st ? st : dp_linear_exec(nn, lin, p, src, dst, err);

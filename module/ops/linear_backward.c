@@ -1,5 +1,5 @@
 /* Input gradient of a frozen linear layer: dx = dy W. The forward layer keeps W only in the
- * matmul's packed layout, so W^T is unpacked from it once (a oneDNN reorder into a plain
+ * kernel's packed layout (matmul or 1x1 convolution, linear.c), so W^T is unpacked from it once (a oneDNN reorder into a plain
  * transposed view) and packed again as the weights of an ordinary linear layer with
  * in = N, out = K: its forward product dy (W^T)^T is exactly dy W. */
 #include "nn_internal.h"
@@ -16,7 +16,14 @@ static dp_status unpack_transposed(dp_nn *nn, const dp_linear *fwd, float *w_t, 
     dnnl_memory_t from = NULL, to = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t reorder = NULL;
-    dp_status st = dp_nn_md_2d(&plain, fwd->in, fwd->out, fwd->out, 1, DP_C_F32, err);
+    dp_status st;
+    if (fwd->wmd.ndims == 4) {     /* the 1x1 convolution's (N x K x 1 x 1) weights: iohw is w_t */
+        dnnl_dims_t dims = { fwd->out, fwd->in, 1, 1 };
+        st = dp_nn_check(dnnl_memory_desc_init_by_tag(&plain, 4, dims, dnnl_f32, dnnl_iohw),
+                         "transposed weights", err);
+    } else {
+        st = dp_nn_md_2d(&plain, fwd->in, fwd->out, fwd->out, 1, DP_C_F32, err);
+    }
     if (!st)
         st = dp_nn_check(dnnl_memory_create(&from, &fwd->wmd, nn->engine, fwd->w), "packed weights", err);
     if (!st)

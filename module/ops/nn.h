@@ -73,7 +73,8 @@ static inline float dp_bf16_to_f32(uint16_t h)
 typedef struct dp_linear {
     int in, out;              /* K, N */
     dp_dtype_c dt;            /* type of x and W (int8: x is f32, W is s8) */
-    dnnl_memory_desc_t wmd;   /* layout the weights were reordered into */
+    dnnl_memory_desc_t wmd;   /* layout the weights were reordered into (4-D: the f32 layer runs
+                               * on the 1x1 convolution, linear.c) */
     void *w;                  /* reordered weights, owned */
     float *bias;              /* [out] f32, owned, NULL = no bias */
     float *wscale;            /* int8 only: [out] per-output-channel weight scale, owned */
@@ -86,8 +87,8 @@ typedef struct dp_linear {
 #define DP_INT8_ACT_MAX 255
 #define DP_INT8_WEIGHT_MAX 63
 
-/* Reorders w_nk ([out][in] row-major, borrowed) into the layout the matmul prefers for
- * m_hint rows; copies bias (borrowed, may be NULL). dt DP_C_INT8 quantises W once to s8,
+/* Reorders w_nk ([out][in] row-major, borrowed) into the layout its kernel (linear.c: the matmul,
+ * or for f32 at the AVX2 level a 1x1 convolution) prefers for m_hint rows; copies bias (borrowed, may be NULL). dt DP_C_INT8 quantises W once to s8,
  * symmetric per output channel (linear_int8.c says how, and why 7-bit weights). */
 dp_status dp_linear_init(dp_nn *nn, dp_linear *lin, const float *w_nk, const float *bias,
                          int in, int out, int m_hint, dp_dtype_c dt, dp_err *err);
