@@ -368,6 +368,17 @@ dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, const dp_canc
     return run(v, &v->own, pre, batch, cancel, v->taps != NULL, err);
 }
 
+dp_status dp_vision_prepare_batches(dp_vision *v, dp_vision_state *s, dp_err *err)
+{
+    if (!s)
+        s = &v->own;
+    dp_status st = DP_OK;
+    for (int b = 1; !st && b <= v->opt.max_batch; b++)
+        for (int i = 0; !st && i < v->cfg.vision_layers; i++)
+            st = dp_block_prepare(s->nn, &v->blocks[i], b, v->tokens, v->opt.dt, err);
+    return st;
+}
+
 dp_status dp_vision_run_state(const dp_vision *v, dp_vision_state *s, const float *pre, int batch,
                               const dp_cancel *cancel, dp_err *err)
 {

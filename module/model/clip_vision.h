@@ -7,6 +7,7 @@
 #include "weight_source.h"
 
 typedef struct dp_vision dp_vision;
+typedef struct dp_vision_state dp_vision_state;
 
 typedef struct dp_vision_options {
     int image_size;            /* S: multiple of the patch size */
@@ -31,6 +32,12 @@ void dp_vision_free(dp_vision *v);
 dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, const dp_cancel *cancel,
                         dp_err *err);
 
+/* Creates the primitives of every batch size 1..max_batch on state s's op context (NULL: the
+ * tower's own), without running the tower: a run at max_batch creates only those of its own row
+ * count, and a tiled image's last batch, or a whole image, may be smaller. The patch embedding
+ * and the adapters run per image and need nothing more. */
+dp_status dp_vision_prepare_batches(dp_vision *v, dp_vision_state *s, dp_err *err);
+
 /* ---- tile workers: concurrent forward passes ----------------------------------------------
  * A state is what one forward pass works in (activations, attention workspace, outputs). Each
  * worker thread runs whole batches through the tower on its own state and its own one-thread
@@ -38,7 +45,6 @@ dp_status dp_vision_run(dp_vision *v, const float *pre, int batch, const dp_canc
  * run at once. share_acts: the state borrows the tower's own activation buffers (worker 0;
  * dp_vision_run must not be called while it runs). v, lane: borrowed, must outlive the state;
  * *out: caller-owned (dp_vision_state_free). */
-typedef struct dp_vision_state dp_vision_state;
 dp_status dp_vision_state_create(dp_vision *v, dp_nn *lane, int share_acts, dp_vision_state **out,
                                  dp_err *err);
 void dp_vision_state_free(dp_vision_state *s);

@@ -177,6 +177,8 @@ static dp_status build_workers(dp_model *m, dp_err *err)
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
     st = dp_vision_run_state(m->vision, m->workers[0].vision, zeros, m->opt.max_batch, NULL, err);
+    if (!st)
+        st = dp_vision_prepare_batches(m->vision, m->workers[0].vision, err);
     omp_set_num_threads(saved);
     free(zeros);
     if (!st)
@@ -271,6 +273,8 @@ dp_status dp_model_load(const char *clip_path, const char *dapo_path, const char
         st = zeros ? dp_vision_run(m->vision, zeros, opt->max_batch, NULL, err)
                    : dp_fail(err, DP_E_NOMEM, "out of memory for the warm-up image");
         free(zeros);
+        if (!st)
+            st = dp_vision_prepare_batches(m->vision, NULL, err);
     }
     if (!st)
         st = build_workers(m, err);

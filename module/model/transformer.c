@@ -109,13 +109,40 @@ void dp_block_arena_free(dp_block_arena *a)
     memset(a, 0, sizeof *a);
 }
 
+/* The block's four linears as dp_block_run calls them (dp_block_prepare creates the same
+ * primitives): layer, row strides, output type, epilogue. act: the activations' type. */
+typedef struct block_linear {
+    const dp_linear *lin;
+    int src_ld, dst_ld;
+    dp_dtype_c dst_dt;
+    dp_epilogue epi;
+} block_linear;
+enum { BL_QKV, BL_OUT, BL_FC, BL_PROJ, BL_COUNT };
+
+static void block_linears(const dp_block *blk, dp_dtype_c act, block_linear bl[BL_COUNT])
+{
+    const int W = blk->width;
+    bl[BL_QKV] = (block_linear){ &blk->in_proj, W, 3 * W, act, DP_EPI_NONE };
+    bl[BL_OUT] = (block_linear){ &blk->out_proj, W, W, DP_C_F32, DP_EPI_ACCUMULATE };
+    bl[BL_FC] = (block_linear){ &blk->c_fc, W, 4 * W, act, DP_EPI_QUICKGELU };
+    bl[BL_PROJ] = (block_linear){ &blk->c_proj, 4 * W, W, DP_C_F32, DP_EPI_ACCUMULATE };
+}
+
+static dp_status run_linear(dp_nn *nn, const block_linear *l, const void *src, int rows, void *dst,
+                            dp_err *err)
+{
+    return dp_linear_run(nn, l->lin, src, rows, l->src_ld, dst, l->dst_ld, l->dst_dt, l->epi, err);
+}
+
 dp_status dp_block_run(dp_nn *nn, const dp_block *blk, dp_attention *attn, dp_block_arena *a,
                        int batch, int tokens, dp_dtype_c dt, double *attn_seconds, dp_err *err)
 {
     const int W = blk->width, rows = batch * tokens;
     dt = dp_act_dtype(dt);     /* int8 linears take and give f32 rows */
+    block_linear bl[BL_COUNT];
+    block_linears(blk, dt, bl);
     dp_layernorm(nn, a->x, rows, W, W, blk->ln1_g, blk->ln1_b, DP_LAYERNORM_EPS, a->h, W, dt);
-    dp_status st = dp_linear_run(nn, &blk->in_proj, a->h, rows, W, a->qkv, 3 * W, dt, DP_EPI_NONE, err);
+    dp_status st = run_linear(nn, &bl[BL_QKV], a->h, rows, a->qkv, err);
     if (st)
         return st;
     double t0 = attn_seconds ? omp_get_wtime() : 0;
@@ -123,14 +150,24 @@ dp_status dp_block_run(dp_nn *nn, const dp_block *blk, dp_attention *attn, dp_bl
         return st;
     if (attn_seconds)
         *attn_seconds += omp_get_wtime() - t0;
-    if ((st = dp_linear_run(nn, &blk->out_proj, a->att, rows, W, a->x, W, DP_C_F32,
-                            DP_EPI_ACCUMULATE, err)))
+    if ((st = run_linear(nn, &bl[BL_OUT], a->att, rows, a->x, err)))
         return st;
     dp_layernorm(nn, a->x, rows, W, W, blk->ln2_g, blk->ln2_b, DP_LAYERNORM_EPS, a->h, W, dt);
-    if ((st = dp_linear_run(nn, &blk->c_fc, a->h, rows, W, a->mlp, 4 * W, dt, DP_EPI_QUICKGELU, err)))
+    if ((st = run_linear(nn, &bl[BL_FC], a->h, rows, a->mlp, err)))
         return st;
-    return dp_linear_run(nn, &blk->c_proj, a->mlp, rows, 4 * W, a->x, W, DP_C_F32,
-                         DP_EPI_ACCUMULATE, err);
+    return run_linear(nn, &bl[BL_PROJ], a->mlp, rows, a->x, err);
+}
+
+dp_status dp_block_prepare(dp_nn *nn, const dp_block *blk, int batch, int tokens, dp_dtype_c dt,
+                           dp_err *err)
+{
+    block_linear bl[BL_COUNT];
+    block_linears(blk, dp_act_dtype(dt), bl);
+    dp_status st = DP_OK;
+    for (int i = 0; !st && i < BL_COUNT; i++)
+        st = dp_linear_prepare(nn, bl[i].lin, batch * tokens, bl[i].src_ld, bl[i].dst_ld,
+                               bl[i].dst_dt, bl[i].epi, err);
+    return st;
 }
 
 void dp_prompts_mix(float *x, int seqs, size_t seq_stride, const float *prompts, int n_rows,

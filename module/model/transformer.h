@@ -38,6 +38,11 @@ size_t dp_block_arena_bytes(size_t rows, int width, dp_dtype_c dt);
 dp_status dp_block_run(dp_nn *nn, const dp_block *blk, dp_attention *attn, dp_block_arena *a,
                        int batch, int tokens, dp_dtype_c dt, double *attn_seconds, dp_err *err);
 
+/* Creates (or finds) every primitive dp_block_run uses for `batch` sequences of `tokens` rows
+ * without running the block: the warm-up of batch sizes not run at load. */
+dp_status dp_block_prepare(dp_nn *nn, const dp_block *blk, int batch, int tokens, dp_dtype_c dt,
+                           dp_err *err);
+
 /* DAPO's deep prompts: the n_rows prompt rows of each of `seqs` sequences, starting at
  * x + s*seq_stride (floats), become DP_PROMPT_KEEP * x + (1 - DP_PROMPT_KEEP) * prompts, or the
  * prompts themselves when `first_block` (before the first block). x: borrowed, updated;

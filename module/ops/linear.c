@@ -473,21 +473,47 @@ dp_status dp_linear_exec(dp_nn *nn, const dp_linear *lin, dp_linear_prim *p, con
     return st;
 }
 
-dp_status dp_linear_run(dp_nn *nn, const dp_linear *lin, const void *src, int m, int src_ld,
-                        void *dst, int dst_ld, dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err)
+/* The arguments dp_linear_run and dp_linear_prepare refuse. */
+static dp_status check_args(const dp_linear *lin, int m, int src_ld, int dst_ld, dp_dtype_c dst_dt,
+                            dp_epilogue epi, dp_err *err)
 {
     if (m <= 0 || src_ld < lin->in || dst_ld < lin->out)
         return dp_fail(err, DP_E_ARG, "linear %dx%d: m=%d src_ld=%d dst_ld=%d out of range",
                        lin->out, lin->in, m, src_ld, dst_ld);
     if (epi == DP_EPI_ACCUMULATE && dst_dt != DP_C_F32)
         return dp_fail(err, DP_E_ARG, "residual accumulation needs an f32 destination");
-    if (lin->dt == DP_C_INT8)
-        return dp_linear_int8_run(nn, lin, src, m, src_ld, dst, dst_ld, dst_dt, epi, err);
+    if (lin->dt == DP_C_INT8 && dst_dt != DP_C_F32)
+        return dp_fail(err, DP_E_ARG, "int8 linear %dx%d: destination type %d; expected f32",
+                       lin->out, lin->in, (int)dst_dt);
     if (is_conv(lin) && (src_ld != lin->in || dst_ld != lin->out || dst_dt != DP_C_F32))
         return dp_fail(err, DP_E_ARG, "linear %dx%d on the 1x1 convolution: rows with src_ld=%d, "
                        "dst_ld=%d, destination type %d; expected dense f32 rows (src_ld %d, "
                        "dst_ld %d)", lin->out, lin->in, src_ld, dst_ld, (int)dst_dt, lin->in, lin->out);
+    return DP_OK;
+}
+
+dp_status dp_linear_run(dp_nn *nn, const dp_linear *lin, const void *src, int m, int src_ld,
+                        void *dst, int dst_ld, dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err)
+{
+    dp_status st = check_args(lin, m, src_ld, dst_ld, dst_dt, epi, err);
+    if (st)
+        return st;
+    if (lin->dt == DP_C_INT8)
+        return dp_linear_int8_run(nn, lin, src, m, src_ld, dst, dst_ld, dst_dt, epi, err);
     dp_linear_prim *p;
-    dp_status st = dp_linear_prim_get(nn, lin, m, src_ld, dst_ld, dst_dt, epi, &p, err);
+    st = dp_linear_prim_get(nn, lin, m, src_ld, dst_ld, dst_dt, epi, &p, err);
     return st ? st : dp_linear_exec(nn, lin, p, src, dst, err);
+}
+
+dp_status dp_linear_prepare(dp_nn *nn, const dp_linear *lin, int m, int src_ld, int dst_ld,
+                            dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err)
+{
+    dp_status st = check_args(lin, m, src_ld, dst_ld, dst_dt, epi, err);
+    if (st)
+        return st;
+    dp_linear_prim *p;
+    /* an int8 layer's matmul is keyed as dp_linear_int8_run asks for it: dense, f32, no epilogue */
+    return lin->dt == DP_C_INT8
+               ? dp_linear_prim_get(nn, lin, m, lin->in, lin->out, DP_C_F32, DP_EPI_NONE, &p, err)
+               : dp_linear_prim_get(nn, lin, m, src_ld, dst_ld, dst_dt, epi, &p, err);
 }

@@ -107,6 +107,11 @@ typedef enum dp_epilogue {
 dp_status dp_linear_run(dp_nn *nn, const dp_linear *lin, const void *src, int m, int src_ld,
                         void *dst, int dst_ld, dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err);
 
+/* Creates (or finds) the primitive dp_linear_run uses for these arguments, without running it:
+ * the warm-up of row counts that are not run at load. Same checks as dp_linear_run. */
+dp_status dp_linear_prepare(dp_nn *nn, const dp_linear *lin, int m, int src_ld, int dst_ld,
+                            dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err);
+
 /* ---- layer norm (biased variance): f32 rows in, rows of out_dt out ------------------- */
 void dp_layernorm(dp_nn *nn, const float *x, int rows, int width, int x_ld, const float *gamma,
                   const float *beta, float eps, void *out, int out_ld, dp_dtype_c out_dt);

@@ -68,18 +68,13 @@ static dp_status to_network(const uint8_t *crop, int cw, int ch, int S, uint8_t 
     return st;
 }
 
-/* Slot b of a batch whose first tile is `first` and which holds nb tiles: tile first+b cut
- * from the ROI's RGB (row length rw) into crop, resized and normalised into pre; a slot past nb
- * is zero padding (the primitives are built for full batches). crop, u8, ws, pre: borrowed. */
-static dp_status tile_to_network(const insp_tool *t, int rw, int first, int b, int nb,
-                                 uint8_t *crop, uint8_t *u8, void *ws, size_t ws_size, float *pre,
-                                 dp_err *e)
+/* Slot b of a batch whose first tile is `first`: tile first+b cut from the ROI's RGB (row
+ * length rw) into crop, resized and normalised into pre. A short last batch runs as it is, not
+ * padded (the model prepared the primitives of every batch size). crop, u8, ws, pre: borrowed. */
+static dp_status tile_to_network(const insp_tool *t, int rw, int first, int b, uint8_t *crop,
+                                 uint8_t *u8, void *ws, size_t ws_size, float *pre, dp_err *e)
 {
     const int S = t->recipe.input_size;
-    if (b >= nb) {
-        memset(pre, 0, (size_t)3 * S * S * sizeof *pre);
-        return DP_OK;
-    }
     const dp_tile *tl = &t->tiles[first + b];
     for (int y = 0; y < tl->h; y++)
         memcpy(crop + (size_t)y * tl->w * 3, t->rgb + ((size_t)(tl->y + y) * rw + tl->x) * 3,
@@ -240,17 +235,17 @@ typedef struct worker_bufs {
 static void worker_batch(insp_tool *t, int w, const dp_cancel *cancel, int rw, int first, int nb,
                          const worker_bufs *bf, batch_report *rep)
 {
-    const int S = t->recipe.input_size, B = t->recipe.batch, n = t->n_classes;
+    const int S = t->recipe.input_size, n = t->n_classes;
     const size_t tile_px = (size_t)t->recipe.tile * t->recipe.tile;
     double t0 = now_ms();
-    for (int b = 0; b < B; b++)
-        if ((rep->st = tile_to_network(t, rw, first, b, nb, bf->crop, bf->u8, bf->ws, bf->ws_size,
+    for (int b = 0; b < nb; b++)
+        if ((rep->st = tile_to_network(t, rw, first, b, bf->crop, bf->u8, bf->ws, bf->ws_size,
                                        bf->pre + (size_t)b * 3 * S * S, &rep->e))) {
             rep->stage = DP_STAGE_IMAGE;
             return;
         }
     double t1 = now_ms();
-    if ((rep->st = dp_model_run_worker(t->model, w, bf->pre, B, cancel, &rep->e))) {
+    if ((rep->st = dp_model_run_worker(t->model, w, bf->pre, nb, cancel, &rep->e))) {
         rep->stage = DP_STAGE_RUN;
         return;
     }
@@ -437,9 +432,9 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
         dp_err te;
         dp_err_clear(&te);
 #pragma omp parallel for num_threads(t->threads) schedule(static) reduction(|:bad)
-        for (int b = 0; b < B; b++) {
+        for (int b = 0; b < nb; b++) {
             dp_err le;
-            if (tile_to_network(t, rw, first, b, nb, t->tile_crop + (size_t)b * tile_px * 3,
+            if (tile_to_network(t, rw, first, b, t->tile_crop + (size_t)b * tile_px * 3,
                                 t->tile_u8 + (size_t)b * S * S * 3, t->resize_ws + (size_t)b * ws,
                                 ws, t->pre + (size_t)b * 3 * S * S, &le)) {
                 bad = 1;
@@ -450,7 +445,7 @@ static insp_status run_tiled(insp_tool *t, const dp_cancel *cancel, int rw, int 
         if (bad)
             return dp_report(&te, DP_STAGE_IMAGE, err, cap);
         double t1 = now_ms();
-        if ((st = dp_model_run_cancellable(t->model, t->pre, B, cancel, &e)))
+        if ((st = dp_model_run_cancellable(t->model, t->pre, nb, cancel, &e)))
             return dp_report(&e, DP_STAGE_RUN, err, cap);
         double t2 = now_ms();
         for (int b = 0; b < nb; b++) {
