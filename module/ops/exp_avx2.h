@@ -7,6 +7,14 @@
 
 #include <immintrin.h>
 
+/* r = x - n ln 2 in two steps (Cody-Waite: ln 2's high part has few bits, so n times it is
+ * exact), the argument of both exps' polynomials. */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256 dp_exp_avx2_reduce(__m256 x, __m256 n)
+{
+    const __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    return _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+}
+
 __attribute__((target("avx2,fma"), always_inline)) static inline __m256 dp_exp_avx2(__m256 x)
 {
     const __m256 zero = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
@@ -14,8 +22,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 dp_exp_a
     x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), x));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    const __m256 r = dp_exp_avx2_reduce(x, n);
     __m256 p = _mm256_set1_ps(1.9875691500e-4f);
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
@@ -41,8 +48,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 dp_exp_a
     const __m256 shifter = _mm256_set1_ps(12582912.0f + 127.0f);
     const __m256 biased = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), shifter);
     const __m256 n = _mm256_sub_ps(biased, shifter);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    const __m256 r = dp_exp_avx2_reduce(x, n);
     __m256 p = _mm256_set1_ps(8.290229365e-03f);
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.189839214e-02f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.666764021e-01f));
