@@ -512,8 +512,6 @@ dp_status dp_linear_prepare(dp_nn *nn, const dp_linear *lin, int m, int src_ld, 
     if (st)
         return st;
     dp_linear_prim *p;
-    /* an int8 layer's matmul is keyed as dp_linear_int8_run asks for it: dense, f32, no epilogue */
-    return lin->dt == DP_C_INT8
-               ? dp_linear_prim_get(nn, lin, m, lin->in, lin->out, DP_C_F32, DP_EPI_NONE, &p, err)
-               : dp_linear_prim_get(nn, lin, m, src_ld, dst_ld, dst_dt, epi, &p, err);
+    return lin->dt == DP_C_INT8 ? dp_linear_int8_prim(nn, lin, m, &p, err)
+                                : dp_linear_prim_get(nn, lin, m, src_ld, dst_ld, dst_dt, epi, &p, err);
 }

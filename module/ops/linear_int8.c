@@ -215,15 +215,18 @@ static void quantise_row(const float *x, int k, int avx2, uint8_t *q, float *sca
     *zero = (int32_t)zf;
 }
 
+dp_status dp_linear_int8_prim(dp_nn *nn, const dp_linear *lin, int m, dp_linear_prim **p,
+                              dp_err *err)
+{
+    return dp_linear_prim_get(nn, lin, m, lin->in, lin->out, DP_C_F32, DP_EPI_NONE, p, err);
+}
+
 dp_status dp_linear_int8_run(dp_nn *nn, const dp_linear *lin, const void *src, int m, int src_ld,
                              void *dst, int dst_ld, dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err)
 {
-    if (dst_dt != DP_C_F32)
-        return dp_fail(err, DP_E_ARG, "int8 linear %dx%d: destination type %d; expected f32",
-                       lin->out, lin->in, (int)dst_dt);
     const int K = lin->in, N = lin->out;
     dp_linear_prim *p;
-    dp_status st = dp_linear_prim_get(nn, lin, m, K, N, DP_C_F32, DP_EPI_NONE, &p, err);
+    dp_status st = dp_linear_int8_prim(nn, lin, m, &p, err);
     if (st)
         return st;
     const float *x = src;
@@ -250,6 +253,6 @@ dp_status dp_linear_int8_matmul_only(dp_nn *nn, const dp_linear *lin, int m, dp_
     if (lin->dt != DP_C_INT8)
         return dp_fail(err, DP_E_ARG, "linear %dx%d is not an int8 layer", lin->out, lin->in);
     dp_linear_prim *p;
-    dp_status st = dp_linear_prim_get(nn, lin, m, lin->in, lin->out, DP_C_F32, DP_EPI_NONE, &p, err);
+    dp_status st = dp_linear_int8_prim(nn, lin, m, &p, err);
     return st ? st : dp_linear_exec(nn, lin, p, nn->q_src, nn->q_acc, err);
 }

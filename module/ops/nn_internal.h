@@ -71,6 +71,10 @@ dp_status dp_linear_exec(dp_nn *nn, const dp_linear *lin, dp_linear_prim *p, con
 /* linear_int8.c: lin->in/out set; quantises w_nk ([out][in], borrowed) into *q (s8 [out][in],
  * caller-owned, free()) and fills lin->wscale and lin->wsum. */
 dp_status dp_linear_int8_quantise_weights(dp_linear *lin, const float *w_nk, int8_t **q, dp_err *err);
+/* The cached primitive of an int8 layer for m rows: its u8 x s8 -> s32 matmul on the dense
+ * quantised rows, no epilogue (the int8 run's own pass does that). *p: borrowed from nn. */
+dp_status dp_linear_int8_prim(dp_nn *nn, const dp_linear *lin, int m, dp_linear_prim **p,
+                              dp_err *err);
 /* dp_linear_run for an int8 layer (arguments already checked). */
 dp_status dp_linear_int8_run(dp_nn *nn, const dp_linear *lin, const void *src, int m, int src_ld,
                              void *dst, int dst_ld, dp_dtype_c dst_dt, dp_epilogue epi, dp_err *err);
